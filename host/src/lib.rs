@@ -1,0 +1,8 @@
+//! Weir: Kafka records through sandboxed WebAssembly plugins into medallion lakehouse tables.
+//!
+//! Map of the crate:
+//! - [`plugin`]: the plugin runner (wasmtime components, sandbox, limits, failure isolation).
+//! - [`cli`]: the `weir` subcommands' implementations (the binary in `main.rs` only parses).
+
+pub mod cli;
+pub mod plugin;

@@ -1,0 +1,84 @@
+//! The `weir` binary: parses the command line, sets up logging, and hands over to `weir::cli`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use weir::cli::plugin_test::{self, PluginTestArgs};
+use weir::plugin::Limits;
+
+#[derive(Debug, Parser)]
+#[command(name = "weir", version, about = "Kafka to medallion lakehouse tables, with sandboxed WebAssembly plugins")]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Work with plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Run a plugin on sample records (one JSON value per line) and print each verdict.
+    Test {
+        /// The plugin component (.wasm).
+        plugin: PathBuf,
+        /// Records to feed it, one JSON document per line.
+        #[arg(long)]
+        input: PathBuf,
+        /// The stage config, as JSON (pipeline.toml's `config` table).
+        #[arg(long, default_value = "{}")]
+        config: String,
+        /// Records per plugin call.
+        #[arg(long, default_value_t = 1024)]
+        batch_size: usize,
+        /// Deadline of one call, in milliseconds.
+        #[arg(long, default_value_t = Limits::default().deadline_ms)]
+        deadline_ms: u64,
+        /// Memory cap of the plugin instance, in MiB.
+        #[arg(long, default_value_t = Limits::default().memory_mib)]
+        memory_mib: u64,
+    },
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let result = match cli.command {
+        Command::Plugin(PluginCommand::Test { plugin, input, config, batch_size, deadline_ms, memory_mib }) => {
+            let limits = Limits { deadline_ms, memory_mib, ..Limits::default() };
+            let args = PluginTestArgs { plugin, input, config, limits, batch_size };
+            plugin_test::run(&args, &mut std::io::stdout().lock()).map(|_| ())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! A validate / transform stage: one plugin instance reused across batches, one call per batch,
+//! failures isolated to the records that cause them.
+
+use super::PluginKind;
+use super::bindings::{BatchContext, Outcome, Record};
+use super::error::PluginError;
+use super::failure::Failure;
+use super::instance::{Exports, InstanceSlot, StageSpec};
+use super::isolate::{Budget, run_isolated};
+use super::verdict::Verdict;
+
+/// The verdict on one input record of a transform: its output records, or why it has none.
+pub type TransformVerdict = Verdict<Vec<Record>>;
+
+/// A running transform stage.
+pub struct TransformStage {
+    slot: InstanceSlot,
+}
+
+impl std::fmt::Debug for TransformStage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransformStage").field("plugin", &self.slot.spec.plugin).finish()
+    }
+}
+
+impl TransformStage {
+    /// Starts the stage: instantiates the plugin and runs `init`. A plugin of the wrong world, a
+    /// refused config or a failing `init` is an error here, before any record is touched.
+    pub fn start(spec: StageSpec) -> Result<Self, PluginError> {
+        spec.plugin.expect_kind(PluginKind::Transform)?;
+        Ok(TransformStage { slot: InstanceSlot::start(spec)? })
+    }
+
+    pub fn spec(&self) -> &StageSpec {
+        &self.slot.spec
+    }
+
+    /// Processes one batch: exactly one verdict per input record, in order. Never fails: a trap,
+    /// deadline or memory overrun discards the instance and fails only the records that cause it.
+    pub fn process(&mut self, batch: &[Record], context: BatchContext) -> Vec<TransformVerdict> {
+        let mut out = Vec::with_capacity(batch.len());
+        let mut budget = Budget::default();
+        let slot = &mut self.slot;
+        let mut call = |records: &[Record]| -> Result<Vec<TransformVerdict>, Failure> {
+            let outcomes = slot.call(|store, exports| match exports {
+                Exports::Transform(t) => t.call_process(store, records, context),
+                Exports::Aggregate(_) => unreachable_kind(),
+            })?;
+            Ok(outcomes.into_iter().map(into_verdict).collect())
+        };
+        run_isolated(batch, &mut budget, &mut call, &mut out);
+        out
+    }
+}
+
+fn into_verdict(outcome: Outcome) -> TransformVerdict {
+    match outcome {
+        Outcome::Accepted(records) => Verdict::Ok(records),
+        Outcome::Rejected(reason) => Verdict::Rejected(reason),
+    }
+}
+
+/// `start` checked the kind; an instance of the other world cannot be in this slot.
+pub(crate) fn unreachable_kind<R>() -> wasmtime::Result<R> {
+    Err(wasmtime::format_err!("internal error: instance of the wrong plugin kind"))
+}

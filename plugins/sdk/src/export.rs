@@ -1,0 +1,147 @@
+//! The export macros: each generates the bindings of one WIT world inside the plugin crate (so a
+//! component carries exactly the world it implements) and routes the host's calls to the trait.
+
+/// Exports a [`Transform`](crate::Transform) implementation as a `weir:plugin/transform` component.
+#[macro_export]
+macro_rules! export_transform {
+    ($ty:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        #[doc(hidden)]
+        mod __weir_transform_export {
+            #[allow(unused_imports)]
+            use super::*;
+            use self::weir::plugin::{host, types};
+
+            $crate::__weir_wit!(__weir_bindings { world = "transform" });
+
+            ::std::thread_local! {
+                static STAGE: ::std::cell::RefCell<::std::option::Option<$ty>> =
+                    const { ::std::cell::RefCell::new(None) };
+            }
+
+            struct Adapter;
+
+            impl Guest for Adapter {
+                fn init(config: String) -> Result<(), String> {
+                    $crate::log::set_sink(log_sink);
+                    $crate::runtime::init(&STAGE, config, <$ty as $crate::Transform>::init)
+                }
+
+                fn process(batch: Vec<types::Record>, context: types::BatchContext) -> Vec<types::Outcome> {
+                    let batch = batch.into_iter().map(from_wit).collect();
+                    let context = $crate::Context { processing_time_ms: context.processing_time_ms };
+                    $crate::runtime::process(&STAGE, batch, &context)
+                        .into_iter()
+                        .map(|outcome| match outcome {
+                            $crate::Outcome::Accepted(records) => {
+                                types::Outcome::Accepted(records.into_iter().map(to_wit).collect())
+                            }
+                            $crate::Outcome::Rejected(reason) => types::Outcome::Rejected(reason),
+                        })
+                        .collect()
+                }
+            }
+
+            fn from_wit(r: types::Record) -> $crate::Record {
+                $crate::Record { key: r.key, value: r.value, timestamp_ms: r.timestamp_ms }
+            }
+
+            fn to_wit(r: $crate::Record) -> types::Record {
+                types::Record { key: r.key, value: r.value, timestamp_ms: r.timestamp_ms }
+            }
+
+            $crate::__weir_log_sink!();
+
+            export!(Adapter);
+        }
+    };
+}
+
+/// Exports an [`Aggregate`](crate::Aggregate) implementation as a `weir:plugin/aggregate` component.
+#[macro_export]
+macro_rules! export_aggregate {
+    ($ty:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        #[doc(hidden)]
+        mod __weir_aggregate_export {
+            #[allow(unused_imports)]
+            use super::*;
+            use self::weir::plugin::{host, types};
+            use $crate::Aggregate as _;
+
+            $crate::__weir_wit!(__weir_bindings { world = "aggregate" });
+
+            ::std::thread_local! {
+                static STAGE: ::std::cell::RefCell<::std::option::Option<$ty>> =
+                    const { ::std::cell::RefCell::new(None) };
+            }
+
+            struct Adapter;
+
+            impl Guest for Adapter {
+                fn init(config: String) -> Result<(), String> {
+                    $crate::log::set_sink(log_sink);
+                    $crate::runtime::init(&STAGE, config, <$ty as $crate::Aggregate>::init)
+                }
+
+                fn keys(batch: Vec<types::Record>) -> Vec<Result<String, String>> {
+                    let batch: Vec<$crate::Record> = batch.into_iter().map(from_wit).collect();
+                    $crate::runtime::with_aggregate(&STAGE, batch.len(), |stage| {
+                        batch.iter().map(|record| stage.key(record)).collect()
+                    })
+                }
+
+                fn accumulate(groups: Vec<Group>) -> Vec<Result<Vec<u8>, String>> {
+                    $crate::runtime::with_aggregate(&STAGE, groups.len(), |stage| {
+                        groups
+                            .into_iter()
+                            .map(|group| {
+                                let records: Vec<$crate::Record> =
+                                    group.records.into_iter().map(from_wit).collect();
+                                stage.accumulate(group.state.as_deref(), &records)
+                            })
+                            .collect()
+                    })
+                }
+
+                fn merge(pairs: Vec<(Vec<u8>, Vec<u8>)>) -> Vec<Result<Vec<u8>, String>> {
+                    $crate::runtime::with_aggregate(&STAGE, pairs.len(), |stage| {
+                        pairs.iter().map(|(left, right)| stage.merge(left, right)).collect()
+                    })
+                }
+
+                fn finish(states: Vec<Vec<u8>>) -> Vec<Result<String, String>> {
+                    $crate::runtime::with_aggregate(&STAGE, states.len(), |stage| {
+                        states.iter().map(|state| $crate::runtime::finish_json(stage, state)).collect()
+                    })
+                }
+            }
+
+            fn from_wit(r: types::Record) -> $crate::Record {
+                $crate::Record { key: r.key, value: r.value, timestamp_ms: r.timestamp_ms }
+            }
+
+            $crate::__weir_log_sink!();
+
+            export!(Adapter);
+        }
+    };
+}
+
+/// The bridge from [`crate::log`] to the generated `host.log` import.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __weir_log_sink {
+    () => {
+        fn log_sink(level: $crate::log::Level, message: &str) {
+            let level = match level {
+                $crate::log::Level::Trace => types::Level::Trace,
+                $crate::log::Level::Debug => types::Level::Debug,
+                $crate::log::Level::Info => types::Level::Info,
+                $crate::log::Level::Warn => types::Level::Warn,
+                $crate::log::Level::Error => types::Level::Error,
+            };
+            host::log(level, message);
+        }
+    };
+}

@@ -1,0 +1,38 @@
+//! What becomes of one input record.
+
+use crate::Record;
+
+/// The verdict on one record: accepted with zero or more outputs, or rejected with a reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// One output validates or maps, none filters, several flat-map.
+    Accepted(Vec<Record>),
+    /// The record goes to quarantine with this reason.
+    Rejected(String),
+}
+
+impl Outcome {
+    /// Accepted with one output.
+    pub fn accept(record: Record) -> Self {
+        Outcome::Accepted(vec![record])
+    }
+
+    /// Accepted with no output: the record is filtered out (not quarantined).
+    pub fn filter() -> Self {
+        Outcome::Accepted(Vec::new())
+    }
+
+    /// Rejected: the record goes to quarantine with this reason.
+    pub fn reject(reason: impl Into<String>) -> Self {
+        Outcome::Rejected(reason.into())
+    }
+}
+
+impl From<Result<Record, String>> for Outcome {
+    fn from(result: Result<Record, String>) -> Self {
+        match result {
+            Ok(record) => Outcome::accept(record),
+            Err(reason) => Outcome::Rejected(reason),
+        }
+    }
+}

@@ -5,6 +5,7 @@ pub mod transform {
     wasmtime::component::bindgen!({
         world: "transform",
         path: "../wit",
+        additional_derives: [PartialEq, Eq],
     });
 }
 

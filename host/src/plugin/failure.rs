@@ -24,13 +24,16 @@ impl Failure {
             if *trap == wasmtime::Trap::Interrupt {
                 return Failure::Deadline { deadline_ms: limits.deadline_ms };
             }
+            // The trap itself ("wasm `unreachable` instruction executed", which is how a Rust
+            // guest's panic ends); the wasm backtrace goes to the host log, not to quarantine.
+            tracing::debug!("plugin trap: {error:?}");
+            return Failure::Trap { message: trap.to_string() };
         }
         let message = format!("{error:#}");
         if message.contains("forcing trap when growing memory") {
             return Failure::MemoryLimit { limit_mib: limits.memory_mib };
         }
-        // The first line names the trap; the rest is a wasm backtrace, kept short for quarantine.
-        let message = message.lines().take(6).collect::<Vec<_>>().join(" | ");
+        let message = error.root_cause().to_string();
         Failure::Trap { message }
     }
 

@@ -5,7 +5,7 @@ mod common;
 
 use common::{context, engine, fixture_lines, load, record, spec};
 use serde_json::{Value, json};
-use weir::plugin::{AggregateStage, GroupInput, Limits, Record, TransformStage, Verdict};
+use weir::plugin::{AggregateStage, GroupInput, Limits, Outputs, Record, TransformStage, Verdict};
 
 fn validate_config() -> String {
     std::fs::read_to_string(common::repo_root().join("tests/fixtures/validate-config.json")).unwrap()
@@ -15,9 +15,9 @@ fn records(lines: &[String]) -> Vec<Record> {
     lines.iter().map(|l| record(l)).collect()
 }
 
-fn output_json(verdict: &Verdict<Vec<Record>>) -> Value {
+fn output_json(verdict: &Verdict<Outputs>) -> Value {
     match verdict {
-        Verdict::Ok(outputs) => {
+        Verdict::Ok(Outputs::Records(outputs)) => {
             assert_eq!(outputs.len(), 1, "one output per accepted record");
             serde_json::from_str(&outputs[0].value).unwrap()
         }
@@ -48,7 +48,7 @@ fn validate_accepts_the_valid_posts_and_rejects_the_rest_with_reasons() {
     ];
     for (i, (verdict, want)) in verdicts.iter().zip(expected).enumerate() {
         match (verdict, want) {
-            (Verdict::Ok(out), Ok(())) => assert_eq!(out, &vec![input[i].clone()], "record {i} passes unchanged"),
+            (Verdict::Ok(out), Ok(())) => assert_eq!(out, &Outputs::Unchanged, "record {i} passes unchanged"),
             (Verdict::Rejected(reason), Err(prefix)) => {
                 assert!(reason.starts_with(prefix), "record {i}: {reason:?} should start with {prefix:?}")
             }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use common::{context, engine, load, plugin_path, record, spec};
 use serde_json::Value;
 use weir::plugin::{
-    DEADLINE_SLACK, Failure, Limits, LogSource, Plugin, PluginError, PluginKind, Record, TransformStage, Verdict,
+    DEADLINE_SLACK, Outputs, Failure, Limits, LogSource, Plugin, PluginError, PluginKind, Record, TransformStage, Verdict,
 };
 
 fn normal(i: usize) -> Record {
@@ -21,7 +21,8 @@ fn assert_serves_next_batch(stage: &mut TransformStage) {
     let batch: Vec<Record> = (0..10).map(normal).collect();
     let verdicts = stage.process(&batch, context());
     for (verdict, rec) in verdicts.iter().zip(&batch) {
-        assert_eq!(verdict, &Verdict::Ok(vec![rec.clone()]));
+        let Verdict::Ok(outputs) = verdict else { panic!("{verdict:?}") };
+        assert_eq!(outputs.resolve(rec), vec![rec], "the record passes through");
     }
 }
 
@@ -41,9 +42,9 @@ fn an_infinite_loop_is_stopped_by_the_deadline_within_twice_its_length() {
     // In a mixed batch only the spinning record fails.
     let batch = vec![normal(1), record(r#"{"spin":true}"#), normal(2)];
     let verdicts = stage.process(&batch, context());
-    assert_eq!(verdicts[0], Verdict::Ok(vec![batch[0].clone()]));
+    assert_eq!(verdicts[0], Verdict::Ok(Outputs::Records(vec![batch[0].clone()])));
     assert!(matches!(verdicts[1], Verdict::Failed(Failure::Deadline { .. })));
-    assert_eq!(verdicts[2], Verdict::Ok(vec![batch[2].clone()]));
+    assert_eq!(verdicts[2], Verdict::Ok(Outputs::Records(vec![batch[2].clone()])));
     assert_serves_next_batch(&mut stage);
 }
 
@@ -69,9 +70,9 @@ fn a_memory_bomb_is_stopped_at_the_cap() {
     let mut stage = TransformStage::start(spec(load(&engine, "weir-hostile-memory-bomb"), "{}", limits)).unwrap();
     let batch = vec![normal(1), record(r#"{"bomb":true}"#), normal(2)];
     let verdicts = stage.process(&batch, context());
-    assert_eq!(verdicts[0], Verdict::Ok(vec![batch[0].clone()]));
+    assert_eq!(verdicts[0], Verdict::Ok(Outputs::Records(vec![batch[0].clone()])));
     assert_eq!(verdicts[1], Verdict::Failed(Failure::MemoryLimit { limit_mib: 32 }));
-    assert_eq!(verdicts[2], Verdict::Ok(vec![batch[2].clone()]));
+    assert_eq!(verdicts[2], Verdict::Ok(Outputs::Records(vec![batch[2].clone()])));
     assert_serves_next_batch(&mut stage);
 }
 
@@ -90,7 +91,7 @@ fn a_panic_on_one_record_in_a_thousand_rejects_only_that_record() {
             let Verdict::Failed(Failure::Trap { message }) = verdict else { panic!("{verdict:?}") };
             assert!(message.contains("unreachable"), "{message}");
         } else {
-            assert_eq!(verdict, &Verdict::Ok(vec![rec.clone()]), "record {i}");
+            assert_eq!(verdict, &Verdict::Ok(Outputs::Records(vec![rec.clone()])), "record {i}");
         }
     }
     let log = &stage.spec().log;
@@ -117,7 +118,7 @@ fn files_environment_and_sockets_are_out_of_reach() {
         TransformStage::start(spec(load(&engine, "weir-hostile-sandbox-escape"), &config, Limits::default())).unwrap();
 
     let verdicts = stage.process(&[normal(1)], context());
-    let Verdict::Ok(outputs) = &verdicts[0] else { panic!("{:?}", verdicts[0]) };
+    let Verdict::Ok(Outputs::Records(outputs)) = &verdicts[0] else { panic!("{:?}", verdicts[0]) };
     let report: Value = serde_json::from_str(&outputs[0].value).unwrap();
     for attempt in ["file", "root", "socket", "lookup"] {
         assert!(report[attempt].get("ok").is_none(), "{attempt} reached the host: {report}");

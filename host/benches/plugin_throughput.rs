@@ -1,1 +1,102 @@
-fn main() {}
+//! Records/s through the validate plugin at batch sizes 1, 64 and 1,024, against the same plugin
+//! source compiled natively, in one run. Prints ratios (the machines are shared and noisy) and
+//! peak memory. Run: `scripts/bench.sh plugin` (or `cargo bench --bench plugin_throughput`
+//! with WEIR_PLUGIN_DIR set by `scripts/env.sh`).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use weir::plugin::{BatchContext, Limits, Plugin, PluginEngine, PluginLog, Record, StageSpec, TransformStage, Verdict};
+use weir_sdk::Transform as _;
+
+const CONFIG: &str = r#"{
+  "required": ["id", "subreddit", "author", "title", "score", "created_utc"],
+  "types": { "id": "string", "score": "integer", "created_utc": "integer" },
+  "ranges": { "score": { "min": 0, "max": 10000000 } }
+}"#;
+
+/// ~200-byte posts shaped like seed 000's, one in twenty invalid.
+fn posts(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let score: i64 = if i % 20 == 7 { -5 } else { (i as i64 * 7919) % 50_000 };
+            format!(
+                r#"{{"id":"t3_{i:08x}","subreddit":"sub{}","author":"user_{}","title":"Post number {i} about data pipelines and lakehouses","score":{score},"created_utc":{}}}"#,
+                i % 50,
+                i % 977,
+                1_700_000_000 + i
+            )
+        })
+        .collect()
+}
+
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// Best of `rounds` timings of `f` over `n` records, as records/s.
+fn best_rate(n: usize, rounds: usize, mut f: impl FnMut() -> usize) -> f64 {
+    let mut best = Duration::MAX;
+    for _ in 0..rounds {
+        let started = Instant::now();
+        let accepted = f();
+        best = best.min(started.elapsed());
+        assert!(accepted > n * 9 / 10, "the workload really ran: {accepted} of {n} accepted");
+    }
+    n as f64 / best.as_secs_f64()
+}
+
+fn main() {
+    let dir = std::env::var_os("WEIR_PLUGIN_DIR").map(PathBuf::from).expect("WEIR_PLUGIN_DIR (source scripts/env.sh)");
+    let cache = tempfile::tempdir().expect("temp dir");
+    let engine = PluginEngine::new(cache.path().to_path_buf()).expect("engine");
+    let plugin = Plugin::load_file(&engine, &dir.join("weir_validate.wasm")).expect("validate plugin");
+    let spec = StageSpec {
+        plugin,
+        config: CONFIG.into(),
+        limits: Limits::default(),
+        log: PluginLog::new("bench", 4096),
+    };
+    let mut stage = TransformStage::start(spec).expect("stage");
+    let context = BatchContext { processing_time_ms: 0 };
+
+    let n = 200_000;
+    let values = posts(n);
+    let records: Vec<Record> =
+        values.iter().map(|v| Record { key: None, value: v.clone(), timestamp_ms: None }).collect();
+
+    // Native: the same plugin crate, the same per-record work, the record copied in as the host
+    // copies it into the guest.
+    let native = weir_validate::Validate::init(weir_sdk::Config::parse(CONFIG).expect("config")).expect("init");
+    let native_ctx = weir_sdk::Context { processing_time_ms: 0 };
+    let native_rate = best_rate(n, 5, || {
+        values
+            .iter()
+            .filter(|v| {
+                let record = weir_sdk::Record::new(v.as_str());
+                !matches!(native.process(record, &native_ctx), weir_sdk::Outcome::Rejected(_))
+            })
+            .count()
+    });
+
+    println!("plugin_throughput: validate plugin, {n} posts of ~200 bytes, best of 5 rounds");
+    println!("{:<22} {:>14} {:>18}", "path", "records/s", "cost vs native");
+    println!("{:<22} {:>14.0} {:>17.2}x", "native (same source)", native_rate, 1.0);
+    for batch in [1usize, 64, 1024] {
+        // Batch size 1 pays a call per record: fewer records keep the run short.
+        let count = if batch == 1 { 20_000 } else { n };
+        let rate = best_rate(count, 5, || {
+            records[..count]
+                .chunks(batch)
+                .map(|chunk| stage.process(chunk, context).iter().filter(|v| matches!(v, Verdict::Ok(_))).count())
+                .sum()
+        });
+        println!("{:<22} {:>14.0} {:>17.2}x", format!("wasm, batch {batch}"), rate, native_rate / rate);
+    }
+    println!("peak memory (VmHWM): {:.1} MiB", peak_rss_mib());
+}

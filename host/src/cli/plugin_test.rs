@@ -119,12 +119,13 @@ fn run_transform(
     let mut summary = Summary::default();
     for (n, batch) in records.chunks(batch_size).enumerate() {
         let verdicts = stage.process(batch, BatchContext { processing_time_ms: super::now_ms() });
-        for (i, verdict) in verdicts.iter().enumerate() {
+        for (i, (verdict, input)) in verdicts.iter().zip(batch).enumerate() {
             let line = verdict_line(
                 n * batch_size + i,
                 verdict,
                 |outputs| {
-                    json!({"outputs": outputs.iter().map(|r| as_json(&r.value)).collect::<Vec<_>>()})
+                    let values: Vec<Value> = outputs.resolve(input).iter().map(|r| as_json(&r.value)).collect();
+                    json!({"outputs": values})
                 },
                 &mut summary,
             );

@@ -34,7 +34,7 @@ pub use failure::Failure;
 pub use instance::StageSpec;
 pub use limits::{EPOCH_TICK, Limits};
 pub use log::{LogLine, LogSource, PluginLog};
-pub use transform::{TransformStage, TransformVerdict};
+pub use transform::{Outputs, TransformStage, TransformVerdict};
 pub use verdict::Verdict;
 
 use serde::{Deserialize, Serialize};

@@ -9,8 +9,40 @@ use super::instance::{Exports, InstanceSlot, StageSpec};
 use super::isolate::{Budget, run_isolated};
 use super::verdict::Verdict;
 
-/// The verdict on one input record of a transform: its output records, or why it has none.
-pub type TransformVerdict = Verdict<Vec<Record>>;
+/// The verdict on one input record of a transform: its outputs, or why it has none.
+pub type TransformVerdict = Verdict<Outputs>;
+
+/// What an accepted record became.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outputs {
+    /// The input record itself, unchanged (the plugin said `pass`; nothing was copied back).
+    Unchanged,
+    /// These records instead: one maps, none filters, several flat-map.
+    Records(Vec<Record>),
+}
+
+impl Outputs {
+    /// How many records come out.
+    pub fn len(&self) -> usize {
+        match self {
+            Outputs::Unchanged => 1,
+            Outputs::Records(records) => records.len(),
+        }
+    }
+
+    /// True when the record was filtered out.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The output records, given the input they came from.
+    pub fn resolve<'a>(&'a self, input: &'a Record) -> Vec<&'a Record> {
+        match self {
+            Outputs::Unchanged => vec![input],
+            Outputs::Records(records) => records.iter().collect(),
+        }
+    }
+}
 
 /// A running transform stage.
 pub struct TransformStage {
@@ -55,7 +87,8 @@ impl TransformStage {
 
 fn into_verdict(outcome: Outcome) -> TransformVerdict {
     match outcome {
-        Outcome::Accepted(records) => Verdict::Ok(records),
+        Outcome::Pass => Verdict::Ok(Outputs::Unchanged),
+        Outcome::Accepted(records) => Verdict::Ok(Outputs::Records(records)),
         Outcome::Rejected(reason) => Verdict::Rejected(reason),
     }
 }

@@ -33,6 +33,7 @@ macro_rules! export_transform {
                     $crate::runtime::process(&STAGE, batch, &context)
                         .into_iter()
                         .map(|outcome| match outcome {
+                            $crate::Outcome::Pass => types::Outcome::Pass,
                             $crate::Outcome::Accepted(records) => {
                                 types::Outcome::Accepted(records.into_iter().map(to_wit).collect())
                             }

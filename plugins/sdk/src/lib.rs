@@ -8,7 +8,7 @@
 //! impl Transform for DropEmpty {
 //!     fn init(_config: Config) -> Result<Self, String> { Ok(DropEmpty) }
 //!     fn process(&self, record: Record, _ctx: &Context) -> Outcome {
-//!         if record.value.trim() == "{}" { Outcome::filter() } else { Outcome::accept(record) }
+//!         if record.value.trim() == "{}" { Outcome::filter() } else { Outcome::pass() }
 //!     }
 //! }
 //!

@@ -5,6 +5,8 @@ use crate::Record;
 /// The verdict on one record: accepted with zero or more outputs, or rejected with a reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
+    /// Accepted unchanged: the input record is the one output (nothing is copied back).
+    Pass,
     /// One output validates or maps, none filters, several flat-map.
     Accepted(Vec<Record>),
     /// The record goes to quarantine with this reason.
@@ -12,6 +14,11 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Accepted unchanged: the cheapest verdict for validations and filters.
+    pub fn pass() -> Self {
+        Outcome::Pass
+    }
+
     /// Accepted with one output.
     pub fn accept(record: Record) -> Self {
         Outcome::Accepted(vec![record])

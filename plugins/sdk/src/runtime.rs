@@ -85,6 +85,10 @@ interface types {
 
     /// What became of one input record.
     variant outcome {
+        /// Accepted unchanged: the input record is the one output. Nothing is
+        /// copied back, so validations and filters should prefer it to
+        /// `accepted([record])`.
+        pass,
         /// Accepted, producing zero or more output records: one for a
         /// validate or map stage, none to filter the record out, several to
         /// flat-map it.

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The README's test command: installs what is missing, builds every plugin from source, checks
+# formatting and lints, and runs all tests (unit, integration, CLI) against the fresh builds.
+# Slow artefacts are cached outside the checkout (see scripts/env.sh), so a second run on the
+# same machine only rebuilds what changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/env.sh
+
+step() { printf '\n== %s\n' "$*" >&2; }
+
+step "guest toolchain and plugins (wasm32-wasip2 components)"
+scripts/build-plugins.sh --no-copy
+
+step "format"
+cargo fmt --all -- --check
+(cd plugins && cargo fmt --all -- --check)
+
+step "plugin SDK and examples: native unit tests and lints"
+(cd plugins && CARGO_TARGET_DIR="$WEIR_CACHE/plugins-native-target" cargo clippy --workspace --all-targets --locked -q -- -D warnings)
+(cd plugins && CARGO_TARGET_DIR="$WEIR_CACHE/plugins-native-target" cargo test --workspace --locked -q)
+
+step "host: lints"
+cargo clippy --workspace --all-targets --locked -q -- -D warnings
+
+step "host: unit and integration tests"
+cargo test --workspace --locked
+
+echo "all tests passed" >&2

@@ -1,4 +1,5 @@
 //! `weir plugin test`, run as a user runs it.
+#![allow(clippy::unwrap_used)] // a test crate: panicking is how it fails
 
 mod common;
 
@@ -20,7 +21,10 @@ fn weir(args: &[&str]) -> (i32, String, String) {
 }
 
 fn posts() -> String {
-    common::repo_root().join("tests/fixtures/posts.jsonl").display().to_string()
+    common::repo_root()
+        .join("tests/fixtures/posts.jsonl")
+        .display()
+        .to_string()
 }
 
 #[test]
@@ -29,7 +33,10 @@ fn prints_one_json_verdict_per_record_and_a_summary() {
     let config = std::fs::read_to_string(common::repo_root().join("tests/fixtures/validate-config.json")).unwrap();
     let (code, stdout, stderr) = weir(&["plugin", "test", &plugin, "--input", &posts(), "--config", &config]);
     assert_eq!(code, 0, "{stderr}");
-    let lines: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
     assert_eq!(lines.len(), 10);
     for (i, line) in lines.iter().enumerate() {
         assert_eq!(line["record"], i);
@@ -37,7 +44,10 @@ fn prints_one_json_verdict_per_record_and_a_summary() {
     assert_eq!(lines[0]["outcome"], "accepted");
     assert_eq!(lines[3]["outcome"], "rejected");
     assert_eq!(lines[3]["reason"], "missing required field `id`");
-    assert!(stderr.contains("10 records: 4 accepted -> 4 outputs, 6 rejected, 0 failed"), "{stderr}");
+    assert!(
+        stderr.contains("10 records: 4 accepted -> 4 outputs, 6 rejected, 0 failed"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -45,12 +55,19 @@ fn runs_aggregate_plugins_too() {
     let plugin = common::plugin_path("weir-avg-score").display().to_string();
     let config = r#"{"group_by":"subreddit","field":"score"}"#;
     let input = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(input.path(), "{\"subreddit\":\"a\",\"score\":1}\n{\"subreddit\":\"a\",\"score\":3}\n").unwrap();
+    std::fs::write(
+        input.path(),
+        "{\"subreddit\":\"a\",\"score\":1}\n{\"subreddit\":\"a\",\"score\":3}\n",
+    )
+    .unwrap();
     let input = input.path().display().to_string();
     let (code, stdout, stderr) = weir(&["plugin", "test", &plugin, "--input", &input, "--config", config]);
     assert_eq!(code, 0, "{stderr}");
     let last: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
-    assert_eq!(last, serde_json::json!({"group": "a", "row": {"avg_score": 2.0, "post_count": 2}}));
+    assert_eq!(
+        last,
+        serde_json::json!({"group": "a", "row": {"avg_score": 2.0, "post_count": 2}})
+    );
 }
 
 /// Each broken case exits non-zero with exactly one line on stderr, starting with `error:`.
@@ -62,7 +79,11 @@ fn exits_non_zero_with_one_line_for_each_kind_of_broken_plugin() {
     let cases: [(&str, &str, &str); 4] = [
         (&not_wasm, "{}", "is not a WebAssembly file"),
         (&wrong_world, "{}", "does not implement a Weir plugin world"),
-        (&validate, r#"{"ranges":{"score":{"min":9,"max":1}}}"#, "refused its config: range of `score`"),
+        (
+            &validate,
+            r#"{"ranges":{"score":{"min":9,"max":1}}}"#,
+            "refused its config: range of `score`",
+        ),
         (&validate, "{not json", "--config is not valid JSON"),
     ];
     for (plugin, config, expected) in cases {
@@ -71,6 +92,9 @@ fn exits_non_zero_with_one_line_for_each_kind_of_broken_plugin() {
         assert!(stdout.is_empty(), "{stdout}");
         let lines: Vec<&str> = stderr.lines().collect();
         assert_eq!(lines.len(), 1, "one line: {stderr}");
-        assert!(lines[0].starts_with("error: ") && lines[0].contains(expected), "{stderr}");
+        assert!(
+            lines[0].starts_with("error: ") && lines[0].contains(expected),
+            "{stderr}"
+        );
     }
 }

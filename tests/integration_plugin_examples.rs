@@ -1,5 +1,6 @@
 //! The example plugins, freshly built from plugins/examples, checked on fixed inputs through the
 //! host's runner (the same path a pipeline takes).
+#![allow(clippy::unwrap_used)] // a test crate: panicking is how it fails
 
 mod common;
 
@@ -28,8 +29,12 @@ fn output_json(verdict: &Verdict<Outputs>) -> Value {
 #[test]
 fn validate_accepts_the_valid_posts_and_rejects_the_rest_with_reasons() {
     let (engine, _cache) = engine();
-    let mut stage = TransformStage::start(spec(load(&engine, "weir-validate"), &validate_config(), Limits::default()))
-        .expect("stage starts");
+    let mut stage = TransformStage::start(spec(
+        load(&engine, "weir-validate"),
+        &validate_config(),
+        Limits::default(),
+    ))
+    .expect("stage starts");
     let input = records(&fixture_lines("posts.jsonl"));
     let verdicts = stage.process(&input, context());
     assert_eq!(verdicts.len(), input.len());
@@ -50,7 +55,10 @@ fn validate_accepts_the_valid_posts_and_rejects_the_rest_with_reasons() {
         match (verdict, want) {
             (Verdict::Ok(out), Ok(())) => assert_eq!(out, &Outputs::Unchanged, "record {i} passes unchanged"),
             (Verdict::Rejected(reason), Err(prefix)) => {
-                assert!(reason.starts_with(prefix), "record {i}: {reason:?} should start with {prefix:?}")
+                assert!(
+                    reason.starts_with(prefix),
+                    "record {i}: {reason:?} should start with {prefix:?}"
+                )
             }
             (got, want) => panic!("record {i}: got {got:?}, want {want:?}"),
         }
@@ -61,7 +69,9 @@ fn validate_accepts_the_valid_posts_and_rejects_the_rest_with_reasons() {
 fn normalize_snake_cases_keys_and_stamps_the_batch_time_and_version() {
     let (engine, _cache) = engine();
     let mut stage = TransformStage::start(spec(load(&engine, "weir-normalize"), "{}", Limits::default())).unwrap();
-    let input = [record(r#"{"postId":"p1","createdUtc":1700000000,"authorInfo":{"displayName":"Ana"}}"#)];
+    let input = [record(
+        r#"{"postId":"p1","createdUtc":1700000000,"authorInfo":{"displayName":"Ana"}}"#,
+    )];
     let verdicts = stage.process(&input, context());
     assert_eq!(
         output_json(&verdicts[0]),
@@ -101,13 +111,17 @@ fn avg_score_matches_a_plain_computation_per_subreddit() {
     let mut stage = AggregateStage::start(spec(load(&engine, "weir-avg-score"), config, Limits::default())).unwrap();
 
     let posts: Vec<(String, i64)> = (0..300).map(|i| (format!("sub{}", i % 7), (i * 37) % 101)).collect();
-    let input: Vec<Record> =
-        posts.iter().map(|(s, score)| record(&json!({"subreddit": s, "score": score}).to_string())).collect();
+    let input: Vec<Record> = posts
+        .iter()
+        .map(|(s, score)| record(&json!({"subreddit": s, "score": score}).to_string()))
+        .collect();
 
     let keys = stage.keys(&input);
     let mut groups: std::collections::BTreeMap<String, Vec<Record>> = Default::default();
     for (verdict, rec) in keys.iter().zip(&input) {
-        let Verdict::Ok(key) = verdict else { panic!("{verdict:?}") };
+        let Verdict::Ok(key) = verdict else {
+            panic!("{verdict:?}")
+        };
         groups.entry(key.clone()).or_default().push(rec.clone());
     }
     // Accumulate each group in two halves, then merge: the host's partial-state path.
@@ -117,7 +131,10 @@ fn avg_score_matches_a_plain_computation_per_subreddit() {
             .map(|recs| {
                 let mid = recs.len() / 2;
                 let part = if first { &recs[..mid] } else { &recs[mid..] };
-                GroupInput { state: None, records: part.to_vec() }
+                GroupInput {
+                    state: None,
+                    records: part.to_vec(),
+                }
             })
             .collect()
     };
@@ -137,10 +154,16 @@ fn avg_score_matches_a_plain_computation_per_subreddit() {
         let scores: Vec<i64> = posts.iter().filter(|(s, _)| s == subreddit).map(|(_, v)| *v).collect();
         let want = scores.iter().sum::<i64>() as f64 / scores.len() as f64;
         assert_eq!(row["post_count"], json!(scores.len()), "{subreddit}");
-        assert!((row["avg_score"].as_f64().unwrap() - want).abs() < 1e-9, "{subreddit}: {row} vs {want}");
+        assert!(
+            (row["avg_score"].as_f64().unwrap() - want).abs() < 1e-9,
+            "{subreddit}: {row} vs {want}"
+        );
     }
     let missing = stage.keys(&[record(r#"{"score":1}"#)]);
-    assert_eq!(missing[0], Verdict::Rejected("group field `subreddit` is missing".into()));
+    assert_eq!(
+        missing[0],
+        Verdict::Rejected("group field `subreddit` is missing".into())
+    );
 }
 
 #[test]
@@ -152,8 +175,12 @@ fn committed_example_components_load_and_agree_with_fresh_builds() {
     let committed = common::repo_root().join("pipelines/posts/validate.wasm");
     let committed = weir::plugin::Plugin::load_file(&engine, &committed).expect("committed validate.wasm loads");
     let mut old = TransformStage::start(spec(committed, &validate_config(), Limits::default())).unwrap();
-    let mut new =
-        TransformStage::start(spec(load(&engine, "weir-validate"), &validate_config(), Limits::default())).unwrap();
+    let mut new = TransformStage::start(spec(
+        load(&engine, "weir-validate"),
+        &validate_config(),
+        Limits::default(),
+    ))
+    .unwrap();
     assert_eq!(old.process(&input, context()), new.process(&input, context()));
     for (file, kind) in [
         ("normalize", weir::plugin::PluginKind::Transform),

@@ -2,6 +2,7 @@
 //! source compiled natively, in one run. Prints ratios (the machines are shared and noisy) and
 //! peak memory. Run: `scripts/bench.sh plugin` (or `cargo bench --bench plugin_throughput`
 //! with WEIR_PLUGIN_DIR set by `scripts/env.sh`).
+#![allow(clippy::unwrap_used)] // a test crate: panicking is how it fails
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -46,13 +47,18 @@ fn best_rate(n: usize, rounds: usize, mut f: impl FnMut() -> usize) -> f64 {
         let started = Instant::now();
         let accepted = f();
         best = best.min(started.elapsed());
-        assert!(accepted > n * 9 / 10, "the workload really ran: {accepted} of {n} accepted");
+        assert!(
+            accepted > n * 9 / 10,
+            "the workload really ran: {accepted} of {n} accepted"
+        );
     }
     n as f64 / best.as_secs_f64()
 }
 
 fn main() {
-    let dir = std::env::var_os("WEIR_PLUGIN_DIR").map(PathBuf::from).expect("WEIR_PLUGIN_DIR (source scripts/env.sh)");
+    let dir = std::env::var_os("WEIR_PLUGIN_DIR")
+        .map(PathBuf::from)
+        .expect("WEIR_PLUGIN_DIR (source scripts/env.sh)");
     let cache = tempfile::tempdir().expect("temp dir");
     let engine = PluginEngine::new(cache.path().to_path_buf()).expect("engine");
     let plugin = Plugin::load_file(&engine, &dir.join("weir_validate.wasm")).expect("validate plugin");
@@ -67,8 +73,14 @@ fn main() {
 
     let n = 200_000;
     let values = posts(n);
-    let records: Vec<Record> =
-        values.iter().map(|v| Record { key: None, value: v.clone(), timestamp_ms: None }).collect();
+    let records: Vec<Record> = values
+        .iter()
+        .map(|v| Record {
+            key: None,
+            value: v.clone(),
+            timestamp_ms: None,
+        })
+        .collect();
 
     // Native: the same plugin crate, the same per-record work, the record copied in as the host
     // copies it into the guest.
@@ -93,10 +105,21 @@ fn main() {
         let rate = best_rate(count, 5, || {
             records[..count]
                 .chunks(batch)
-                .map(|chunk| stage.process(chunk, context).iter().filter(|v| matches!(v, Verdict::Ok(_))).count())
+                .map(|chunk| {
+                    stage
+                        .process(chunk, context)
+                        .iter()
+                        .filter(|v| matches!(v, Verdict::Ok(_)))
+                        .count()
+                })
                 .sum()
         });
-        println!("{:<22} {:>14.0} {:>17.2}x", format!("wasm, batch {batch}"), rate, native_rate / rate);
+        println!(
+            "{:<22} {:>14.0} {:>17.2}x",
+            format!("wasm, batch {batch}"),
+            rate,
+            native_rate / rate
+        );
     }
     println!("peak memory (VmHWM): {:.1} MiB", peak_rss_mib());
 }

@@ -8,7 +8,11 @@ use weir::cli::plugin_test::{self, PluginTestArgs};
 use weir::plugin::Limits;
 
 #[derive(Debug, Parser)]
-#[command(name = "weir", version, about = "Kafka to medallion lakehouse tables, with sandboxed WebAssembly plugins")]
+#[command(
+    name = "weir",
+    version,
+    about = "Kafka to medallion lakehouse tables, with sandboxed WebAssembly plugins"
+)]
 struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
@@ -57,7 +61,9 @@ enum PluginCommand {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Human => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -68,9 +74,26 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     let result = match cli.command {
-        Command::Plugin(PluginCommand::Test { plugin, input, config, batch_size, deadline_ms, memory_mib }) => {
-            let limits = Limits { deadline_ms, memory_mib, ..Limits::default() };
-            let args = PluginTestArgs { plugin, input, config, limits, batch_size };
+        Command::Plugin(PluginCommand::Test {
+            plugin,
+            input,
+            config,
+            batch_size,
+            deadline_ms,
+            memory_mib,
+        }) => {
+            let limits = Limits {
+                deadline_ms,
+                memory_mib,
+                ..Limits::default()
+            };
+            let args = PluginTestArgs {
+                plugin,
+                input,
+                config,
+                limits,
+                batch_size,
+            };
             plugin_test::run(&args, &mut std::io::stdout().lock()).map(|_| ())
         }
     };

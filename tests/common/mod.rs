@@ -10,18 +10,28 @@ use weir::plugin::{BatchContext, Limits, Plugin, PluginEngine, PluginLog, Record
 /// The folder of freshly built components: `$WEIR_PLUGIN_DIR`, as `scripts/env.sh` sets it.
 /// Tests never skip when a component is missing: they fail and say how to build it.
 pub fn plugin_dir() -> PathBuf {
-    let dir = std::env::var_os("WEIR_PLUGIN_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
-        home.join(".cache/weir/plugins-target/wasm32-wasip2/release")
-    });
-    assert!(dir.is_dir(), "{} does not exist: run scripts/build-plugins.sh (or scripts/test.sh)", dir.display());
+    let dir = std::env::var_os("WEIR_PLUGIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+            home.join(".cache/weir/plugins-target/wasm32-wasip2/release")
+        });
+    assert!(
+        dir.is_dir(),
+        "{} does not exist: run scripts/build-plugins.sh (or scripts/test.sh)",
+        dir.display()
+    );
     dir
 }
 
 /// The path of the component built from crate `crate_name` (dashes or underscores).
 pub fn plugin_path(crate_name: &str) -> PathBuf {
     let path = plugin_dir().join(format!("{}.wasm", crate_name.replace('-', "_")));
-    assert!(path.is_file(), "{} is missing: run scripts/build-plugins.sh", path.display());
+    assert!(
+        path.is_file(),
+        "{} is missing: run scripts/build-plugins.sh",
+        path.display()
+    );
     path
 }
 
@@ -42,20 +52,34 @@ pub fn load(engine: &PluginEngine, crate_name: &str) -> Arc<Plugin> {
 }
 
 pub fn spec(plugin: Arc<Plugin>, config: &str, limits: Limits) -> StageSpec {
-    StageSpec { plugin, config: config.to_string(), limits, log: PluginLog::new("test", limits.max_log_line) }
+    StageSpec {
+        plugin,
+        config: config.to_string(),
+        limits,
+        log: PluginLog::new("test", limits.max_log_line),
+    }
 }
 
 pub fn record(value: &str) -> Record {
-    Record { key: None, value: value.to_string(), timestamp_ms: None }
+    Record {
+        key: None,
+        value: value.to_string(),
+        timestamp_ms: None,
+    }
 }
 
 pub fn context() -> BatchContext {
-    BatchContext { processing_time_ms: 1_700_000_000_000 }
+    BatchContext {
+        processing_time_ms: 1_700_000_000_000,
+    }
 }
 
 /// Reads a JSON-lines fixture from tests/fixtures.
 pub fn fixture_lines(name: &str) -> Vec<String> {
     let path = repo_root().join("tests/fixtures").join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    text.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect()
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect()
 }

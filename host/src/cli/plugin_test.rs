@@ -9,8 +9,8 @@ use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
 
 use crate::plugin::{
-    AggregateStage, BatchContext, GroupInput, Limits, Plugin, PluginEngine, PluginKind, PluginLog, Record,
-    StageSpec, TransformStage, Verdict,
+    AggregateStage, BatchContext, GroupInput, Limits, Plugin, PluginEngine, PluginKind, PluginLog, Record, StageSpec,
+    TransformStage, Verdict,
 };
 
 /// Options of `weir plugin test`.
@@ -69,7 +69,9 @@ pub fn run(args: &PluginTestArgs, out: &mut dyn Write) -> anyhow::Result<Summary
 }
 
 fn file_name(path: &Path) -> String {
-    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string())
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
 }
 
 /// One record per non-blank line; the line is the record's value, passed as is (a line that is
@@ -79,7 +81,11 @@ fn read_records(path: &Path) -> anyhow::Result<Vec<Record>> {
     Ok(text
         .lines()
         .filter(|line| !line.trim().is_empty())
-        .map(|line| Record { key: None, value: line.trim().to_string(), timestamp_ms: None })
+        .map(|line| Record {
+            key: None,
+            value: line.trim().to_string(),
+            timestamp_ms: None,
+        })
         .collect())
 }
 
@@ -118,7 +124,12 @@ fn run_transform(
 ) -> anyhow::Result<Summary> {
     let mut summary = Summary::default();
     for (n, batch) in records.chunks(batch_size).enumerate() {
-        let verdicts = stage.process(batch, BatchContext { processing_time_ms: super::now_ms() });
+        let verdicts = stage.process(
+            batch,
+            BatchContext {
+                processing_time_ms: super::now_ms(),
+            },
+        );
         for (i, (verdict, input)) in verdicts.iter().zip(batch).enumerate() {
             let line = verdict_line(
                 n * batch_size + i,
@@ -157,7 +168,10 @@ fn run_aggregate(
         }
     }
     let keys: Vec<String> = groups.keys().cloned().collect();
-    let inputs: Vec<GroupInput> = groups.into_values().map(|records| GroupInput { state: None, records }).collect();
+    let inputs: Vec<GroupInput> = groups
+        .into_values()
+        .map(|records| GroupInput { state: None, records })
+        .collect();
     let states = stage.accumulate(&inputs);
     let mut finished = Vec::new();
     for (key, state) in keys.iter().zip(&states) {

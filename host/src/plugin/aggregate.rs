@@ -6,9 +6,8 @@ use super::PluginKind;
 use super::bindings::Record;
 use super::bindings::aggregate::Group;
 use super::error::PluginError;
-use super::failure::Failure;
 use super::instance::{Exports, InstanceSlot, StageSpec};
-use super::isolate::{Budget, run_isolated};
+use super::isolate::{Answers, Budget, run_isolated};
 use super::transform::unreachable_kind;
 use super::verdict::Verdict;
 
@@ -26,17 +25,19 @@ pub struct AggregateStage {
 
 impl std::fmt::Debug for AggregateStage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AggregateStage").field("plugin", &self.slot.spec.plugin).finish()
+        f.debug_struct("AggregateStage")
+            .field("plugin", &self.slot.spec.plugin)
+            .finish()
     }
 }
-
-type Answers<T> = Result<Vec<Verdict<T>>, Failure>;
 
 impl AggregateStage {
     /// Starts the stage: instantiates the plugin and runs `init`.
     pub fn start(spec: StageSpec) -> Result<Self, PluginError> {
         spec.plugin.expect_kind(PluginKind::Aggregate)?;
-        Ok(AggregateStage { slot: InstanceSlot::start(spec)? })
+        Ok(AggregateStage {
+            slot: InstanceSlot::start(spec)?,
+        })
     }
 
     pub fn spec(&self) -> &StageSpec {
@@ -59,8 +60,13 @@ impl AggregateStage {
     pub fn accumulate(&mut self, groups: &[GroupInput]) -> Vec<Verdict<Vec<u8>>> {
         let slot = &mut self.slot;
         isolated(groups, &mut |groups: &[GroupInput]| -> Answers<Vec<u8>> {
-            let wit: Vec<Group> =
-                groups.iter().map(|g| Group { state: g.state.clone(), records: g.records.clone() }).collect();
+            let wit: Vec<Group> = groups
+                .iter()
+                .map(|g| Group {
+                    state: g.state.clone(),
+                    records: g.records.clone(),
+                })
+                .collect();
             let states = slot.call(|store, exports| match exports {
                 Exports::Aggregate(a) => a.call_accumulate(store, &wit),
                 Exports::Transform(_) => unreachable_kind(),

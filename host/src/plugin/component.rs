@@ -44,7 +44,10 @@ impl std::fmt::Debug for Plugin {
 impl Plugin {
     /// Loads a plugin from a `.wasm` file.
     pub fn load_file(engine: &PluginEngine, path: &Path) -> Result<Arc<Plugin>, PluginError> {
-        let bytes = std::fs::read(path).map_err(|source| PluginError::Read { path: path.to_path_buf(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| PluginError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Plugin::load_bytes(engine, &path.display().to_string(), &bytes)
     }
 
@@ -56,19 +59,35 @@ impl Plugin {
         let component = engine
             .cache()
             .get_or_compile(engine.engine(), &sha256, bytes)
-            .map_err(|e| PluginError::Invalid { name: name.clone(), reason: format!("{e:#}") })?;
+            .map_err(|e| PluginError::Invalid {
+                name: name.clone(),
+                reason: format!("{e:#}"),
+            })?;
         let kind = detect_kind(engine, &name, &component)?;
         check_imports(engine, &name, &component)?;
         let pre = engine
             .linker()
             .instantiate_pre(&component)
-            .map_err(|e| PluginError::Mismatch { name: name.clone(), kind, reason: format!("{e:#}") })?;
-        let mismatch = |e: wasmtime::Error| PluginError::Mismatch { name: name.clone(), kind, reason: format!("{e:#}") };
+            .map_err(|e| PluginError::Mismatch {
+                name: name.clone(),
+                kind,
+                reason: format!("{e:#}"),
+            })?;
+        let mismatch = |e: wasmtime::Error| PluginError::Mismatch {
+            name: name.clone(),
+            kind,
+            reason: format!("{e:#}"),
+        };
         let pre = match kind {
             PluginKind::Transform => PluginPre::Transform(TransformPre::new(pre).map_err(mismatch)?),
             PluginKind::Aggregate => PluginPre::Aggregate(AggregatePre::new(pre).map_err(mismatch)?),
         };
-        Ok(Arc::new(Plugin { engine: engine.engine().clone(), name, sha256, pre }))
+        Ok(Arc::new(Plugin {
+            engine: engine.engine().clone(),
+            name,
+            sha256,
+            pre,
+        }))
     }
 
     /// Where the plugin came from, for messages.
@@ -101,7 +120,11 @@ impl Plugin {
         if self.kind() == expected {
             Ok(())
         } else {
-            Err(PluginError::WrongKind { name: self.name.clone(), expected, found: self.kind() })
+            Err(PluginError::WrongKind {
+                name: self.name.clone(),
+                expected,
+                found: self.kind(),
+            })
         }
     }
 }
@@ -127,7 +150,10 @@ fn detect_kind(engine: &PluginEngine, name: &str, component: &Component) -> Resu
     } else if has_all(AGGREGATE_EXPORTS) {
         Ok(PluginKind::Aggregate)
     } else {
-        Err(PluginError::NotAPlugin { name: name.to_string(), exports: exports.join(", ") })
+        Err(PluginError::NotAPlugin {
+            name: name.to_string(),
+            exports: exports.join(", "),
+        })
     }
 }
 
@@ -138,7 +164,10 @@ fn check_imports(engine: &PluginEngine, name: &str, component: &Component) -> Re
             || import.starts_with("weir:plugin/host@0.1.")
             || import.starts_with("weir:plugin/types@0.1.");
         if !allowed {
-            return Err(PluginError::UnsupportedImport { name: name.to_string(), import: import.to_string() });
+            return Err(PluginError::UnsupportedImport {
+                name: name.to_string(),
+                import: import.to_string(),
+            });
         }
     }
     Ok(())
@@ -150,8 +179,14 @@ mod tests {
 
     #[test]
     fn header_check_names_the_problem() {
-        assert!(matches!(check_header("x", b"hello world"), Err(PluginError::NotWasm { .. })));
-        assert!(matches!(check_header("x", b"\0asm\x01\0\0\0"), Err(PluginError::CoreModule { .. })));
+        assert!(matches!(
+            check_header("x", b"hello world"),
+            Err(PluginError::NotWasm { .. })
+        ));
+        assert!(matches!(
+            check_header("x", b"\0asm\x01\0\0\0"),
+            Err(PluginError::CoreModule { .. })
+        ));
         assert!(check_header("x", b"\0asm\x0d\0\x01\0").is_ok());
     }
 }

@@ -23,7 +23,9 @@ pub struct PluginEngine {
 
 impl std::fmt::Debug for PluginEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PluginEngine").field("cache", &self.cache).finish_non_exhaustive()
+        f.debug_struct("PluginEngine")
+            .field("cache", &self.cache)
+            .finish_non_exhaustive()
     }
 }
 
@@ -32,7 +34,10 @@ impl PluginEngine {
     /// starts the epoch ticker. Compiled components are cached under `cache_dir`.
     pub fn new(cache_dir: PathBuf) -> Result<Self, PluginError> {
         let mut config = Config::new();
-        config.wasm_component_model(true).epoch_interruption(true).cranelift_opt_level(OptLevel::Speed);
+        config
+            .wasm_component_model(true)
+            .epoch_interruption(true)
+            .cranelift_opt_level(OptLevel::Speed);
         let engine = Engine::new(&config).map_err(|e| PluginError::Engine(format!("{e:#}")))?;
 
         let mut linker = Linker::new(&engine);
@@ -44,7 +49,11 @@ impl PluginEngine {
 
         spawn_epoch_ticker(&engine);
         let cache = ComponentCache::new(cache_dir, &engine);
-        Ok(PluginEngine { engine, linker: std::sync::Arc::new(linker), cache })
+        Ok(PluginEngine {
+            engine,
+            linker: std::sync::Arc::new(linker),
+            cache,
+        })
     }
 
     /// The cache folder used when none is configured: `$WEIR_CACHE_DIR`, else

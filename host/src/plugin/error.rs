@@ -32,7 +32,11 @@ pub enum PluginError {
     NotAPlugin { name: String, exports: String },
 
     #[error("{name} is a {found} plugin, but this stage needs a {expected} plugin")]
-    WrongKind { name: String, expected: PluginKind, found: PluginKind },
+    WrongKind {
+        name: String,
+        expected: PluginKind,
+        found: PluginKind,
+    },
 
     #[error(
         "{name} imports `{import}`, which Weir does not provide (plugins may import only \
@@ -41,7 +45,11 @@ pub enum PluginError {
     UnsupportedImport { name: String, import: String },
 
     #[error("{name} does not match weir:plugin/{kind}@0.1.0: {reason}")]
-    Mismatch { name: String, kind: PluginKind, reason: String },
+    Mismatch {
+        name: String,
+        kind: PluginKind,
+        reason: String,
+    },
 
     #[error("{name} refused its config: {message}")]
     ConfigRefused { name: String, message: String },

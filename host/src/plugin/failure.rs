@@ -22,16 +22,22 @@ impl Failure {
     pub fn classify(error: &wasmtime::Error, limits: &Limits) -> Failure {
         if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
             if *trap == wasmtime::Trap::Interrupt {
-                return Failure::Deadline { deadline_ms: limits.deadline_ms };
+                return Failure::Deadline {
+                    deadline_ms: limits.deadline_ms,
+                };
             }
             // The trap itself ("wasm `unreachable` instruction executed", which is how a Rust
             // guest's panic ends); the wasm backtrace goes to the host log, not to quarantine.
             tracing::debug!("plugin trap: {error:?}");
-            return Failure::Trap { message: trap.to_string() };
+            return Failure::Trap {
+                message: trap.to_string(),
+            };
         }
         let message = format!("{error:#}");
         if message.contains("forcing trap when growing memory") {
-            return Failure::MemoryLimit { limit_mib: limits.memory_mib };
+            return Failure::MemoryLimit {
+                limit_mib: limits.memory_mib,
+            };
         }
         let message = error.root_cause().to_string();
         Failure::Trap { message }

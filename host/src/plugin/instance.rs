@@ -58,7 +58,10 @@ impl StageSpec {
             Exports::Aggregate(a) => a.call_init(&mut store, &self.config),
         }
         .map_err(started)?;
-        refused.map_err(|message| PluginError::ConfigRefused { name: name.clone(), message })?;
+        refused.map_err(|message| PluginError::ConfigRefused {
+            name: name.clone(),
+            message,
+        })?;
         Ok(Instance { store, exports })
     }
 }
@@ -86,7 +89,9 @@ impl InstanceSlot {
             Some(instance) => instance,
             None => self.spec.instantiate().map_err(|e| match e {
                 PluginError::StartFailed { failure, .. } => failure,
-                other => Failure::Trap { message: other.to_string() },
+                other => Failure::Trap {
+                    message: other.to_string(),
+                },
             })?,
         };
         instance.store.set_epoch_deadline(self.spec.limits.deadline_ticks());
@@ -97,7 +102,10 @@ impl InstanceSlot {
             }
             Err(e) => {
                 let failure = Failure::classify(&e, &self.spec.limits);
-                tracing::warn!(plugin = self.spec.plugin.name(), "plugin call failed, instance discarded: {failure}");
+                tracing::warn!(
+                    plugin = self.spec.plugin.name(),
+                    "plugin call failed, instance discarded: {failure}"
+                );
                 Err(failure)
             }
         }

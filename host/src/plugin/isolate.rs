@@ -9,6 +9,9 @@
 use super::failure::Failure;
 use super::verdict::Verdict;
 
+/// The answers of one batched call: one verdict per item, or the failure of the whole call.
+pub type Answers<R> = Result<Vec<Verdict<R>>, Failure>;
+
 /// How many failed calls, and how many deadline hits, one batch may spend on isolation. The
 /// deadline budget allows isolating one hanging record in a batch of 2^12.
 #[derive(Debug, Clone, Copy)]
@@ -19,7 +22,10 @@ pub struct Budget {
 
 impl Default for Budget {
     fn default() -> Self {
-        Budget { failed_calls: 64, deadlines: 14 }
+        Budget {
+            failed_calls: 64,
+            deadlines: 14,
+        }
     }
 }
 
@@ -42,7 +48,7 @@ impl Budget {
 pub fn run_isolated<T, R>(
     items: &[T],
     budget: &mut Budget,
-    call: &mut dyn FnMut(&[T]) -> Result<Vec<Verdict<R>>, Failure>,
+    call: &mut dyn FnMut(&[T]) -> Answers<R>,
     out: &mut Vec<Verdict<R>>,
 ) {
     if items.is_empty() {
@@ -76,7 +82,9 @@ mod tests {
         move |items| {
             *calls += 1;
             if items.iter().any(|x| *x < 0) {
-                Err(Failure::Trap { message: "poison".into() })
+                Err(Failure::Trap {
+                    message: "poison".into(),
+                })
             } else {
                 Ok(items.iter().map(|x| Verdict::Ok(*x)).collect())
             }

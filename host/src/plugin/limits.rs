@@ -22,7 +22,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { deadline_ms: 1_000, memory_mib: 128, max_log_line: 4_096 }
+        Limits {
+            deadline_ms: 1_000,
+            memory_mib: 128,
+            max_log_line: 4_096,
+        }
     }
 }
 
@@ -46,14 +50,27 @@ mod tests {
 
     #[test]
     fn deadline_rounds_up_to_whole_ticks_plus_one() {
-        let limits = Limits { deadline_ms: 12, ..Limits::default() };
+        let limits = Limits {
+            deadline_ms: 12,
+            ..Limits::default()
+        };
         assert_eq!(limits.deadline_ticks(), 4);
-        let zero = Limits { deadline_ms: 0, ..Limits::default() };
+        let zero = Limits {
+            deadline_ms: 0,
+            ..Limits::default()
+        };
         assert_eq!(zero.deadline_ticks(), 2);
     }
 
     #[test]
     fn memory_in_bytes() {
-        assert_eq!(Limits { memory_mib: 2, ..Limits::default() }.memory_bytes(), 2 << 20);
+        assert_eq!(
+            Limits {
+                memory_mib: 2,
+                ..Limits::default()
+            }
+            .memory_bytes(),
+            2 << 20
+        );
     }
 }

@@ -40,7 +40,11 @@ pub struct PluginLog {
 
 impl PluginLog {
     pub fn new(stage: impl Into<String>, max_line: usize) -> Arc<Self> {
-        Arc::new(PluginLog { stage: stage.into(), max_line, recent: Mutex::new(VecDeque::new()) })
+        Arc::new(PluginLog {
+            stage: stage.into(),
+            max_line,
+            recent: Mutex::new(VecDeque::new()),
+        })
     }
 
     /// Records one line and forwards it to the host log.
@@ -52,7 +56,7 @@ impl PluginLog {
                 cut -= 1;
             }
             text.truncate(cut);
-            text.push_str("…");
+            text.push('…');
         }
         let stage = self.stage.as_str();
         match source {
@@ -74,7 +78,12 @@ impl PluginLog {
 
     /// The most recent lines, oldest first.
     pub fn recent(&self) -> Vec<LogLine> {
-        self.recent.lock().unwrap_or_else(PoisonError::into_inner).iter().cloned().collect()
+        self.recent
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect()
     }
 }
 
@@ -88,7 +97,11 @@ pub struct LogPipe {
 
 impl LogPipe {
     pub fn new(log: Arc<PluginLog>, source: LogSource) -> Self {
-        LogPipe { log, source, partial: Arc::default() }
+        LogPipe {
+            log,
+            source,
+            partial: Arc::default(),
+        }
     }
 
     fn push(&self, bytes: &[u8]) {

@@ -39,13 +39,21 @@ impl HostState {
             .instances(64)
             .trap_on_grow_failure(true)
             .build();
-        HostState { wasi: wasi.build(), table: ResourceTable::new(), limits, log }
+        HostState {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            limits,
+            log,
+        }
     }
 }
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 

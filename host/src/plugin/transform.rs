@@ -51,7 +51,9 @@ pub struct TransformStage {
 
 impl std::fmt::Debug for TransformStage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TransformStage").field("plugin", &self.slot.spec.plugin).finish()
+        f.debug_struct("TransformStage")
+            .field("plugin", &self.slot.spec.plugin)
+            .finish()
     }
 }
 
@@ -60,7 +62,9 @@ impl TransformStage {
     /// refused config or a failing `init` is an error here, before any record is touched.
     pub fn start(spec: StageSpec) -> Result<Self, PluginError> {
         spec.plugin.expect_kind(PluginKind::Transform)?;
-        Ok(TransformStage { slot: InstanceSlot::start(spec)? })
+        Ok(TransformStage {
+            slot: InstanceSlot::start(spec)?,
+        })
     }
 
     pub fn spec(&self) -> &StageSpec {
@@ -95,5 +99,7 @@ fn into_verdict(outcome: Outcome) -> TransformVerdict {
 
 /// `start` checked the kind; an instance of the other world cannot be in this slot.
 pub(crate) fn unreachable_kind<R>() -> wasmtime::Result<R> {
-    Err(wasmtime::format_err!("internal error: instance of the wrong plugin kind"))
+    Err(wasmtime::format_err!(
+        "internal error: instance of the wrong plugin kind"
+    ))
 }

@@ -14,7 +14,9 @@ impl Config {
         if text.trim().is_empty() {
             return Ok(Config(Json::Object(Default::default())));
         }
-        serde_json::from_str(text).map(Config).map_err(|e| format!("config is not valid JSON: {e}"))
+        serde_json::from_str(text)
+            .map(Config)
+            .map_err(|e| format!("config is not valid JSON: {e}"))
     }
 
     /// The config as a JSON value.

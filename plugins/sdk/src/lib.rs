@@ -1,6 +1,6 @@
 //! The Weir plugin SDK: a plugin is one trait impl plus one export macro.
 //!
-//! ```ignore
+//! ```
 //! use weir_sdk::{Config, Context, Outcome, Record, Transform};
 //!
 //! struct DropEmpty;

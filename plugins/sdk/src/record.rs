@@ -17,7 +17,11 @@ pub struct Record {
 impl Record {
     /// A record with this JSON text as its value and no key or timestamp.
     pub fn new(value: impl Into<String>) -> Self {
-        Record { key: None, value: value.into(), timestamp_ms: None }
+        Record {
+            key: None,
+            value: value.into(),
+            timestamp_ms: None,
+        }
     }
 
     /// The value parsed as a JSON document.
@@ -50,7 +54,11 @@ mod tests {
 
     #[test]
     fn with_json_keeps_key_and_timestamp() {
-        let record = Record { key: Some(b"k".to_vec()), value: "{}".into(), timestamp_ms: Some(7) };
+        let record = Record {
+            key: Some(b"k".to_vec()),
+            value: "{}".into(),
+            timestamp_ms: Some(7),
+        };
         let out = record.with_json(&serde_json::json!({"a": 1})).unwrap();
         assert_eq!(out.key.as_deref(), Some(&b"k"[..]));
         assert_eq!(out.timestamp_ms, Some(7));

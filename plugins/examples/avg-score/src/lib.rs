@@ -35,7 +35,9 @@ struct Sums {
 
 impl Sums {
     fn decode(bytes: &[u8]) -> Result<Sums, String> {
-        let bytes: &[u8; 16] = bytes.try_into().map_err(|_| format!("state must be 16 bytes, got {}", bytes.len()))?;
+        let bytes: &[u8; 16] = bytes
+            .try_into()
+            .map_err(|_| format!("state must be 16 bytes, got {}", bytes.len()))?;
         let (count, sum) = bytes.split_at(8);
         let count = u64::from_le_bytes(count.try_into().map_err(|_| "bad count".to_string())?);
         let sum = f64::from_le_bytes(sum.try_into().map_err(|_| "bad sum".to_string())?);
@@ -68,7 +70,9 @@ impl AvgScore {
 
 impl Aggregate for AvgScore {
     fn init(config: Config) -> Result<Self, String> {
-        Ok(AvgScore { settings: config.into_settings()? })
+        Ok(AvgScore {
+            settings: config.into_settings()?,
+        })
     }
 
     fn key(&self, record: &Record) -> Result<String, String> {
@@ -91,12 +95,20 @@ impl Aggregate for AvgScore {
 
     fn merge(&self, left: &[u8], right: &[u8]) -> Result<Vec<u8>, String> {
         let (l, r) = (Sums::decode(left)?, Sums::decode(right)?);
-        Ok(Sums { count: l.count + r.count, sum: l.sum + r.sum }.encode())
+        Ok(Sums {
+            count: l.count + r.count,
+            sum: l.sum + r.sum,
+        }
+        .encode())
     }
 
     fn finish(&self, state: &[u8]) -> Result<Json, String> {
         let sums = Sums::decode(state)?;
-        let avg = if sums.count == 0 { 0.0 } else { sums.sum / sums.count as f64 };
+        let avg = if sums.count == 0 {
+            0.0
+        } else {
+            sums.sum / sums.count as f64
+        };
         let mut row = serde_json::Map::new();
         row.insert(self.settings.output.clone(), json!(avg));
         row.insert(self.settings.count_output.clone(), json!(sums.count));
@@ -117,7 +129,9 @@ mod tests {
     #[test]
     fn averages_per_group_across_accumulate_and_merge() {
         let s = stage();
-        let a = s.accumulate(None, &[Record::new(r#"{"score":1}"#), Record::new(r#"{"score":2}"#)]).unwrap();
+        let a = s
+            .accumulate(None, &[Record::new(r#"{"score":1}"#), Record::new(r#"{"score":2}"#)])
+            .unwrap();
         let a = s.accumulate(Some(&a), &[Record::new(r#"{"score":6}"#)]).unwrap();
         let b = s.accumulate(None, &[Record::new(r#"{"score":11}"#)]).unwrap();
         let merged = s.merge(&a, &b).unwrap();
@@ -128,8 +142,16 @@ mod tests {
     fn key_and_value_errors_are_reported() {
         let s = stage();
         assert_eq!(s.key(&Record::new(r#"{"subreddit":"rust"}"#)).unwrap(), "rust");
-        assert!(s.key(&Record::new(r#"{"score":1}"#)).unwrap_err().contains("`subreddit` is missing"));
-        assert!(s.accumulate(None, &[Record::new(r#"{"score":"x"}"#)]).unwrap_err().contains("`score`"));
+        assert!(
+            s.key(&Record::new(r#"{"score":1}"#))
+                .unwrap_err()
+                .contains("`subreddit` is missing")
+        );
+        assert!(
+            s.accumulate(None, &[Record::new(r#"{"score":"x"}"#)])
+                .unwrap_err()
+                .contains("`score`")
+        );
         assert!(s.finish(&[1, 2, 3]).unwrap_err().contains("16 bytes"));
     }
 }

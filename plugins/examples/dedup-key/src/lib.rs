@@ -79,6 +79,7 @@ mod tests {
                 Ok(v["dedup_key"].as_str().unwrap().to_string())
             }
             Outcome::Rejected(reason) => Err(reason),
+            Outcome::Pass => panic!("dedup-key always adds a field"),
         }
     }
 
@@ -91,12 +92,19 @@ mod tests {
         assert_eq!(a, b);
         assert_ne!(a, c);
         assert_eq!(a.len(), 64);
-        assert_eq!(key_of(&stage, r#"{"id":"1"}"#).unwrap_err(), "dedup field `sub` is missing");
+        assert_eq!(
+            key_of(&stage, r#"{"id":"1"}"#).unwrap_err(),
+            "dedup field `sub` is missing"
+        );
     }
 
     #[test]
     fn needs_fields() {
         assert!(DedupKey::init(Config::parse(r#"{"fields":[]}"#).unwrap()).is_err());
-        assert!(DedupKey::init(Config::parse("{}").unwrap()).unwrap_err().contains("missing field `fields`"));
+        assert!(
+            DedupKey::init(Config::parse("{}").unwrap())
+                .unwrap_err()
+                .contains("missing field `fields`")
+        );
     }
 }

@@ -59,7 +59,11 @@ pub fn snake_case(name: &str) -> String {
 
 fn normalize_keys(value: Json) -> Json {
     match value {
-        Json::Object(map) => Json::Object(map.into_iter().map(|(k, v)| (snake_case(&k), normalize_keys(v))).collect()),
+        Json::Object(map) => Json::Object(
+            map.into_iter()
+                .map(|(k, v)| (snake_case(&k), normalize_keys(v)))
+                .collect(),
+        ),
         Json::Array(items) => Json::Array(items.into_iter().map(normalize_keys).collect()),
         other => other,
     }
@@ -67,7 +71,9 @@ fn normalize_keys(value: Json) -> Json {
 
 impl Transform for Normalize {
     fn init(config: Config) -> Result<Self, String> {
-        Ok(Normalize { settings: config.into_settings()? })
+        Ok(Normalize {
+            settings: config.into_settings()?,
+        })
     }
 
     fn process(&self, record: Record, context: &Context) -> Outcome {
@@ -76,12 +82,12 @@ impl Transform for Normalize {
             Ok(_) => return Outcome::reject("value must be a JSON object"),
             Err(reason) => return Outcome::reject(reason),
         };
-        if self.settings.metadata {
-            if let Json::Object(map) = &mut value {
-                let at = weir_sdk::time::rfc3339_millis(context.processing_time_ms);
-                map.insert(self.settings.processed_at_field.clone(), Json::String(at));
-                map.insert(self.settings.version_field.clone(), Json::String(VERSION.into()));
-            }
+        if self.settings.metadata
+            && let Json::Object(map) = &mut value
+        {
+            let at = weir_sdk::time::rfc3339_millis(context.processing_time_ms);
+            map.insert(self.settings.processed_at_field.clone(), Json::String(at));
+            map.insert(self.settings.version_field.clone(), Json::String(VERSION.into()));
         }
         record.with_json(&value).into()
     }
@@ -111,7 +117,12 @@ mod tests {
     fn normalises_nested_keys_and_adds_metadata() {
         let stage = Normalize::init(Config::parse("").unwrap()).unwrap();
         let input = Record::new(r#"{"postId":"a","authorInfo":{"userName":"x"},"tagList":[{"tagName":"t"}]}"#);
-        let Outcome::Accepted(out) = stage.process(input, &Context { processing_time_ms: 1_700_000_000_000 }) else {
+        let Outcome::Accepted(out) = stage.process(
+            input,
+            &Context {
+                processing_time_ms: 1_700_000_000_000,
+            },
+        ) else {
             panic!("rejected")
         };
         let value: Json = serde_json::from_str(&out[0].value).unwrap();

@@ -107,8 +107,8 @@ impl Validate {
         match serde_json::from_str::<Json>(value) {
             Err(e) => Err(format!("value is not valid JSON for this stage: {e}")),
             Ok(Json::Object(_)) => {
-                let fields: HashMap<String, Box<RawValue>> = serde_json::from_str(value)
-                    .map_err(|e| format!("value is not valid JSON for this stage: {e}"))?;
+                let fields: HashMap<String, Box<RawValue>> =
+                    serde_json::from_str(value).map_err(|e| format!("value is not valid JSON for this stage: {e}"))?;
                 self.check_fields(|name| fields.get(name).map(|v| &**v))
             }
             Ok(other) => Err(format!("value must be a JSON object, got {}", type_name(&other))),
@@ -154,10 +154,10 @@ impl Transform for Validate {
     fn init(config: Config) -> Result<Self, String> {
         let settings: Settings = config.into_settings()?;
         for (name, range) in &settings.ranges {
-            if let (Some(min), Some(max)) = (range.min, range.max) {
-                if min > max {
-                    return Err(format!("range of `{name}`: min {min} is above max {max}"));
-                }
+            if let (Some(min), Some(max)) = (range.min, range.max)
+                && min > max
+            {
+                return Err(format!("range of `{name}`: min {min} is above max {max}"));
             }
         }
         Ok(Validate { settings })
@@ -200,9 +200,15 @@ mod tests {
             (r#"{"id":"a","score":null}"#, "missing required field `score`"),
             (r#"{"id":"a","score":"5"}"#, "field `score` must be integer, got string"),
             (r#"{"id":"a","score":-1}"#, "field `score` = -1 is below the minimum 0"),
-            (r#"{"id":"a","score":101}"#, "field `score` = 101 is above the maximum 100"),
+            (
+                r#"{"id":"a","score":101}"#,
+                "field `score` = 101 is above the maximum 100",
+            ),
             (r#"[1]"#, "value must be a JSON object, got array"),
-            (r#"{"i\u0064":"a","score":1.5}"#, "field `score` must be integer, got number"),
+            (
+                r#"{"i\u0064":"a","score":1.5}"#,
+                "field `score` must be integer, got number",
+            ),
         ];
         for (value, reason) in cases {
             assert_eq!(verdict(value), Outcome::reject(reason), "{value}");

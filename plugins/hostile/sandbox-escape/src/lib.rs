@@ -35,7 +35,10 @@ fn connect(port: u16) -> serde_json::Value {
         Ok(socket) => socket,
         Err(e) => return json!({"err": format!("create: {e:?}")}),
     };
-    let address = IpSocketAddress::Ipv4(Ipv4SocketAddress { port, address: (127, 0, 0, 1) });
+    let address = IpSocketAddress::Ipv4(Ipv4SocketAddress {
+        port,
+        address: (127, 0, 0, 1),
+    });
     if let Err(e) = socket.start_connect(&network, address) {
         return json!({"err": format!("connect: {e:?}")});
     }
@@ -63,7 +66,9 @@ fn lookup(name: &str) -> serde_json::Value {
 
 #[cfg(not(target_arch = "wasm32"))]
 fn connect(port: u16) -> serde_json::Value {
-    attempt(std::net::TcpStream::connect(("127.0.0.1", port)), |_| "connected".into())
+    attempt(std::net::TcpStream::connect(("127.0.0.1", port)), |_| {
+        "connected".into()
+    })
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -74,7 +79,9 @@ fn lookup(name: &str) -> serde_json::Value {
 
 impl Transform for SandboxEscape {
     fn init(config: Config) -> Result<Self, String> {
-        Ok(SandboxEscape { settings: config.into_settings()? })
+        Ok(SandboxEscape {
+            settings: config.into_settings()?,
+        })
     }
 
     fn process(&self, record: Record, _context: &Context) -> Outcome {

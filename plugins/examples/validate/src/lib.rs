@@ -82,6 +82,31 @@ fn type_name(value: &Json) -> &'static str {
     }
 }
 
+/// The top-level fields of an object, in order, values unparsed. A short list beats a hash map
+/// here: records have a handful of fields and the rules look up a handful of names. Keys with
+/// escapes cannot be borrowed and make deserialisation fail (the caller falls back).
+struct Fields<'a>(Vec<(&'a str, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for Fields<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Fields<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                while let Some(entry) = map.next_entry::<&'de str, &'de RawValue>()? {
+                    fields.push(entry);
+                }
+                Ok(Fields(fields))
+            }
+        }
+        deserializer.deserialize_map(Visit)
+    }
+}
+
 /// The JSON type of a raw value, read from its text without parsing it into a tree.
 fn raw_type(raw: &RawValue) -> &'static str {
     let text = raw.get();
@@ -100,8 +125,8 @@ impl Validate {
     /// The first rule the record's value breaks, if any. The top-level object is split into raw
     /// field values without building a tree; only the fields the rules name are looked at.
     pub fn check(&self, value: &str) -> Result<(), String> {
-        if let Ok(fields) = serde_json::from_str::<HashMap<&str, &RawValue>>(value) {
-            return self.check_fields(|name| fields.get(name).copied());
+        if let Ok(Fields(fields)) = serde_json::from_str::<Fields>(value) {
+            return self.check_fields(|name| fields.iter().rev().find(|(k, _)| *k == name).map(|(_, v)| *v));
         }
         // Not an object, not JSON, or keys with escapes (which cannot be borrowed): parse fully.
         match serde_json::from_str::<Json>(value) {

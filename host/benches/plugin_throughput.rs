@@ -82,8 +82,7 @@ fn main() {
         })
         .collect();
 
-    // Native: the same plugin crate, the same per-record work, the record copied in as the host
-    // copies it into the guest.
+    // Native: the same plugin crate, run in-process on the records where they lie.
     let native = weir_validate::Validate::init(weir_sdk::Config::parse(CONFIG).expect("config")).expect("init");
     let native_ctx = weir_sdk::Context { processing_time_ms: 0 };
     let native_rate = best_rate(n, 5, || {
@@ -91,7 +90,7 @@ fn main() {
             .iter()
             .filter(|v| {
                 let record = weir_sdk::Record::new(v.as_str());
-                !matches!(native.process(record, &native_ctx), weir_sdk::Outcome::Rejected(_))
+                !matches!(native.process(&record, &native_ctx), weir_sdk::Outcome::Rejected(_))
             })
             .count()
     });

@@ -3,6 +3,7 @@
 //! state bytes belong to the host (see the gold layer).
 
 use super::PluginKind;
+use super::batch::columnar;
 use super::bindings::Record;
 use super::bindings::aggregate::Group;
 use super::error::PluginError;
@@ -48,8 +49,9 @@ impl AggregateStage {
     pub fn keys(&mut self, batch: &[Record]) -> Vec<Verdict<String>> {
         let slot = &mut self.slot;
         isolated(batch, &mut |records: &[Record]| -> Answers<String> {
+            let batch = columnar(records);
             let keys = slot.call(|store, exports| match exports {
-                Exports::Aggregate(a) => a.call_keys(store, records),
+                Exports::Aggregate(a) => a.call_keys(store, &batch),
                 Exports::Transform(_) => unreachable_kind(),
             })?;
             Ok(keys.into_iter().map(Verdict::from).collect())
@@ -64,7 +66,7 @@ impl AggregateStage {
                 .iter()
                 .map(|g| Group {
                     state: g.state.clone(),
-                    records: g.records.clone(),
+                    records: columnar(&g.records),
                 })
                 .collect();
             let states = slot.call(|store, exports| match exports {

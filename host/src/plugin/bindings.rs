@@ -20,4 +20,4 @@ pub mod aggregate {
     });
 }
 
-pub use transform::weir::plugin::types::{BatchContext, Level, Outcome, Record};
+pub use transform::weir::plugin::types::{BatchContext, Level, Outcome, Record, RecordBatch};

@@ -11,6 +11,7 @@
 //!   `limits`: per-stage deadline and memory cap; `failure` / `verdict`: what a call returned.
 
 mod aggregate;
+mod batch;
 pub mod bindings;
 mod cache;
 mod component;

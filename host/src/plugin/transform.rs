@@ -2,6 +2,7 @@
 //! failures isolated to the records that cause them.
 
 use super::PluginKind;
+use super::batch::{chunk_len, columnar};
 use super::bindings::{BatchContext, Outcome, Record};
 use super::error::PluginError;
 use super::failure::Failure;
@@ -78,13 +79,19 @@ impl TransformStage {
         let mut budget = Budget::default();
         let slot = &mut self.slot;
         let mut call = |records: &[Record]| -> Result<Vec<TransformVerdict>, Failure> {
+            let batch = columnar(records);
             let outcomes = slot.call(|store, exports| match exports {
-                Exports::Transform(t) => t.call_process(store, records, context),
+                Exports::Transform(t) => t.call_process(store, &batch, context),
                 Exports::Aggregate(_) => unreachable_kind(),
             })?;
             Ok(outcomes.into_iter().map(into_verdict).collect())
         };
-        run_isolated(batch, &mut budget, &mut call, &mut out);
+        let mut rest = batch;
+        while !rest.is_empty() {
+            let (chunk, tail) = rest.split_at(chunk_len(rest));
+            run_isolated(chunk, &mut budget, &mut call, &mut out);
+            rest = tail;
+        }
         out
     }
 }

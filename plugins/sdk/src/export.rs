@@ -27,10 +27,11 @@ macro_rules! export_transform {
                     $crate::runtime::init(&STAGE, config, <$ty as $crate::Transform>::init)
                 }
 
-                fn process(batch: Vec<types::Record>, context: types::BatchContext) -> Vec<types::Outcome> {
-                    let batch = batch.into_iter().map(from_wit).collect();
+                fn process(batch: types::RecordBatch, context: types::BatchContext) -> Vec<types::Outcome> {
+                    let len = batch.value_ends.len();
+                    let records = split(&batch);
                     let context = $crate::Context { processing_time_ms: context.processing_time_ms };
-                    $crate::runtime::process(&STAGE, batch, &context)
+                    $crate::runtime::process(&STAGE, records, len, &context)
                         .into_iter()
                         .map(|outcome| match outcome {
                             $crate::Outcome::Pass => types::Outcome::Pass,
@@ -43,13 +44,11 @@ macro_rules! export_transform {
                 }
             }
 
-            fn from_wit(r: types::Record) -> $crate::Record {
-                $crate::Record { key: r.key, value: r.value, timestamp_ms: r.timestamp_ms }
-            }
-
-            fn to_wit(r: $crate::Record) -> types::Record {
+            fn to_wit(r: $crate::Output) -> types::Record {
                 types::Record { key: r.key, value: r.value, timestamp_ms: r.timestamp_ms }
             }
+
+            $crate::__weir_split!();
 
             $crate::__weir_log_sink!();
 
@@ -85,10 +84,11 @@ macro_rules! export_aggregate {
                     $crate::runtime::init(&STAGE, config, <$ty as $crate::Aggregate>::init)
                 }
 
-                fn keys(batch: Vec<types::Record>) -> Vec<Result<String, String>> {
-                    let batch: Vec<$crate::Record> = batch.into_iter().map(from_wit).collect();
-                    $crate::runtime::with_aggregate(&STAGE, batch.len(), |stage| {
-                        batch.iter().map(|record| stage.key(record)).collect()
+                fn keys(batch: types::RecordBatch) -> Vec<Result<String, String>> {
+                    let len = batch.value_ends.len();
+                    $crate::runtime::with_aggregate(&STAGE, len, |stage| match split(&batch) {
+                        Ok(records) => records.iter().map(|record| stage.key(record)).collect(),
+                        Err(e) => (0..len).map(|_| Err(e.clone())).collect(),
                     })
                 }
 
@@ -97,8 +97,7 @@ macro_rules! export_aggregate {
                         groups
                             .into_iter()
                             .map(|group| {
-                                let records: Vec<$crate::Record> =
-                                    group.records.into_iter().map(from_wit).collect();
+                                let records = split(&group.records)?;
                                 stage.accumulate(group.state.as_deref(), &records)
                             })
                             .collect()
@@ -118,13 +117,28 @@ macro_rules! export_aggregate {
                 }
             }
 
-            fn from_wit(r: types::Record) -> $crate::Record {
-                $crate::Record { key: r.key, value: r.value, timestamp_ms: r.timestamp_ms }
-            }
+            $crate::__weir_split!();
 
             $crate::__weir_log_sink!();
 
             export!(Adapter);
+        }
+    };
+}
+
+/// Borrows the records of a generated `RecordBatch`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __weir_split {
+    () => {
+        fn split(batch: &types::RecordBatch) -> $crate::runtime::Batch<'_> {
+            $crate::split_batch(
+                &batch.values,
+                &batch.value_ends,
+                &batch.keys,
+                &batch.key_ends,
+                &batch.timestamps,
+            )
         }
     };
 }

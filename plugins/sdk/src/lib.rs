@@ -7,7 +7,7 @@
 //!
 //! impl Transform for DropEmpty {
 //!     fn init(_config: Config) -> Result<Self, String> { Ok(DropEmpty) }
-//!     fn process(&self, record: Record, _ctx: &Context) -> Outcome {
+//!     fn process(&self, record: &Record, _ctx: &Context) -> Outcome {
 //!         if record.value.trim() == "{}" { Outcome::filter() } else { Outcome::pass() }
 //!     }
 //! }
@@ -16,7 +16,8 @@
 //! ```
 //!
 //! Map of the crate:
-//! - [`Record`], [`Outcome`], [`Context`], [`Config`]: what a plugin reads and returns.
+//! - [`Record`] (borrowed input), [`Output`], [`Outcome`], [`Context`], [`Config`]: what a plugin
+//!   reads and returns.
 //! - [`Transform`] (validate, map, filter, flat-map) and [`Aggregate`] (keyed state): the two
 //!   plugin kinds, matching the `transform` and `aggregate` worlds of `wit/weir-plugin.wit`.
 //! - [`export_transform!`] / [`export_aggregate!`]: generate the component bindings for one world
@@ -35,7 +36,7 @@ pub mod time;
 
 pub use config::Config;
 pub use outcome::Outcome;
-pub use record::{Context, Record};
+pub use record::{Context, Output, Record, split_batch};
 pub use serde_json::{Value as Json, json};
 
 /// A validate / transform / filter / flat-map stage.
@@ -49,7 +50,7 @@ pub trait Transform: Sized + 'static {
     fn init(config: Config) -> Result<Self, String>;
 
     /// Decides what becomes of one record.
-    fn process(&self, record: Record, context: &Context) -> Outcome;
+    fn process(&self, record: &Record<'_>, context: &Context) -> Outcome;
 }
 
 /// A keyed aggregate stage. The host groups records by [`Aggregate::key`] and by window, stores
@@ -59,10 +60,10 @@ pub trait Aggregate: Sized + 'static {
     fn init(config: Config) -> Result<Self, String>;
 
     /// The group key of a record, or why it has none (the record is then rejected).
-    fn key(&self, record: &Record) -> Result<String, String>;
+    fn key(&self, record: &Record<'_>) -> Result<String, String>;
 
     /// Folds `records` into `state` (`None` for a new group) and returns the new state.
-    fn accumulate(&self, state: Option<&[u8]>, records: &[Record]) -> Result<Vec<u8>, String>;
+    fn accumulate(&self, state: Option<&[u8]>, records: &[Record<'_>]) -> Result<Vec<u8>, String>;
 
     /// Combines two partial states of the same group.
     fn merge(&self, left: &[u8], right: &[u8]) -> Result<Vec<u8>, String>;

@@ -1,6 +1,6 @@
 //! What becomes of one input record.
 
-use crate::Record;
+use crate::Output;
 
 /// The verdict on one record: accepted with zero or more outputs, or rejected with a reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -8,7 +8,7 @@ pub enum Outcome {
     /// Accepted unchanged: the input record is the one output (nothing is copied back).
     Pass,
     /// One output validates or maps, none filters, several flat-map.
-    Accepted(Vec<Record>),
+    Accepted(Vec<Output>),
     /// The record goes to quarantine with this reason.
     Rejected(String),
 }
@@ -20,8 +20,8 @@ impl Outcome {
     }
 
     /// Accepted with one output.
-    pub fn accept(record: Record) -> Self {
-        Outcome::Accepted(vec![record])
+    pub fn accept(output: Output) -> Self {
+        Outcome::Accepted(vec![output])
     }
 
     /// Accepted with no output: the record is filtered out (not quarantined).
@@ -35,10 +35,10 @@ impl Outcome {
     }
 }
 
-impl From<Result<Record, String>> for Outcome {
-    fn from(result: Result<Record, String>) -> Self {
+impl From<Result<Output, String>> for Outcome {
+    fn from(result: Result<Output, String>) -> Self {
         match result {
-            Ok(record) => Outcome::accept(record),
+            Ok(output) => Outcome::accept(output),
             Err(reason) => Outcome::Rejected(reason),
         }
     }

@@ -23,11 +23,15 @@ where
     Ok(())
 }
 
+/// The records of a column-wise batch, or one error for all of them.
+pub type Batch<'a> = Result<Vec<Record<'a>>, String>;
+
 /// Runs `process` on each record of a batch, in order.
-pub fn process<T: Transform>(slot: &'static Slot<T>, batch: Vec<Record>, context: &Context) -> Vec<Outcome> {
-    slot.with(|cell| match cell.borrow().as_ref() {
-        Some(stage) => batch.into_iter().map(|record| stage.process(record, context)).collect(),
-        None => batch.iter().map(|_| Outcome::reject(NOT_INITIALISED)).collect(),
+pub fn process<T: Transform>(slot: &'static Slot<T>, batch: Batch<'_>, len: usize, context: &Context) -> Vec<Outcome> {
+    slot.with(|cell| match (cell.borrow().as_ref(), batch) {
+        (Some(stage), Ok(records)) => records.iter().map(|record| stage.process(record, context)).collect(),
+        (None, _) => (0..len).map(|_| Outcome::reject(NOT_INITIALISED)).collect(),
+        (_, Err(e)) => (0..len).map(|_| Outcome::reject(e.clone())).collect(),
     })
 }
 
@@ -58,7 +62,7 @@ macro_rules! __weir_wit {
     ($cb:ident { $($args:tt)* }) => {
         $crate::$cb! { $($args)* wit = r#"/// The contract between the Weir host and its plugins.
 ///
-/// Calls are batched: the host hands a plugin a list of records per call and
+/// Calls are batched: the host hands a plugin a batch of records per call and
 /// gets back exactly one outcome per input record, in input order. Plugins are
 /// pure functions of their `init` config and their input: the host owns
 /// offsets, keys, windows, state storage and checkpoints.
@@ -66,13 +70,31 @@ package weir:plugin@0.1.0;
 
 /// Types shared by every plugin world.
 interface types {
-    /// One record as a plugin sees it.
+    /// The records of one call, stored column by column (as Arrow stores
+    /// them), so a whole batch crosses into the plugin in a few copies instead
+    /// of a few per record. The SDK hands plugins one record at a time.
+    record record-batch {
+        /// Every record's value, a JSON document, concatenated.
+        values: string,
+        /// Where each value ends in `values`, in bytes: record i spans
+        /// value-ends[i-1]..value-ends[i] (record 0 starts at 0).
+        value-ends: list<u32>,
+        /// Every record's Kafka key, concatenated. A record without a key has
+        /// an empty one.
+        keys: list<u8>,
+        /// Where each key ends in `keys`, as for `value-ends`.
+        key-ends: list<u32>,
+        /// Each record's event or Kafka timestamp, ms since the Unix epoch.
+        timestamps: list<option<s64>>,
+    }
+
+    /// A record a plugin produces.
     record %record {
-        /// The Kafka message key, if the message had one.
+        /// The Kafka key to keep with it, if any.
         key: option<list<u8>>,
         /// The record's value: one JSON document, as UTF-8 text.
         value: string,
-        /// Event or Kafka timestamp, milliseconds since the Unix epoch.
+        /// Event timestamp, milliseconds since the Unix epoch.
         timestamp-ms: option<s64>,
     }
 
@@ -90,8 +112,7 @@ interface types {
         /// `accepted([record])`.
         pass,
         /// Accepted, producing zero or more output records: one for a
-        /// validate or map stage, none to filter the record out, several to
-        /// flat-map it.
+        /// map stage, none to filter the record out, several to flat-map it.
         accepted(list<%record>),
         /// Rejected: the record goes to quarantine with this reason.
         rejected(string),
@@ -110,7 +131,7 @@ interface host {
 
 /// A validate / transform / filter / flat-map stage.
 world transform {
-    use types.{%record, batch-context, outcome};
+    use types.{record-batch, batch-context, outcome};
     import host;
 
     /// Receives the stage's `config` table from pipeline.toml, as JSON text.
@@ -118,21 +139,21 @@ world transform {
     export init: func(config: string) -> result<_, string>;
 
     /// Processes one batch; returns one outcome per input record, in order.
-    export process: func(batch: list<%record>, context: batch-context) -> list<outcome>;
+    export process: func(batch: record-batch, context: batch-context) -> list<outcome>;
 }
 
 /// A keyed aggregate stage. The host groups records by key and window, keeps
 /// each group's state bytes, checkpoints them, and asks for a result when a
 /// window closes. The plugin owns the meaning of the state bytes.
 world aggregate {
-    use types.{%record, batch-context};
+    use types.{record-batch};
     import host;
 
     /// One group's slice of a batch: its current state (none for a new group)
     /// and its new records.
     record group {
         state: option<list<u8>>,
-        records: list<%record>,
+        records: record-batch,
     }
 
     /// Receives the stage's `config` table from pipeline.toml, as JSON text.
@@ -140,7 +161,7 @@ world aggregate {
 
     /// The group key of each record (ok), or why it has none (err: the record
     /// is rejected to quarantine). One result per input record, in order.
-    export keys: func(batch: list<%record>) -> list<result<string, string>>;
+    export keys: func(batch: record-batch) -> list<result<string, string>>;
 
     /// Folds each group's records into its state; one new state per group, in
     /// order, or an error for the group.

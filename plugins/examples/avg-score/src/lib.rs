@@ -59,7 +59,7 @@ pub struct AvgScore {
 }
 
 impl AvgScore {
-    fn value_of(&self, record: &Record) -> Result<f64, String> {
+    fn value_of(&self, record: &Record<'_>) -> Result<f64, String> {
         let value = record.json()?;
         value
             .get(&self.settings.field)
@@ -75,7 +75,7 @@ impl Aggregate for AvgScore {
         })
     }
 
-    fn key(&self, record: &Record) -> Result<String, String> {
+    fn key(&self, record: &Record<'_>) -> Result<String, String> {
         let value = record.json()?;
         match value.get(&self.settings.group_by) {
             Some(Json::String(s)) => Ok(s.clone()),
@@ -84,7 +84,7 @@ impl Aggregate for AvgScore {
         }
     }
 
-    fn accumulate(&self, state: Option<&[u8]>, records: &[Record]) -> Result<Vec<u8>, String> {
+    fn accumulate(&self, state: Option<&[u8]>, records: &[Record<'_>]) -> Result<Vec<u8>, String> {
         let mut sums = state.map(Sums::decode).transpose()?.unwrap_or_default();
         for record in records {
             sums.sum += self.value_of(record)?;

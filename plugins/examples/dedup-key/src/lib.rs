@@ -50,7 +50,7 @@ impl Transform for DedupKey {
         Ok(DedupKey { settings })
     }
 
-    fn process(&self, record: Record, _context: &Context) -> Outcome {
+    fn process(&self, record: &Record<'_>, _context: &Context) -> Outcome {
         let mut value = match record.json() {
             Ok(Json::Object(map)) => map,
             Ok(_) => return Outcome::reject("value must be a JSON object"),
@@ -73,7 +73,7 @@ mod tests {
     use super::*;
 
     fn key_of(stage: &DedupKey, value: &str) -> Result<String, String> {
-        match stage.process(Record::new(value), &Context { processing_time_ms: 0 }) {
+        match stage.process(&Record::new(value), &Context { processing_time_ms: 0 }) {
             Outcome::Accepted(out) => {
                 let v: Json = serde_json::from_str(&out[0].value).unwrap();
                 Ok(v["dedup_key"].as_str().unwrap().to_string())

@@ -76,7 +76,7 @@ impl Transform for Normalize {
         })
     }
 
-    fn process(&self, record: Record, context: &Context) -> Outcome {
+    fn process(&self, record: &Record<'_>, context: &Context) -> Outcome {
         let mut value = match record.json() {
             Ok(Json::Object(map)) => normalize_keys(Json::Object(map)),
             Ok(_) => return Outcome::reject("value must be a JSON object"),
@@ -118,7 +118,7 @@ mod tests {
         let stage = Normalize::init(Config::parse("").unwrap()).unwrap();
         let input = Record::new(r#"{"postId":"a","authorInfo":{"userName":"x"},"tagList":[{"tagName":"t"}]}"#);
         let Outcome::Accepted(out) = stage.process(
-            input,
+            &input,
             &Context {
                 processing_time_ms: 1_700_000_000_000,
             },

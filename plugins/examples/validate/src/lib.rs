@@ -188,8 +188,8 @@ impl Transform for Validate {
         Ok(Validate { settings })
     }
 
-    fn process(&self, record: Record, _context: &Context) -> Outcome {
-        match self.check(&record.value) {
+    fn process(&self, record: &Record<'_>, _context: &Context) -> Outcome {
+        match self.check(record.value) {
             Ok(()) => Outcome::pass(),
             Err(reason) => Outcome::reject(reason),
         }
@@ -209,7 +209,7 @@ mod tests {
     }
 
     fn verdict(value: &str) -> Outcome {
-        stage().process(Record::new(value), &Context { processing_time_ms: 0 })
+        stage().process(&Record::new(value), &Context { processing_time_ms: 0 })
     }
 
     #[test]

@@ -10,7 +10,7 @@ impl Transform for MemoryBomb {
         Ok(MemoryBomb)
     }
 
-    fn process(&self, record: Record, _context: &Context) -> Outcome {
+    fn process(&self, record: &Record<'_>, _context: &Context) -> Outcome {
         if record.value.contains("\"bomb\":true") {
             let mut hoard: Vec<Vec<u8>> = Vec::new();
             loop {
@@ -18,7 +18,7 @@ impl Transform for MemoryBomb {
                 std::hint::black_box(&hoard);
             }
         }
-        Outcome::accept(record)
+        Outcome::accept(record.to_output())
     }
 }
 

@@ -10,11 +10,11 @@ impl Transform for PanicOnRecord {
         Ok(PanicOnRecord)
     }
 
-    fn process(&self, record: Record, _context: &Context) -> Outcome {
+    fn process(&self, record: &Record<'_>, _context: &Context) -> Outcome {
         if record.value.contains("\"panic\":true") {
             panic!("poison record: {}", record.value);
         }
-        Outcome::accept(record)
+        Outcome::accept(record.to_output())
     }
 }
 

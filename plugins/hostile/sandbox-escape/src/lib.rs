@@ -84,7 +84,7 @@ impl Transform for SandboxEscape {
         })
     }
 
-    fn process(&self, record: Record, _context: &Context) -> Outcome {
+    fn process(&self, record: &Record<'_>, _context: &Context) -> Outcome {
         println!("sandbox-escape: stdout line");
         eprintln!("sandbox-escape: stderr line");
         let file = attempt(std::fs::read_to_string(&self.settings.file), |s| s);

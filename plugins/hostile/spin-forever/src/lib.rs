@@ -10,14 +10,14 @@ impl Transform for SpinForever {
         Ok(SpinForever)
     }
 
-    fn process(&self, record: Record, _context: &Context) -> Outcome {
+    fn process(&self, record: &Record<'_>, _context: &Context) -> Outcome {
         if record.value.contains("\"spin\":true") {
             let mut n: u64 = 0;
             loop {
                 n = std::hint::black_box(n.wrapping_add(1));
             }
         }
-        Outcome::accept(record)
+        Outcome::accept(record.to_output())
     }
 }
 

@@ -61,14 +61,19 @@ fn main() {
         .expect("WEIR_PLUGIN_DIR (source scripts/env.sh)");
     let cache = tempfile::tempdir().expect("temp dir");
     let engine = PluginEngine::new(cache.path().to_path_buf()).expect("engine");
-    let plugin = Plugin::load_file(&engine, &dir.join("weir_validate.wasm")).expect("validate plugin");
-    let spec = StageSpec {
-        plugin,
-        config: CONFIG.into(),
-        limits: Limits::default(),
-        log: PluginLog::new("bench", 4096),
+    let start = |file: &str, config: &str| {
+        let plugin = Plugin::load_file(&engine, &dir.join(file)).expect("plugin loads");
+        let log = PluginLog::new("bench", 4096);
+        TransformStage::start(StageSpec {
+            plugin,
+            config: config.into(),
+            limits: Limits::default(),
+            log,
+        })
+        .expect("stage starts")
     };
-    let mut stage = TransformStage::start(spec).expect("stage");
+    let mut stage = start("weir_validate.wasm", CONFIG);
+    let mut pass_all = start("weir_bench_pass_all.wasm", "{}");
     let context = BatchContext { processing_time_ms: 0 };
 
     let n = 200_000;
@@ -120,5 +125,16 @@ fn main() {
             native_rate / rate
         );
     }
+    // The boundary alone: a plugin that passes every record without reading it.
+    let boundary = best_rate(n, 5, || {
+        records
+            .chunks(1024)
+            .map(|chunk| pass_all.process(chunk, context).len())
+            .sum()
+    });
+    println!(
+        "boundary only (pass-all plugin, batch 1024): {boundary:.0} records/s = {:.0} ns per record",
+        1e9 / boundary
+    );
     println!("peak memory (VmHWM): {:.1} MiB", peak_rss_mib());
 }

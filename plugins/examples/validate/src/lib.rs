@@ -8,9 +8,10 @@
 //! ```
 //! A record passes unchanged or is rejected with the first rule it breaks.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde::Deserialize;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use weir_sdk::{Config, Context, Json, Outcome, Record, Transform};
 
@@ -46,7 +47,7 @@ struct Range {
 /// The validate stage.
 #[derive(Debug)]
 pub struct Validate {
-    settings: Settings,
+    rules: Rules,
 }
 
 impl Kind {
@@ -82,30 +83,59 @@ fn type_name(value: &Json) -> &'static str {
     }
 }
 
-/// The top-level fields of an object, in order, values unparsed. A short list beats a hash map
-/// here: records have a handful of fields and the rules look up a handful of names. Keys with
-/// escapes cannot be borrowed and make deserialisation fail (the caller falls back).
-struct Fields<'a>(Vec<(&'a str, &'a RawValue)>);
+/// Finds the raw values of the fields the rules name, in one pass over the top-level object and
+/// without allocating: keys are compared where they lie (escaped ones too), values are kept as
+/// unparsed slices, every other field is skipped.
+struct Lookup<'n, 'f, 'de> {
+    names: &'n [String],
+    found: &'f mut [Option<&'de RawValue>],
+}
 
-impl<'de> Deserialize<'de> for Fields<'de> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visit;
-        impl<'de> serde::de::Visitor<'de> for Visit {
-            type Value = Fields<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(8));
-                while let Some(entry) = map.next_entry::<&'de str, &'de RawValue>()? {
-                    fields.push(entry);
-                }
-                Ok(Fields(fields))
-            }
-        }
-        deserializer.deserialize_map(Visit)
+impl<'de> DeserializeSeed<'de> for Lookup<'_, '_, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
     }
 }
+
+impl<'de> Visitor<'de> for Lookup<'_, '_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(slot) = map.next_key_seed(KeyIndex(self.names))? {
+            match slot {
+                Some(i) => self.found[i] = Some(map.next_value()?),
+                None => map.next_value::<IgnoredAny>().map(drop)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Deserialises a key into the index of the rule field it names, if any.
+struct KeyIndex<'n>(&'n [String]);
+
+impl<'de> DeserializeSeed<'de> for KeyIndex<'_> {
+    type Value = Option<usize>;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Option<usize>, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for KeyIndex<'_> {
+    type Value = Option<usize>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a field name")
+    }
+    fn visit_str<E>(self, key: &str) -> Result<Option<usize>, E> {
+        Ok(self.0.iter().position(|name| name == key))
+    }
+}
+
+/// Most rule fields looked up without a heap allocation per record.
+const STACK_FIELDS: usize = 32;
 
 /// The JSON type of a raw value, read from its text without parsing it into a tree.
 fn raw_type(raw: &RawValue) -> &'static str {
@@ -122,41 +152,57 @@ fn raw_type(raw: &RawValue) -> &'static str {
 }
 
 impl Validate {
-    /// The first rule the record's value breaks, if any. The top-level object is split into raw
-    /// field values without building a tree; only the fields the rules name are looked at.
+    /// The first rule the record's value breaks, if any.
     pub fn check(&self, value: &str) -> Result<(), String> {
-        if let Ok(Fields(fields)) = serde_json::from_str::<Fields>(value) {
-            return self.check_fields(|name| fields.iter().rev().find(|(k, _)| *k == name).map(|(_, v)| *v));
+        let names = &self.rules.names;
+        let mut stack = [None; STACK_FIELDS];
+        let mut heap = Vec::new();
+        let found: &mut [Option<&RawValue>] = if names.len() <= STACK_FIELDS {
+            &mut stack[..names.len()]
+        } else {
+            heap.resize(names.len(), None);
+            &mut heap
+        };
+        let mut de = serde_json::Deserializer::from_str(value);
+        let parsed = Lookup {
+            names,
+            found: &mut *found,
         }
-        // Not an object, not JSON, or keys with escapes (which cannot be borrowed): parse fully.
-        match serde_json::from_str::<Json>(value) {
-            Err(e) => Err(format!("value is not valid JSON for this stage: {e}")),
-            Ok(Json::Object(_)) => {
-                let fields: HashMap<String, Box<RawValue>> =
-                    serde_json::from_str(value).map_err(|e| format!("value is not valid JSON for this stage: {e}"))?;
-                self.check_fields(|name| fields.get(name).map(|v| &**v))
-            }
-            Ok(other) => Err(format!("value must be a JSON object, got {}", type_name(&other))),
+        .deserialize(&mut de)
+        .and_then(|()| de.end());
+        if parsed.is_err() {
+            // Say why in the words of a full parse: not JSON, or not an object.
+            return Err(match serde_json::from_str::<Json>(value) {
+                Err(e) => format!("value is not valid JSON for this stage: {e}"),
+                Ok(other) => format!("value must be a JSON object, got {}", type_name(&other)),
+            });
         }
+        self.check_fields(|i| found[i])
     }
 
-    fn check_fields<'a>(&self, field: impl Fn(&str) -> Option<&'a RawValue>) -> Result<(), String> {
-        let present = |name: &str| field(name).filter(|raw| raw.get() != "null");
-        for name in &self.settings.required {
-            if present(name).is_none() {
-                return Err(format!("missing required field `{name}`"));
+    fn check_fields<'a>(&self, field: impl Fn(usize) -> Option<&'a RawValue>) -> Result<(), String> {
+        let rules = &self.rules;
+        let present = |i: usize| field(i).filter(|raw| raw.get() != "null");
+        for &i in &rules.required {
+            if present(i).is_none() {
+                return Err(format!("missing required field `{}`", rules.names[i]));
             }
         }
-        for (name, kind) in &self.settings.types {
-            if let Some(raw) = present(name) {
+        for &(i, kind) in &rules.types {
+            if let Some(raw) = present(i) {
                 let found = raw_type(raw);
                 if !kind.accepts(found) {
-                    return Err(format!("field `{name}` must be {}, got {found}", kind.name()));
+                    return Err(format!(
+                        "field `{}` must be {}, got {found}",
+                        rules.names[i],
+                        kind.name()
+                    ));
                 }
             }
         }
-        for (name, range) in &self.settings.ranges {
-            let Some(raw) = present(name) else { continue };
+        for (i, range) in &rules.ranges {
+            let name = &rules.names[*i];
+            let Some(raw) = present(*i) else { continue };
             let Ok(x) = raw.get().parse::<f64>() else {
                 return Err(format!(
                     "field `{name}` must be a number to check its range, got {}",
@@ -175,6 +221,45 @@ impl Validate {
     }
 }
 
+/// The settings compiled for lookups: each field named once, rules referring to it by index.
+#[derive(Debug)]
+struct Rules {
+    names: Vec<String>,
+    required: Vec<usize>,
+    types: Vec<(usize, Kind)>,
+    ranges: Vec<(usize, Range)>,
+}
+
+impl Rules {
+    fn compile(settings: Settings) -> Rules {
+        let mut names: Vec<String> = Vec::new();
+        let mut index = |name: String| match names.iter().position(|n| *n == name) {
+            Some(i) => i,
+            None => {
+                names.push(name);
+                names.len() - 1
+            }
+        };
+        let required = settings.required.into_iter().map(&mut index).collect();
+        let types = settings
+            .types
+            .into_iter()
+            .map(|(name, kind)| (index(name), kind))
+            .collect();
+        let ranges = settings
+            .ranges
+            .into_iter()
+            .map(|(name, range)| (index(name), range))
+            .collect();
+        Rules {
+            names,
+            required,
+            types,
+            ranges,
+        }
+    }
+}
+
 impl Transform for Validate {
     fn init(config: Config) -> Result<Self, String> {
         let settings: Settings = config.into_settings()?;
@@ -185,7 +270,9 @@ impl Transform for Validate {
                 return Err(format!("range of `{name}`: min {min} is above max {max}"));
             }
         }
-        Ok(Validate { settings })
+        Ok(Validate {
+            rules: Rules::compile(settings),
+        })
     }
 
     fn process(&self, record: &Record<'_>, _context: &Context) -> Outcome {

@@ -10,8 +10,10 @@ use super::PluginKind;
 /// Why a plugin cannot be used.
 #[derive(Debug, Error)]
 pub enum PluginError {
-    #[error("cannot read plugin {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    // The io error is part of the message and deliberately not a `source`, so a printed error
+    // chain does not say it twice.
+    #[error("cannot read plugin {path}: {error}")]
+    Read { path: PathBuf, error: std::io::Error },
 
     #[error("{name} is not a WebAssembly file (it does not start with the `\\0asm` magic bytes)")]
     NotWasm { name: String },

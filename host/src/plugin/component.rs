@@ -44,9 +44,9 @@ impl std::fmt::Debug for Plugin {
 impl Plugin {
     /// Loads a plugin from a `.wasm` file.
     pub fn load_file(engine: &PluginEngine, path: &Path) -> Result<Arc<Plugin>, PluginError> {
-        let bytes = std::fs::read(path).map_err(|source| PluginError::Read {
+        let bytes = std::fs::read(path).map_err(|error| PluginError::Read {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         Plugin::load_bytes(engine, &path.display().to_string(), &bytes)
     }

@@ -10,14 +10,8 @@ macro_rules! export_transform {
         mod __weir_transform_export {
             #[allow(unused_imports)]
             use super::*;
-            use self::weir::plugin::{host, types};
 
-            $crate::__weir_wit!(__weir_bindings { world = "transform" });
-
-            ::std::thread_local! {
-                static STAGE: ::std::cell::RefCell<::std::option::Option<$ty>> =
-                    const { ::std::cell::RefCell::new(None) };
-            }
+            $crate::__weir_glue!($ty, "transform");
 
             struct Adapter;
 
@@ -30,7 +24,9 @@ macro_rules! export_transform {
                 fn process(batch: types::RecordBatch, context: types::BatchContext) -> Vec<types::Outcome> {
                     let len = batch.value_ends.len();
                     let records = split(&batch);
-                    let context = $crate::Context { processing_time_ms: context.processing_time_ms };
+                    let context = $crate::Context {
+                        processing_time_ms: context.processing_time_ms,
+                    };
                     $crate::runtime::process(&STAGE, records, len, &context)
                         .into_iter()
                         .map(|outcome| match outcome {
@@ -45,12 +41,12 @@ macro_rules! export_transform {
             }
 
             fn to_wit(r: $crate::Output) -> types::Record {
-                types::Record { key: r.key, value: r.value, timestamp_ms: r.timestamp_ms }
+                types::Record {
+                    key: r.key,
+                    value: r.value,
+                    timestamp_ms: r.timestamp_ms,
+                }
             }
-
-            $crate::__weir_split!();
-
-            $crate::__weir_log_sink!();
 
             export!(Adapter);
         }
@@ -66,15 +62,9 @@ macro_rules! export_aggregate {
         mod __weir_aggregate_export {
             #[allow(unused_imports)]
             use super::*;
-            use self::weir::plugin::{host, types};
+
+            $crate::__weir_glue!($ty, "aggregate");
             use $crate::Aggregate as _;
-
-            $crate::__weir_wit!(__weir_bindings { world = "aggregate" });
-
-            ::std::thread_local! {
-                static STAGE: ::std::cell::RefCell<::std::option::Option<$ty>> =
-                    const { ::std::cell::RefCell::new(None) };
-            }
 
             struct Adapter;
 
@@ -106,48 +96,48 @@ macro_rules! export_aggregate {
 
                 fn merge(pairs: Vec<(Vec<u8>, Vec<u8>)>) -> Vec<Result<Vec<u8>, String>> {
                     $crate::runtime::with_aggregate(&STAGE, pairs.len(), |stage| {
-                        pairs.iter().map(|(left, right)| stage.merge(left, right)).collect()
+                        pairs
+                            .iter()
+                            .map(|(left, right)| stage.merge(left, right))
+                            .collect()
                     })
                 }
 
                 fn finish(states: Vec<Vec<u8>>) -> Vec<Result<String, String>> {
                     $crate::runtime::with_aggregate(&STAGE, states.len(), |stage| {
-                        states.iter().map(|state| $crate::runtime::finish_json(stage, state)).collect()
+                        states
+                            .iter()
+                            .map(|state| $crate::runtime::finish_json(stage, state))
+                            .collect()
                     })
                 }
             }
-
-            $crate::__weir_split!();
-
-            $crate::__weir_log_sink!();
 
             export!(Adapter);
         }
     };
 }
 
-/// Borrows the records of a generated `RecordBatch`.
+/// What both export macros put in their module: the world's bindings, the stage slot, the batch
+/// splitter and the bridge from [`crate::log`] to the generated `host.log` import.
 #[doc(hidden)]
 #[macro_export]
-macro_rules! __weir_split {
-    () => {
-        fn split(batch: &types::RecordBatch) -> $crate::runtime::Batch<'_> {
-            $crate::split_batch(
-                &batch.values,
-                &batch.value_ends,
-                &batch.keys,
-                &batch.key_ends,
-                &batch.timestamps,
-            )
-        }
-    };
-}
+macro_rules! __weir_glue {
+    ($ty:ty, $world:literal) => {
+        $crate::__weir_wit!(__weir_bindings { world = $world });
 
-/// The bridge from [`crate::log`] to the generated `host.log` import.
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __weir_log_sink {
-    () => {
+        #[allow(unused_imports)]
+        use self::weir::plugin::{host, types};
+
+        ::std::thread_local! {
+            static STAGE: ::std::cell::RefCell<::std::option::Option<$ty>> =
+                const { ::std::cell::RefCell::new(None) };
+        }
+
+        fn split(batch: &types::RecordBatch) -> $crate::runtime::Batch<'_> {
+            $crate::split_batch(&batch.values, &batch.value_ends, &batch.keys, &batch.key_ends, &batch.timestamps)
+        }
+
         fn log_sink(level: $crate::log::Level, message: &str) {
             let level = match level {
                 $crate::log::Level::Trace => types::Level::Trace,

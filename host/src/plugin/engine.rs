@@ -38,6 +38,10 @@ impl PluginEngine {
             .wasm_component_model(true)
             .epoch_interruption(true)
             .cranelift_opt_level(OptLevel::Speed);
+        // `WEIR_PROFILER=perfmap` writes /tmp/perf-<pid>.map, so `perf` can name plugin functions.
+        if std::env::var("WEIR_PROFILER").as_deref() == Ok("perfmap") {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config).map_err(|e| PluginError::Engine(format!("{e:#}")))?;
 
         let mut linker = Linker::new(&engine);

@@ -130,7 +130,13 @@ impl Visitor<'_> for KeyIndex<'_> {
         f.write_str("a field name")
     }
     fn visit_str<E>(self, key: &str) -> Result<Option<usize>, E> {
-        Ok(self.0.iter().position(|name| name == key))
+        // Length and first byte first: most keys are told apart without a full comparison,
+        // which in a wasm guest is a call into libc's byte-wise memcmp.
+        let first = key.as_bytes().first();
+        Ok(self
+            .0
+            .iter()
+            .position(|name| name.len() == key.len() && name.as_bytes().first() == first && name.as_str() == key))
     }
 }
 
@@ -146,7 +152,8 @@ fn raw_type(raw: &RawValue) -> &'static str {
         Some(b'[') => "array",
         Some(b't' | b'f') => "boolean",
         Some(b'n') => "null",
-        _ if text.parse::<i64>().is_ok() || text.parse::<u64>().is_ok() => "integer",
+        // serde_json reads a number with a fraction or an exponent as a float, others as integers.
+        _ if !text.bytes().any(|b| matches!(b, b'.' | b'e' | b'E')) => "integer",
         _ => "number",
     }
 }

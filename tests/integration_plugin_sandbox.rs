@@ -212,7 +212,7 @@ fn an_aggregate_plugin_cannot_be_used_as_a_transform() {
     let err = TransformStage::start(spec(plugin, "{}", Limits::default())).unwrap_err();
     assert!(
         err.to_string()
-            .contains("is a aggregate plugin, but this stage needs a transform plugin"),
+            .contains("is an aggregate plugin, but this stage needs a transform plugin"),
         "{err}"
     );
 }

@@ -2,7 +2,9 @@
 //!
 //! Map of the crate:
 //! - [`plugin`]: the plugin runner (wasmtime components, sandbox, limits, failure isolation).
+//! - [`config`]: pipeline files (`pipelines/<name>/pipeline.toml`).
 //! - [`cli`]: the `weir` subcommands' implementations (the binary in `main.rs` only parses).
 
 pub mod cli;
+pub mod config;
 pub mod plugin;

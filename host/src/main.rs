@@ -29,6 +29,12 @@ enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Check pipeline files and their plugins without running anything.
+    Check {
+        /// A folder of pipelines (each in its own subfolder) or one pipeline's folder.
+        #[arg(default_value = "pipelines")]
+        path: PathBuf,
+    },
     /// Work with plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -74,6 +80,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     let result = match cli.command {
+        Command::Check { path } => match weir::cli::check::run(&path, &mut std::io::stdout().lock()) {
+            Ok(0) => Ok(()),
+            Ok(n) => Err(anyhow::anyhow!("{n} pipeline(s) failed the check")),
+            Err(e) => Err(e),
+        },
         Command::Plugin(PluginCommand::Test {
             plugin,
             input,

@@ -1,6 +1,7 @@
 //! The `weir` subcommands. This is the binary's edge: errors are `anyhow` here and become one
 //! line on stderr and a non-zero exit in `main.rs`.
 
+pub mod check;
 pub mod plugin_test;
 
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -33,7 +33,7 @@ pub enum PluginError {
     )]
     NotAPlugin { name: String, exports: String },
 
-    #[error("{name} is a {found} plugin, but this stage needs a {expected} plugin")]
+    #[error("{name} is {} plugin, but this stage needs {} plugin", found.with_article(), expected.with_article())]
     WrongKind {
         name: String,
         expected: PluginKind,

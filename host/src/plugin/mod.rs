@@ -50,6 +50,16 @@ pub enum PluginKind {
     Aggregate,
 }
 
+impl PluginKind {
+    /// "a transform" / "an aggregate", for messages.
+    pub fn with_article(self) -> &'static str {
+        match self {
+            PluginKind::Transform => "a transform",
+            PluginKind::Aggregate => "an aggregate",
+        }
+    }
+}
+
 impl std::fmt::Display for PluginKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {

@@ -1,0 +1,402 @@
+//! Finding pipeline files, expanding `${VAR}`s, parsing, and checking what serde cannot: names
+//! unique, keys declared, plugin files present, limits positive.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use super::env::expand;
+use super::error::ConfigError;
+use super::model::{CommitPolicy, PipelineFile, SourceConfig, TablesConfig};
+use crate::plugin::{Limits, PluginKind};
+
+/// The file name of a pipeline definition inside its folder.
+pub const PIPELINE_FILE: &str = "pipeline.toml";
+
+/// A checked pipeline, with plugin paths resolved and stage configs as JSON.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    pub name: String,
+    /// The pipeline's folder (plugins are relative to it).
+    pub dir: PathBuf,
+    /// The pipeline.toml it came from.
+    pub file: PathBuf,
+    pub source: SourceConfig,
+    pub stages: Vec<Stage>,
+    pub tables: TablesConfig,
+    pub commit: CommitPolicy,
+}
+
+/// A checked stage.
+#[derive(Debug, Clone)]
+pub struct Stage {
+    pub name: String,
+    pub plugin: PathBuf,
+    pub kind: PluginKind,
+    /// The stage's `config` table as JSON text, for the plugin's `init`.
+    pub config: String,
+    pub limits: Limits,
+}
+
+/// The pipeline files under `root`: `root/pipeline.toml` itself, or one per direct subfolder,
+/// in name order.
+pub fn discover(root: &Path) -> Result<Vec<PathBuf>, ConfigError> {
+    let own = root.join(PIPELINE_FILE);
+    if own.is_file() {
+        return Ok(vec![own]);
+    }
+    let entries = std::fs::read_dir(root).map_err(|error| ConfigError::Read {
+        path: root.to_path_buf(),
+        error,
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path().join(PIPELINE_FILE))
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(ConfigError::NoPipelines {
+            path: root.to_path_buf(),
+        });
+    }
+    Ok(files)
+}
+
+/// Reads, expands, parses and checks one pipeline file.
+pub fn load(path: &Path, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Pipeline, ConfigError> {
+    let raw = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    let text = expand(&raw, lookup).map_err(|e| ConfigError::Expand {
+        path: path.to_path_buf(),
+        line: e.line,
+        message: e.message,
+    })?;
+    let file = parse(path, &text)?;
+    check(path, &text, file)
+}
+
+fn parse(path: &Path, text: &str) -> Result<PipelineFile, ConfigError> {
+    let deserializer = toml::Deserializer::parse(text).map_err(|e| parse_error(path, text, String::new(), &e))?;
+    serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let key = e.path().to_string();
+        parse_error(path, text, key, e.inner())
+    })
+}
+
+fn parse_error(path: &Path, text: &str, key: String, error: &toml::de::Error) -> ConfigError {
+    let leaf = key.rsplit('.').next().unwrap_or_default().to_string();
+    let (line, column) = match error.span() {
+        Some(span) => line_and_column(text, span.start),
+        None => (find_line(text, &format!("{leaf} =")).unwrap_or(1), 1),
+    };
+    let key = if key.is_empty() || key == "." {
+        "(file)".to_string()
+    } else {
+        key
+    };
+    ConfigError::Parse {
+        path: path.to_path_buf(),
+        line,
+        column,
+        key,
+        message: error.message().trim().to_string(),
+    }
+}
+
+fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// The first line (1-based), not a comment, containing `needle`.
+fn find_line(text: &str, needle: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| !l.trim_start().starts_with('#') && l.contains(needle))
+        .map(|i| i + 1)
+}
+
+fn check(path: &Path, text: &str, file: PipelineFile) -> Result<Pipeline, ConfigError> {
+    let invalid = |key: &str, needle: &str, message: String| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        line: find_line(text, needle),
+        key: key.to_string(),
+        message,
+    };
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let name = match &file.name {
+        Some(name) => name.clone(),
+        None => dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    };
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Err(invalid(
+            "name",
+            "name =",
+            format!("`{name}` must be letters, digits, `-` or `_`"),
+        ));
+    }
+
+    let source = &file.source;
+    for (key, value) in [
+        ("brokers", &source.brokers),
+        ("topic", &source.topic),
+        ("group", &source.group),
+    ] {
+        if value.trim().is_empty() {
+            return Err(invalid(
+                &format!("source.{key}"),
+                &format!("{key} ="),
+                "must not be empty".into(),
+            ));
+        }
+    }
+    if source.batch_records == 0 {
+        return Err(invalid(
+            "source.batch_records",
+            "batch_records",
+            "must be at least 1".into(),
+        ));
+    }
+
+    let mut names = HashSet::new();
+    let mut stages = Vec::with_capacity(file.stages.len());
+    for (i, stage) in file.stages.iter().enumerate() {
+        let key = |field: &str| format!("stages[{i}].{field}");
+        let needle = format!("\"{}\"", stage.name);
+        if !names.insert(stage.name.as_str()) {
+            return Err(invalid(
+                &key("name"),
+                &needle,
+                format!("two stages are named `{}`", stage.name),
+            ));
+        }
+        let plugin = dir.join(&stage.plugin);
+        if !plugin.is_file() {
+            let shown = stage.plugin.display().to_string();
+            return Err(invalid(
+                &key("plugin"),
+                &shown,
+                format!("{} does not exist", plugin.display()),
+            ));
+        }
+        if stage.limits.deadline_ms == 0 || stage.limits.memory_mib == 0 {
+            return Err(invalid(
+                &key("limits"),
+                "deadline_ms",
+                "deadline_ms and memory_mib must be positive".into(),
+            ));
+        }
+        let config = serde_json::to_string(&stage.config)
+            .map_err(|e| invalid(&key("config"), "config", format!("cannot be passed to the plugin: {e}")))?;
+        stages.push(Stage {
+            name: stage.name.clone(),
+            plugin,
+            kind: stage.kind,
+            config,
+            limits: stage.limits,
+        });
+    }
+
+    let tables = &file.tables;
+    if tables.location.trim().is_empty() {
+        return Err(invalid("tables.location", "location", "must not be empty".into()));
+    }
+    let formats: HashSet<_> = tables.format.iter().collect();
+    if tables.format.is_empty() || formats.len() != tables.format.len() {
+        return Err(invalid(
+            "tables.format",
+            "format",
+            "must list each format once, at least one".into(),
+        ));
+    }
+    let silver = &tables.silver;
+    let mut columns = HashSet::new();
+    for column in &silver.columns {
+        if !columns.insert(column.name.as_str()) {
+            let needle = format!("\"{}\"", column.name);
+            return Err(invalid(
+                "tables.silver.columns",
+                &needle,
+                format!("column `{}` is declared twice", column.name),
+            ));
+        }
+    }
+    if silver.columns.is_empty() {
+        return Err(invalid(
+            "tables.silver.columns",
+            "columns",
+            "declare at least one column".into(),
+        ));
+    }
+    if silver.key.is_empty() {
+        return Err(invalid(
+            "tables.silver.key",
+            "key",
+            "name at least one key column".into(),
+        ));
+    }
+    for key in &silver.key {
+        match silver.columns.iter().find(|c| &c.name == key) {
+            None => {
+                let message = format!("`{key}` is not a declared column");
+                return Err(invalid("tables.silver.key", &format!("\"{key}\""), message));
+            }
+            Some(c) if c.nullable => {
+                let message = format!("key column `{key}` must be declared with `nullable = false`");
+                return Err(invalid("tables.silver.key", &format!("\"{key}\""), message));
+            }
+            Some(_) => {}
+        }
+    }
+    let commit = file.commit;
+    if commit.max_records == 0 || commit.max_bytes == 0 || commit.max_interval_ms == 0 {
+        return Err(invalid(
+            "commit",
+            "[commit]",
+            "max_records, max_bytes and max_interval_ms must be positive".into(),
+        ));
+    }
+
+    Ok(Pipeline {
+        name,
+        dir,
+        file: path.to_path_buf(),
+        source: file.source,
+        stages,
+        tables: file.tables,
+        commit,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::from_map;
+    use std::collections::HashMap;
+
+    const EXAMPLE: &str = include_str!("../../../pipelines/posts/pipeline.toml");
+
+    /// Writes `text` as a pipeline next to an empty stand-in for each plugin it names.
+    fn load_text(text: &str, vars: &[(&str, &str)]) -> Result<Pipeline, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let pipeline_dir = dir.path().join("posts");
+        std::fs::create_dir(&pipeline_dir).unwrap();
+        for plugin in ["validate.wasm", "normalize.wasm", "dedup_key.wasm"] {
+            std::fs::write(pipeline_dir.join(plugin), b"").unwrap();
+        }
+        let file = pipeline_dir.join(PIPELINE_FILE);
+        std::fs::write(&file, text).unwrap();
+        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        load(&file, &from_map(&vars))
+    }
+
+    #[test]
+    fn the_example_pipeline_loads_with_defaults_and_overrides() {
+        let pipeline = load_text(EXAMPLE, &[("KAFKA_BROKERS", "k1:9092,k2:9092")]).unwrap();
+        assert_eq!(pipeline.name, "posts");
+        assert_eq!(pipeline.source.brokers, "k1:9092,k2:9092");
+        assert_eq!(pipeline.source.topic, "posts");
+        assert_eq!(
+            pipeline.stages.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+            ["validate", "normalize", "dedup-key"]
+        );
+        assert_eq!(
+            pipeline.stages[0].limits,
+            Limits {
+                deadline_ms: 1000,
+                memory_mib: 64,
+                ..Limits::default()
+            }
+        );
+        let config: serde_json::Value = serde_json::from_str(&pipeline.stages[2].config).unwrap();
+        assert_eq!(config, serde_json::json!({"fields": ["id"]}));
+        assert_eq!(pipeline.tables.silver.key, ["id"]);
+        assert_eq!(pipeline.commit.max_records, 100_000);
+    }
+
+    fn error_of(from: &str, to: &str) -> String {
+        assert!(EXAMPLE.contains(from), "{from}");
+        load_text(&EXAMPLE.replacen(from, to, 1), &[]).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_key_and_the_line() {
+        let err = error_of("brokers =", "brokerz =");
+        assert!(
+            err.contains("pipeline.toml:7:1: `source.brokerz`: unknown field `brokerz`"),
+            "{err}"
+        );
+        let err = error_of("batch_records = 1024", "batch_records = \"many\"");
+        assert!(
+            err.contains(":11:17: `source.batch_records`: invalid type: string"),
+            "{err}"
+        );
+        let err = error_of("deadline_ms = 1000", "deadline_ms = -5");
+        assert!(err.contains("`stages[0].limits.deadline_ms`: invalid value"), "{err}");
+        let err = error_of("format = [\"delta\"]", "format = [\"parquet\"]");
+        assert!(err.contains("`tables.format[0]`: unknown variant `parquet`"), "{err}");
+    }
+
+    #[test]
+    fn missing_environment_variables_name_the_line() {
+        let err = error_of("${POSTS_TOPIC:-posts}", "${POSTS_TOPIC}");
+        assert!(
+            err.ends_with("pipeline.toml:8: environment variable `POSTS_TOPIC` is not set"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn semantic_errors_name_the_key() {
+        let err = error_of("key = [\"id\"]", "key = [\"idd\"]");
+        assert!(
+            err.contains("`tables.silver.key`: `idd` is not a declared column"),
+            "{err}"
+        );
+        let err = error_of(
+            "{ name = \"id\", type = \"string\", nullable = false }",
+            "{ name = \"id\", type = \"string\" }",
+        );
+        assert!(
+            err.contains("key column `id` must be declared with `nullable = false`"),
+            "{err}"
+        );
+        let err = error_of("plugin = \"normalize.wasm\"", "plugin = \"nope.wasm\"");
+        assert!(
+            err.contains("`stages[1].plugin`") && err.contains("nope.wasm does not exist"),
+            "{err}"
+        );
+        let err = error_of("name = \"normalize\"", "name = \"validate\"");
+        assert!(err.contains("two stages are named `validate`"), "{err}");
+        let err = error_of("max_records = 100000", "max_records = 0");
+        assert!(
+            err.contains("`commit`: max_records, max_bytes and max_interval_ms must be positive"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn discovers_pipeline_folders_in_name_order() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["b", "a", "not-a-pipeline"] {
+            std::fs::create_dir(dir.path().join(name)).unwrap();
+        }
+        std::fs::write(dir.path().join("b").join(PIPELINE_FILE), "").unwrap();
+        std::fs::write(dir.path().join("a").join(PIPELINE_FILE), "").unwrap();
+        let found = discover(dir.path()).unwrap();
+        assert_eq!(
+            found,
+            [dir.path().join("a/pipeline.toml"), dir.path().join("b/pipeline.toml")]
+        );
+        assert!(matches!(
+            discover(&dir.path().join("not-a-pipeline")),
+            Err(ConfigError::NoPipelines { .. })
+        ));
+    }
+}

@@ -1,0 +1,187 @@
+//! The pipeline file, `pipelines/<name>/pipeline.toml`, as typed settings. Every table refuses
+//! unknown keys, so a typo is an error that names the key and its line, never a silent default.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::plugin::{Limits, PluginKind};
+
+/// One pipeline file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineFile {
+    /// The pipeline's name; defaults to its folder's name. Part of table paths and offsets.
+    pub name: Option<String>,
+    /// Where records come from.
+    pub source: SourceConfig,
+    /// The plugin stages, in order.
+    #[serde(default)]
+    pub stages: Vec<StageConfig>,
+    /// Where and how the tables are written.
+    pub tables: TablesConfig,
+    /// When to commit to the tables.
+    #[serde(default)]
+    pub commit: CommitPolicy,
+}
+
+/// A Kafka source.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// Bootstrap servers, `host:port[,host:port...]`.
+    pub brokers: String,
+    /// The topic to read.
+    pub topic: String,
+    /// The consumer group; hosts sharing it split the partitions.
+    pub group: String,
+    /// How record values are encoded.
+    #[serde(default)]
+    pub format: ValueFormat,
+    /// Most records taken from one partition per batch.
+    #[serde(default = "default_batch_records")]
+    pub batch_records: usize,
+    /// librdkafka properties passed through as they are (`security.protocol`, `sasl.*`, ...).
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+}
+
+fn default_batch_records() -> usize {
+    1024
+}
+
+/// How record values are encoded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ValueFormat {
+    /// One JSON document per message.
+    #[default]
+    Json,
+}
+
+/// One plugin stage.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageConfig {
+    /// The stage's name: in quarantine rows, metrics and logs.
+    pub name: String,
+    /// The component, relative to the pipeline's folder.
+    pub plugin: PathBuf,
+    /// `transform` (validate, map, filter, flat-map) or `aggregate`.
+    pub kind: PluginKind,
+    /// Passed to the plugin's `init`, as JSON.
+    #[serde(default)]
+    pub config: toml::Table,
+    /// Sandbox limits of the stage.
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// The medallion tables of a pipeline.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TablesConfig {
+    /// Where the tables live: `s3://bucket/prefix`, `file:///abs/path`, or a path relative to the
+    /// directory `weir` runs in. Each table is a folder below it (`bronze`, `silver`, ...).
+    pub location: String,
+    /// The table formats to write.
+    #[serde(default = "default_formats")]
+    pub format: Vec<TableFormat>,
+    /// The silver table: typed columns, deduplicated on `key`.
+    pub silver: SilverConfig,
+    /// S3 settings, for `s3://` locations (MinIO and other S3-compatible stores).
+    #[serde(default)]
+    pub s3: S3Config,
+}
+
+fn default_formats() -> Vec<TableFormat> {
+    vec![TableFormat::Delta]
+}
+
+/// A table format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TableFormat {
+    Delta,
+    Iceberg,
+}
+
+/// The silver table's schema and key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SilverConfig {
+    /// Columns whose values identify a record; silver keeps one row per key.
+    pub key: Vec<String>,
+    /// The declared schema, in order.
+    pub columns: Vec<ColumnConfig>,
+}
+
+/// A declared column.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnConfig {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ty: ColumnType,
+    /// Whether a record may lack the field (null). Key columns must not be nullable.
+    #[serde(default = "yes")]
+    pub nullable: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Column types a pipeline can declare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColumnType {
+    String,
+    Int32,
+    Int64,
+    Float64,
+    Boolean,
+    /// Microseconds since the epoch, UTC; from RFC 3339 text or epoch seconds.
+    Timestamp,
+    Date,
+}
+
+/// S3 connection settings. Unset values fall back to the usual `AWS_*` environment variables.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    /// Endpoint URL, for MinIO and other S3-compatible stores.
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    /// Allow plain `http://` endpoints.
+    #[serde(default)]
+    pub allow_http: bool,
+    /// Path-style addressing (`endpoint/bucket/key`), which MinIO needs.
+    #[serde(default)]
+    pub path_style: bool,
+}
+
+/// When buffered records are committed: whichever limit is reached first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CommitPolicy {
+    /// Records per commit.
+    pub max_records: usize,
+    /// Bytes of record values per commit.
+    pub max_bytes: u64,
+    /// Longest time between commits while records arrive, in ms.
+    pub max_interval_ms: u64,
+}
+
+impl Default for CommitPolicy {
+    fn default() -> Self {
+        CommitPolicy {
+            max_records: 100_000,
+            max_bytes: 64 << 20,
+            max_interval_ms: 5_000,
+        }
+    }
+}

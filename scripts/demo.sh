@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
+scripts/setup-host-deps.sh
 cargo build -q -p weir --bin weir
 WEIR="$CARGO_TARGET_DIR/debug/weir"
 INPUT=tests/fixtures/posts.jsonl

@@ -1,0 +1,407 @@
+//! The Kafka consumer: a consumer group member that takes records in batches per partition.
+//!
+//! Exactly-once is the tables' job: each commit stores the offsets it holds. When partitions are
+//! assigned, the source asks [`ResumeOffsets`] where the tables stand and seeks there; until the
+//! seek has taken, records below that position are dropped here, so a table never sees a record
+//! it already holds. Group offsets are committed to Kafka only after the tables, for monitoring
+//! and as a starting point; they are never trusted over the tables.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+
+use super::batch::{PartitionBatch, SourceRecord};
+use super::error::SourceError;
+use crate::config::SourceConfig;
+
+/// Where the tables stand: the next offset each partition must resume from, if any was committed.
+pub trait ResumeOffsets: Send + Sync {
+    fn next_offset(&self, topic: &str, partition: i32) -> Option<i64>;
+}
+
+/// Assignment changes seen in librdkafka's rebalance callback, applied by the polling thread.
+#[derive(Default)]
+struct Assignment {
+    /// Partitions assigned since the last poll, still to seek.
+    newly_assigned: Vec<i32>,
+    /// Partitions currently owned.
+    owned: Vec<i32>,
+}
+
+struct Context {
+    assignment: Mutex<Assignment>,
+}
+
+impl ClientContext for Context {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
+        use rdkafka::config::RDKafkaLogLevel as L;
+        match level {
+            L::Emerg | L::Alert | L::Critical | L::Error => tracing::error!(target: "librdkafka", "{fac}: {message}"),
+            L::Warning => tracing::warn!(target: "librdkafka", "{fac}: {message}"),
+            L::Notice | L::Info => tracing::info!(target: "librdkafka", "{fac}: {message}"),
+            L::Debug => tracing::debug!(target: "librdkafka", "{fac}: {message}"),
+        }
+    }
+}
+
+impl ConsumerContext for Context {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let mut assignment = self.assignment.lock().unwrap_or_else(PoisonError::into_inner);
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+                tracing::info!(?partitions, "partitions assigned");
+                assignment.newly_assigned.extend(&partitions);
+                assignment.owned = partitions;
+            }
+            Rebalance::Revoke(tpl) => {
+                let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+                tracing::info!(?partitions, "partitions revoked");
+                assignment.owned.retain(|p| !partitions.contains(p));
+                assignment.newly_assigned.retain(|p| !partitions.contains(p));
+            }
+            Rebalance::Error(e) => tracing::warn!("rebalance error: {e}"),
+        }
+    }
+}
+
+/// A consumer group member reading one topic.
+pub struct KafkaSource {
+    consumer: BaseConsumer<Context>,
+    topic: String,
+    batch_records: usize,
+    resume: Arc<dyn ResumeOffsets>,
+    /// Per partition, the lowest offset still to hand out (records below it are dropped).
+    floor: Mutex<HashMap<i32, i64>>,
+}
+
+impl std::fmt::Debug for KafkaSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaSource")
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KafkaSource {
+    /// Joins the consumer group of `config` and subscribes to its topic. librdkafka properties in
+    /// `config.properties` are passed through and override Weir's defaults, except that offsets
+    /// are never auto-committed (the tables hold the truth).
+    pub fn connect(config: &SourceConfig, resume: Arc<dyn ResumeOffsets>) -> Result<Self, SourceError> {
+        let mut client = ClientConfig::new();
+        client
+            .set("bootstrap.servers", &config.brokers)
+            .set("group.id", &config.group)
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", "10000")
+            .set("enable.partition.eof", "false");
+        for (key, value) in &config.properties {
+            client.set(key, value);
+        }
+        client
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false");
+        let context = Context {
+            assignment: Mutex::default(),
+        };
+        let consumer: BaseConsumer<Context> = client.create_with_context(context).map_err(|e| SourceError::Create {
+            brokers: config.brokers.clone(),
+            message: e.to_string(),
+        })?;
+        consumer
+            .subscribe(&[&config.topic])
+            .map_err(|e| SourceError::Subscribe {
+                topic: config.topic.clone(),
+                message: e.to_string(),
+            })?;
+        Ok(KafkaSource {
+            consumer,
+            topic: config.topic.clone(),
+            batch_records: config.batch_records.max(1),
+            resume,
+            floor: Mutex::default(),
+        })
+    }
+
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// The partitions this member owns now.
+    pub fn owned_partitions(&self) -> Vec<i32> {
+        let assignment = self
+            .consumer
+            .context()
+            .assignment
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        assignment.owned.clone()
+    }
+
+    /// Waits up to `max_wait` for records, then takes what is buffered, up to `max_records` in all,
+    /// grouped by partition in offset order, each batch at most `batch_records` long.
+    pub fn poll(&self, max_wait: Duration, max_records: usize) -> Result<Vec<PartitionBatch>, SourceError> {
+        let deadline = Instant::now() + max_wait;
+        let mut by_partition: BTreeMap<i32, Vec<SourceRecord>> = BTreeMap::new();
+        let mut taken = 0;
+        while taken < max_records {
+            self.apply_new_assignments();
+            // Block only until the first record; then drain what is already buffered.
+            let wait = if taken == 0 {
+                deadline.saturating_duration_since(Instant::now())
+            } else {
+                Duration::ZERO
+            };
+            let Some(result) = self.consumer.poll(wait) else { break };
+            let message = result.map_err(|e| SourceError::Consume { message: e.to_string() })?;
+            let record = to_record(&message);
+            if !self.admit(&record) {
+                continue;
+            }
+            by_partition.entry(record.partition).or_default().push(record);
+            taken += 1;
+            if wait.is_zero() && Instant::now() >= deadline && taken > 0 {
+                break;
+            }
+        }
+        let mut batches = Vec::new();
+        for (partition, records) in by_partition {
+            let mut records = records.into_iter().peekable();
+            while records.peek().is_some() {
+                let chunk: Vec<SourceRecord> = records.by_ref().take(self.batch_records).collect();
+                batches.push(PartitionBatch {
+                    topic: self.topic.clone(),
+                    partition,
+                    records: chunk,
+                });
+            }
+        }
+        Ok(batches)
+    }
+
+    /// True for a record at or above its partition's floor; moves the floor past it.
+    fn admit(&self, record: &SourceRecord) -> bool {
+        let mut floor = self.floor.lock().unwrap_or_else(PoisonError::into_inner);
+        let next = floor.entry(record.partition).or_insert(0);
+        if record.offset < *next {
+            return false;
+        }
+        *next = record.offset + 1;
+        true
+    }
+
+    /// Seeks newly assigned partitions to where the tables stand.
+    fn apply_new_assignments(&self) {
+        let partitions = {
+            let mut assignment = self
+                .consumer
+                .context()
+                .assignment
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            std::mem::take(&mut assignment.newly_assigned)
+        };
+        let mut retry = Vec::new();
+        for partition in partitions {
+            let next = self.resume.next_offset(&self.topic, partition);
+            {
+                let mut floor = self.floor.lock().unwrap_or_else(PoisonError::into_inner);
+                floor.insert(partition, next.unwrap_or(0));
+            }
+            let Some(next) = next else { continue };
+            match self
+                .consumer
+                .seek(&self.topic, partition, Offset::Offset(next), Duration::from_secs(5))
+            {
+                Ok(()) => tracing::info!(partition, offset = next, "resuming where the tables stand"),
+                Err(e) => {
+                    // The fetcher may not have started yet; the floor already drops older records.
+                    tracing::debug!(partition, "seek deferred: {e}");
+                    retry.push(partition);
+                }
+            }
+        }
+        if !retry.is_empty() {
+            let mut assignment = self
+                .consumer
+                .context()
+                .assignment
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            assignment.newly_assigned.extend(retry);
+        }
+    }
+
+    /// Commits `next offsets` (per partition) to the consumer group, after the tables did.
+    pub fn commit(&self, next_offsets: &[(i32, i64)]) -> Result<(), SourceError> {
+        if next_offsets.is_empty() {
+            return Ok(());
+        }
+        let mut tpl = TopicPartitionList::new();
+        for &(partition, offset) in next_offsets {
+            tpl.add_partition_offset(&self.topic, partition, Offset::Offset(offset))
+                .map_err(|e| SourceError::Commit { message: e.to_string() })?;
+        }
+        self.consumer
+            .commit(&tpl, CommitMode::Async)
+            .map_err(|e| SourceError::Commit { message: e.to_string() })
+    }
+
+    /// Leaves the consumer group (partitions go to the other members at once).
+    pub fn close(self) {
+        self.consumer.unsubscribe();
+        // Dropping the consumer closes it, which leaves the group cleanly.
+    }
+}
+
+fn to_record(message: &rdkafka::message::BorrowedMessage<'_>) -> SourceRecord {
+    let headers = message
+        .headers()
+        .map(|headers| {
+            headers
+                .iter()
+                .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
+                .collect()
+        })
+        .unwrap_or_default();
+    SourceRecord {
+        partition: message.partition(),
+        offset: message.offset(),
+        timestamp_ms: message.timestamp().to_millis(),
+        key: message.key().map(<[u8]>::to_vec),
+        value: message.payload().map(<[u8]>::to_vec),
+        headers,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::mocking::MockCluster;
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+
+    struct Fixed(HashMap<i32, i64>);
+
+    impl ResumeOffsets for Fixed {
+        fn next_offset(&self, _topic: &str, partition: i32) -> Option<i64> {
+            self.0.get(&partition).copied()
+        }
+    }
+
+    /// A mock cluster with `topic` of 4 partitions holding `per_partition` records in each.
+    fn cluster_with(
+        topic: &str,
+        per_partition: i64,
+    ) -> MockCluster<'static, rdkafka::producer::DefaultProducerContext> {
+        let cluster = MockCluster::new(1).unwrap();
+        cluster.create_topic(topic, 4, 1).unwrap();
+        let producer: BaseProducer = ClientConfig::new()
+            .set("bootstrap.servers", cluster.bootstrap_servers())
+            .create()
+            .unwrap();
+        for partition in 0..4 {
+            for i in 0..per_partition {
+                let value = format!(r#"{{"p":{partition},"i":{i}}}"#);
+                let key = format!("k{i}");
+                let headers = rdkafka::message::OwnedHeaders::new().insert(rdkafka::message::Header {
+                    key: "h",
+                    value: Some("v"),
+                });
+                let record = BaseRecord::to(topic)
+                    .partition(partition)
+                    .key(&key)
+                    .payload(&value)
+                    .headers(headers);
+                producer.send(record).map_err(|(e, _)| e).unwrap();
+            }
+        }
+        producer.flush(Duration::from_secs(10)).unwrap();
+        cluster
+    }
+
+    fn source(
+        cluster: &MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
+        topic: &str,
+        resume: Fixed,
+    ) -> KafkaSource {
+        let config = SourceConfig {
+            brokers: cluster.bootstrap_servers(),
+            topic: topic.into(),
+            group: format!("{topic}-group"),
+            format: Default::default(),
+            batch_records: 7,
+            properties: [("session.timeout.ms".to_string(), "6000".to_string())].into(),
+        };
+        KafkaSource::connect(&config, Arc::new(resume)).unwrap()
+    }
+
+    fn drain(source: &KafkaSource, expected: usize) -> Vec<PartitionBatch> {
+        let mut batches = Vec::new();
+        let started = Instant::now();
+        while batches.iter().map(|b: &PartitionBatch| b.records.len()).sum::<usize>() < expected {
+            assert!(started.elapsed() < Duration::from_secs(30), "timed out");
+            batches.extend(source.poll(Duration::from_millis(200), 1000).unwrap());
+        }
+        batches
+    }
+
+    #[test]
+    fn takes_every_record_once_in_partition_batches() {
+        let cluster = cluster_with("posts", 20);
+        let source = source(&cluster, "posts", Fixed(HashMap::new()));
+        let batches = drain(&source, 80);
+        let mut seen: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
+        for batch in &batches {
+            assert!(batch.records.len() <= 7, "batch_records is respected");
+            assert!(batch.records.iter().all(|r| r.partition == batch.partition));
+            for record in &batch.records {
+                seen.entry(record.partition).or_default().push(record.offset);
+                let value: serde_json::Value = serde_json::from_slice(record.value.as_ref().unwrap()).unwrap();
+                assert_eq!(value["p"], batch.partition);
+                assert_eq!(value["i"], record.offset);
+                assert_eq!(record.key.as_deref(), Some(format!("k{}", record.offset).as_bytes()));
+                assert_eq!(record.headers, vec![("h".to_string(), Some(b"v".to_vec()))]);
+                assert!(record.timestamp_ms.is_some());
+            }
+        }
+        for partition in 0..4 {
+            assert_eq!(
+                seen[&partition],
+                (0..20).collect::<Vec<_>>(),
+                "partition {partition}: once, in order"
+            );
+        }
+        assert!(
+            source.poll(Duration::from_millis(300), 1000).unwrap().is_empty(),
+            "nothing more"
+        );
+    }
+
+    #[test]
+    fn resumes_where_the_tables_stand() {
+        let cluster = cluster_with("resume", 10);
+        let source = source(&cluster, "resume", Fixed([(0, 6), (2, 10)].into()));
+        // Partition 0 resumes at 6 (4 records), 1 and 3 from the start (10 each), 2 is done.
+        let batches = drain(&source, 24);
+        let mut seen: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
+        for batch in &batches {
+            seen.entry(batch.partition)
+                .or_default()
+                .extend(batch.records.iter().map(|r| r.offset));
+        }
+        assert_eq!(seen.get(&0), Some(&(6..10).collect::<Vec<_>>()));
+        assert_eq!(seen.get(&1), Some(&(0..10).collect::<Vec<_>>()));
+        assert_eq!(seen.get(&2), None);
+        assert_eq!(seen.get(&3), Some(&(0..10).collect::<Vec<_>>()));
+        assert!(
+            source.poll(Duration::from_millis(300), 1000).unwrap().is_empty(),
+            "nothing more"
+        );
+        assert_eq!(source.owned_partitions().len(), 4);
+    }
+}

@@ -1,0 +1,266 @@
+//! A Delta table written exactly once per Kafka offset: every commit carries, in the same atomic
+//! commit, a `txn` action per (pipeline, topic, partition) whose version is the next offset to
+//! read. On start the versions are read back and consumption resumes there; two writers racing
+//! with the same offsets cannot both commit (Delta's optimistic concurrency rejects the second).
+
+use std::collections::HashMap;
+
+use arrow::record_batch::RecordBatch;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::{Action, Transaction};
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use deltalake::{DeltaTable, DeltaTableError};
+use url::Url;
+
+use super::error::SinkError;
+use super::schema::TableSchema;
+
+/// The application id of a partition's offsets in a table's `txn` actions.
+pub fn app_id(pipeline: &str, topic: &str, partition: i32) -> String {
+    format!("weir/{pipeline}/{topic}/{partition}")
+}
+
+/// What one commit holds: data, the offsets it covers, and its lineage.
+#[derive(Debug, Default)]
+pub struct CommitData {
+    pub batches: Vec<RecordBatch>,
+    /// (topic, partition, next offset) for each partition whose records this commit covers.
+    pub offsets: Vec<(String, i32, i64)>,
+    /// Recorded in the commit's info: e.g. the sha256 of each plugin that produced the rows.
+    pub metadata: HashMap<String, serde_json::Value>,
+}
+
+/// One Delta table of a pipeline.
+pub struct DeltaSink {
+    name: String,
+    pipeline: String,
+    table: DeltaTable,
+    schema: TableSchema,
+}
+
+impl std::fmt::Debug for DeltaSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeltaSink")
+            .field("name", &self.name)
+            .field("version", &self.table.version())
+            .finish()
+    }
+}
+
+impl DeltaSink {
+    /// Opens the table at `url`, creating it with `schema` when there is none yet.
+    pub async fn open(
+        url: Url,
+        storage_options: HashMap<String, String>,
+        name: &str,
+        pipeline: &str,
+        schema: TableSchema,
+    ) -> Result<Self, SinkError> {
+        let error = |e: DeltaTableError| SinkError::Delta {
+            table: name.to_string(),
+            message: e.to_string(),
+        };
+        let mut table = DeltaTable::try_from_url_with_storage_options(url.clone(), storage_options.clone())
+            .await
+            .map_err(error)?;
+        if table.version().is_none() {
+            let created = table
+                .create()
+                .with_columns(schema.delta_fields())
+                .with_table_name(name)
+                .with_save_mode(SaveMode::Ignore)
+                .await;
+            table = match created {
+                Ok(table) => table,
+                // Another writer created it first: open theirs.
+                Err(_) => DeltaTable::try_from_url_with_storage_options(url, storage_options)
+                    .await
+                    .map_err(error)?,
+            };
+        }
+        Ok(DeltaSink {
+            name: name.to_string(),
+            pipeline: pipeline.to_string(),
+            table,
+            schema,
+        })
+    }
+
+    pub fn schema(&self) -> &TableSchema {
+        &self.schema
+    }
+
+    /// The table version, if it has any commit.
+    pub fn version(&self) -> Option<u64> {
+        self.table.version()
+    }
+
+    /// The next offset of `topic`/`partition` this table holds, if it holds any.
+    pub async fn next_offset(&self, topic: &str, partition: i32) -> Result<Option<i64>, SinkError> {
+        let snapshot = self.table.snapshot().map_err(|e| self.error(e))?;
+        snapshot
+            .transaction_version(
+                self.table.log_store().as_ref(),
+                app_id(&self.pipeline, topic, partition),
+            )
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    /// Writes `data` as one commit with its offsets. Nothing is visible unless all of it is.
+    pub async fn commit(&mut self, data: CommitData) -> Result<u64, SinkError> {
+        let mut actions: Vec<Action> = Vec::new();
+        if data.batches.iter().any(|b| b.num_rows() > 0) {
+            let mut writer = RecordBatchWriter::for_table(&self.table).map_err(|e| self.error(e))?;
+            for batch in data.batches.into_iter().filter(|b| b.num_rows() > 0) {
+                writer.write(batch).await.map_err(|e| self.schema_error(e))?;
+            }
+            actions.extend(
+                writer
+                    .flush()
+                    .await
+                    .map_err(|e| self.error(e))?
+                    .into_iter()
+                    .map(Action::Add),
+            );
+        }
+        let transactions = data
+            .offsets
+            .iter()
+            .map(|(topic, p, next)| Transaction::new(app_id(&self.pipeline, topic, *p), *next))
+            .collect();
+        let properties = CommitProperties::default()
+            .with_application_transactions(transactions)
+            .with_metadata(data.metadata);
+        let operation = DeltaOperation::Write {
+            mode: SaveMode::Append,
+            partition_by: None,
+            predicate: None,
+        };
+        let snapshot = self.table.snapshot().map_err(|e| self.error(e))?;
+        let finalized = CommitBuilder::from(properties)
+            .with_actions(actions)
+            .build(Some(snapshot), self.table.log_store(), operation)
+            .await
+            .map_err(|e| self.error(e))?;
+        let version = finalized.version();
+        self.table.update_incremental(None).await.map_err(|e| self.error(e))?;
+        Ok(version)
+    }
+
+    fn error(&self, e: DeltaTableError) -> SinkError {
+        SinkError::Delta {
+            table: self.name.clone(),
+            message: e.to_string(),
+        }
+    }
+
+    fn schema_error(&self, e: DeltaTableError) -> SinkError {
+        SinkError::Schema {
+            table: self.name.clone(),
+            message: e.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::schema;
+    use arrow::array::{ArrayRef, BinaryArray, Int32Array, Int64Array, StringArray, TimestampMicrosecondArray};
+    use std::sync::Arc;
+
+    fn bronze_rows(partition: i32, offsets: std::ops::Range<i64>) -> RecordBatch {
+        let schema = schema::bronze();
+        let n = offsets.clone().count();
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(vec!["posts"; n])),
+            Arc::new(Int32Array::from(vec![partition; n])),
+            Arc::new(Int64Array::from(offsets.clone().collect::<Vec<_>>())),
+            Arc::new(TimestampMicrosecondArray::from(vec![Some(1_700_000_000_000_000); n]).with_timezone("UTC")),
+            Arc::new(BinaryArray::from(vec![Some(&b"k"[..]); n])),
+            Arc::new(BinaryArray::from(vec![Some(&b"{}"[..]); n])),
+            Arc::new(StringArray::from(vec![Some("{}"); n])),
+            Arc::new(TimestampMicrosecondArray::from(vec![1_700_000_000_000_000; n]).with_timezone("UTC")),
+        ];
+        RecordBatch::try_new(schema.arrow.clone(), columns).unwrap()
+    }
+
+    async fn row_count(sink: &DeltaSink) -> usize {
+        use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        let mut rows = 0;
+        for uri in sink.table.get_file_uris().unwrap() {
+            let path = match Url::parse(&uri) {
+                Ok(url) => url.to_file_path().unwrap(),
+                Err(_) => std::path::PathBuf::from(uri),
+            };
+            let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(path).unwrap())
+                .unwrap()
+                .build()
+                .unwrap();
+            rows += reader.map(|b| b.unwrap().num_rows()).sum::<usize>();
+        }
+        rows
+    }
+
+    #[tokio::test]
+    async fn commits_carry_their_offsets_and_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = Url::from_directory_path(dir.path().join("bronze")).unwrap();
+        std::fs::create_dir_all(dir.path().join("bronze")).unwrap();
+        let mut sink = DeltaSink::open(url.clone(), HashMap::new(), "bronze", "posts", schema::bronze())
+            .await
+            .unwrap();
+        assert_eq!(sink.next_offset("posts", 0).await.unwrap(), None);
+
+        let data = CommitData {
+            batches: vec![bronze_rows(0, 0..10), bronze_rows(1, 0..5)],
+            offsets: vec![("posts".into(), 0, 10), ("posts".into(), 1, 5)],
+            metadata: [("weir.plugins".to_string(), serde_json::json!({"validate": "abc"}))].into(),
+        };
+        sink.commit(data).await.unwrap();
+        sink.commit(CommitData {
+            batches: vec![bronze_rows(0, 10..12)],
+            offsets: vec![("posts".into(), 0, 12)],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+        let reopened = DeltaSink::open(url, HashMap::new(), "bronze", "posts", schema::bronze())
+            .await
+            .unwrap();
+        assert_eq!(reopened.next_offset("posts", 0).await.unwrap(), Some(12));
+        assert_eq!(reopened.next_offset("posts", 1).await.unwrap(), Some(5));
+        assert_eq!(reopened.next_offset("posts", 2).await.unwrap(), None);
+        assert_eq!(reopened.next_offset("other-topic", 0).await.unwrap(), None);
+        assert_eq!(row_count(&reopened).await, 17);
+        assert_eq!(reopened.version(), Some(2));
+    }
+
+    #[tokio::test]
+    async fn a_batch_of_the_wrong_shape_is_refused_and_nothing_is_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("q")).unwrap();
+        let url = Url::from_directory_path(dir.path().join("q")).unwrap();
+        let mut sink = DeltaSink::open(url, HashMap::new(), "quarantine", "posts", schema::quarantine())
+            .await
+            .unwrap();
+        let before = sink.version();
+        let err = sink
+            .commit(CommitData {
+                batches: vec![bronze_rows(0, 0..3)],
+                offsets: vec![("posts".into(), 0, 3)],
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, SinkError::Schema { .. } | SinkError::Delta { .. }),
+            "{err}"
+        );
+        assert_eq!(sink.version(), before);
+        assert_eq!(sink.next_offset("posts", 0).await.unwrap(), None);
+    }
+}

@@ -1,0 +1,19 @@
+//! Errors of the table writers.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum SinkError {
+    #[error("table {table}: {message}")]
+    Delta { table: String, message: String },
+
+    #[error("table {table}: bad location `{location}`: {message}")]
+    Location {
+        table: String,
+        location: String,
+        message: String,
+    },
+
+    #[error("table {table}: the data does not fit the table's schema: {message}")]
+    Schema { table: String, message: String },
+}

@@ -149,6 +149,37 @@ impl DeltaSink {
         Ok(version)
     }
 
+    /// Every row of the table's current version (for rebuilding in-memory state on start).
+    pub async fn read_all(&self) -> Result<Vec<RecordBatch>, SinkError> {
+        use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        use object_store::ObjectStoreExt as _;
+        use object_store::path::Path;
+        let Ok(snapshot) = self.table.snapshot() else {
+            return Ok(Vec::new());
+        };
+        let store = self.table.object_store();
+        let mut batches = Vec::new();
+        for add in snapshot.log_data() {
+            let raw = add.path();
+            let path = Path::parse(raw.as_ref()).unwrap_or_else(|_| Path::from(raw.as_ref()));
+            let read = async { store.get(&path).await?.bytes().await };
+            let bytes = read.await.map_err(|e| self.error(DeltaTableError::from(e)))?;
+            let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+                .and_then(|b| b.build())
+                .map_err(|e| SinkError::Delta {
+                    table: self.name.clone(),
+                    message: e.to_string(),
+                })?;
+            for batch in reader {
+                batches.push(batch.map_err(|e| SinkError::Delta {
+                    table: self.name.clone(),
+                    message: e.to_string(),
+                })?);
+            }
+        }
+        Ok(batches)
+    }
+
     fn error(&self, e: DeltaTableError) -> SinkError {
         SinkError::Delta {
             table: self.name.clone(),

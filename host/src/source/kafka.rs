@@ -1,13 +1,13 @@
 //! The Kafka consumer: a consumer group member that takes records in batches per partition.
 //!
 //! Exactly-once is the tables' job: each commit stores the offsets it holds. When partitions are
-//! assigned, the source asks [`ResumeOffsets`] where the tables stand and seeks there; until the
-//! seek has taken, records below that position are dropped here, so a table never sees a record
-//! it already holds. Group offsets are committed to Kafka only after the tables, for monitoring
-//! and as a starting point; they are never trusted over the tables.
+//! assigned, `poll` returns early; the caller reads where the tables stand ([`KafkaSource::
+//! take_assigned`]) and calls [`KafkaSource::resume_at`], which seeks there and drops any record
+//! below that position that was fetched before the seek took. Group offsets are committed to
+//! Kafka only after the tables, for monitoring and as a starting point; never trusted over them.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
@@ -18,11 +18,6 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use super::batch::{PartitionBatch, SourceRecord};
 use super::error::SourceError;
 use crate::config::SourceConfig;
-
-/// Where the tables stand: the next offset each partition must resume from, if any was committed.
-pub trait ResumeOffsets: Send + Sync {
-    fn next_offset(&self, topic: &str, partition: i32) -> Option<i64>;
-}
 
 /// Assignment changes seen in librdkafka's rebalance callback, applied by the polling thread.
 #[derive(Default)]
@@ -75,7 +70,6 @@ pub struct KafkaSource {
     consumer: BaseConsumer<Context>,
     topic: String,
     batch_records: usize,
-    resume: Arc<dyn ResumeOffsets>,
     /// Per partition, the lowest offset still to hand out (records below it are dropped).
     floor: Mutex<HashMap<i32, i64>>,
 }
@@ -92,7 +86,7 @@ impl KafkaSource {
     /// Joins the consumer group of `config` and subscribes to its topic. librdkafka properties in
     /// `config.properties` are passed through and override Weir's defaults, except that offsets
     /// are never auto-committed (the tables hold the truth).
-    pub fn connect(config: &SourceConfig, resume: Arc<dyn ResumeOffsets>) -> Result<Self, SourceError> {
+    pub fn connect(config: &SourceConfig) -> Result<Self, SourceError> {
         let mut client = ClientConfig::new();
         client
             .set("bootstrap.servers", &config.brokers)
@@ -123,7 +117,6 @@ impl KafkaSource {
             consumer,
             topic: config.topic.clone(),
             batch_records: config.batch_records.max(1),
-            resume,
             floor: Mutex::default(),
         })
     }
@@ -150,7 +143,10 @@ impl KafkaSource {
         let mut by_partition: BTreeMap<i32, Vec<SourceRecord>> = BTreeMap::new();
         let mut taken = 0;
         while taken < max_records {
-            self.apply_new_assignments();
+            if self.has_new_assignments() {
+                // The caller must set where the new partitions resume before taking records.
+                break;
+            }
             // Block only until the first record; then drain what is already buffered.
             let wait = if taken == 0 {
                 deadline.saturating_duration_since(Instant::now())
@@ -195,45 +191,42 @@ impl KafkaSource {
         true
     }
 
-    /// Seeks newly assigned partitions to where the tables stand.
-    fn apply_new_assignments(&self) {
-        let partitions = {
-            let mut assignment = self
-                .consumer
-                .context()
-                .assignment
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            std::mem::take(&mut assignment.newly_assigned)
-        };
-        let mut retry = Vec::new();
-        for partition in partitions {
-            let next = self.resume.next_offset(&self.topic, partition);
-            {
-                let mut floor = self.floor.lock().unwrap_or_else(PoisonError::into_inner);
-                floor.insert(partition, next.unwrap_or(0));
-            }
-            let Some(next) = next else { continue };
-            match self
-                .consumer
-                .seek(&self.topic, partition, Offset::Offset(next), Duration::from_secs(5))
-            {
-                Ok(()) => tracing::info!(partition, offset = next, "resuming where the tables stand"),
-                Err(e) => {
-                    // The fetcher may not have started yet; the floor already drops older records.
-                    tracing::debug!(partition, "seek deferred: {e}");
-                    retry.push(partition);
-                }
-            }
+    fn has_new_assignments(&self) -> bool {
+        let assignment = self
+            .consumer
+            .context()
+            .assignment
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        !assignment.newly_assigned.is_empty()
+    }
+
+    /// The partitions assigned since the last call. Call [`KafkaSource::resume_at`] for each.
+    pub fn take_assigned(&self) -> Vec<i32> {
+        let mut assignment = self
+            .consumer
+            .context()
+            .assignment
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        std::mem::take(&mut assignment.newly_assigned)
+    }
+
+    /// Resumes `partition` at `next` (where the tables stand; `None`: nothing committed yet).
+    /// Records below it are dropped even if they were fetched before the seek took.
+    pub fn resume_at(&self, partition: i32, next: Option<i64>) {
+        {
+            let mut floor = self.floor.lock().unwrap_or_else(PoisonError::into_inner);
+            floor.insert(partition, next.unwrap_or(0));
         }
-        if !retry.is_empty() {
-            let mut assignment = self
-                .consumer
-                .context()
-                .assignment
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            assignment.newly_assigned.extend(retry);
+        let Some(next) = next else { return };
+        match self
+            .consumer
+            .seek(&self.topic, partition, Offset::Offset(next), Duration::from_secs(5))
+        {
+            Ok(()) => tracing::info!(partition, offset = next, "resuming where the tables stand"),
+            // The fetcher may not have started yet; the floor drops older records meanwhile.
+            Err(e) => tracing::debug!(partition, "seek not taken ({e}); older records are dropped"),
         }
     }
 
@@ -285,14 +278,6 @@ mod tests {
     use rdkafka::mocking::MockCluster;
     use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
-    struct Fixed(HashMap<i32, i64>);
-
-    impl ResumeOffsets for Fixed {
-        fn next_offset(&self, _topic: &str, partition: i32) -> Option<i64> {
-            self.0.get(&partition).copied()
-        }
-    }
-
     /// A mock cluster with `topic` of 4 partitions holding `per_partition` records in each.
     fn cluster_with(
         topic: &str,
@@ -324,11 +309,7 @@ mod tests {
         cluster
     }
 
-    fn source(
-        cluster: &MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
-        topic: &str,
-        resume: Fixed,
-    ) -> KafkaSource {
+    fn source(cluster: &MockCluster<'static, rdkafka::producer::DefaultProducerContext>, topic: &str) -> KafkaSource {
         let config = SourceConfig {
             brokers: cluster.bootstrap_servers(),
             topic: topic.into(),
@@ -337,15 +318,19 @@ mod tests {
             batch_records: 7,
             properties: [("session.timeout.ms".to_string(), "6000".to_string())].into(),
         };
-        KafkaSource::connect(&config, Arc::new(resume)).unwrap()
+        KafkaSource::connect(&config).unwrap()
     }
 
-    fn drain(source: &KafkaSource, expected: usize) -> Vec<PartitionBatch> {
+    /// Polls until `expected` records came, resuming new partitions at `resume`.
+    fn drain(source: &KafkaSource, expected: usize, resume: &HashMap<i32, i64>) -> Vec<PartitionBatch> {
         let mut batches = Vec::new();
         let started = Instant::now();
         while batches.iter().map(|b: &PartitionBatch| b.records.len()).sum::<usize>() < expected {
             assert!(started.elapsed() < Duration::from_secs(30), "timed out");
             batches.extend(source.poll(Duration::from_millis(200), 1000).unwrap());
+            for partition in source.take_assigned() {
+                source.resume_at(partition, resume.get(&partition).copied());
+            }
         }
         batches
     }
@@ -353,8 +338,8 @@ mod tests {
     #[test]
     fn takes_every_record_once_in_partition_batches() {
         let cluster = cluster_with("posts", 20);
-        let source = source(&cluster, "posts", Fixed(HashMap::new()));
-        let batches = drain(&source, 80);
+        let source = source(&cluster, "posts");
+        let batches = drain(&source, 80, &HashMap::new());
         let mut seen: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
         for batch in &batches {
             assert!(batch.records.len() <= 7, "batch_records is respected");
@@ -385,9 +370,9 @@ mod tests {
     #[test]
     fn resumes_where_the_tables_stand() {
         let cluster = cluster_with("resume", 10);
-        let source = source(&cluster, "resume", Fixed([(0, 6), (2, 10)].into()));
+        let source = source(&cluster, "resume");
         // Partition 0 resumes at 6 (4 records), 1 and 3 from the start (10 each), 2 is done.
-        let batches = drain(&source, 24);
+        let batches = drain(&source, 24, &[(0, 6), (2, 10)].into());
         let mut seen: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
         for batch in &batches {
             seen.entry(batch.partition)

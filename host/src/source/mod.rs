@@ -1,5 +1,5 @@
 //! Where records come from: a Kafka consumer group (`kafka`), handing out batches per partition
-//! (`batch`). Positions are the tables' to decide: see [`ResumeOffsets`].
+//! (`batch`). Positions are the tables' to decide: see [`KafkaSource::resume_at`].
 
 mod batch;
 mod error;
@@ -7,4 +7,4 @@ mod kafka;
 
 pub use batch::{PartitionBatch, SourceRecord};
 pub use error::SourceError;
-pub use kafka::{KafkaSource, ResumeOffsets};
+pub use kafka::KafkaSource;

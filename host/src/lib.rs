@@ -5,12 +5,14 @@
 //! - [`config`]: pipeline files (`pipelines/<name>/pipeline.toml`).
 //! - [`source`]: the Kafka consumer, batches per partition, resuming where the tables stand.
 //! - [`decode`]: accepted JSON records to typed silver rows (arrow's JSON decoder).
+//! - [`pipeline`]: one running pipeline: source, stages, decoder, tables, exactly-once commits.
 //! - [`sink`]: the medallion tables' schemas and the Delta writer with offsets in each commit.
 //! - [`cli`]: the `weir` subcommands' implementations (the binary in `main.rs` only parses).
 
 pub mod cli;
 pub mod config;
 pub mod decode;
+pub mod pipeline;
 pub mod plugin;
 pub mod sink;
 pub mod source;

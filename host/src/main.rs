@@ -35,6 +35,18 @@ enum Command {
         #[arg(default_value = "pipelines")]
         path: PathBuf,
     },
+    /// Run the example pipeline end to end on an embedded Kafka broker, into ./lakehouse.
+    Demo {
+        /// How many posts to generate.
+        #[arg(long, default_value_t = 20_000)]
+        records: usize,
+        /// The pipelines folder holding `posts/`.
+        #[arg(long, default_value = "pipelines")]
+        pipelines: PathBuf,
+        /// Where the tables go.
+        #[arg(long, default_value = "lakehouse")]
+        lakehouse: PathBuf,
+    },
     /// Work with plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -66,7 +78,7 @@ enum PluginCommand {
 
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,weir=info,deltalake_core::writer::stats=error"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -80,6 +92,23 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     let result = match cli.command {
+        Command::Demo {
+            records,
+            pipelines,
+            lakehouse,
+        } => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| {
+                rt.block_on(weir::cli::demo::run(
+                    &pipelines,
+                    &lakehouse,
+                    records,
+                    &mut std::io::stdout(),
+                ))
+                .map(|_| ())
+            }),
         Command::Check { path } => match weir::cli::check::run(&path, &mut std::io::stdout().lock()) {
             Ok(0) => Ok(()),
             Ok(n) => Err(anyhow::anyhow!("{n} pipeline(s) failed the check")),

@@ -2,6 +2,7 @@
 //! line on stderr and a non-zero exit in `main.rs`.
 
 pub mod check;
+pub mod demo;
 pub mod plugin_test;
 
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -304,7 +304,7 @@ mod tests {
         assert_eq!(pipeline.source.topic, "posts");
         assert_eq!(
             pipeline.stages.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
-            ["validate", "normalize", "dedup-key"]
+            ["normalize", "validate", "dedup-key"]
         );
         assert_eq!(
             pipeline.stages[0].limits,
@@ -338,7 +338,7 @@ mod tests {
             "{err}"
         );
         let err = error_of("deadline_ms = 1000", "deadline_ms = -5");
-        assert!(err.contains("`stages[0].limits.deadline_ms`: invalid value"), "{err}");
+        assert!(err.contains("`stages[1].limits.deadline_ms`: invalid value"), "{err}");
         let err = error_of("format = [\"delta\"]", "format = [\"parquet\"]");
         assert!(err.contains("`tables.format[0]`: unknown variant `parquet`"), "{err}");
     }

@@ -149,6 +149,11 @@ impl DeltaSink {
         Ok(version)
     }
 
+    /// Loads commits made since this table was opened (by this or another host).
+    pub async fn refresh(&mut self) -> Result<(), SinkError> {
+        self.table.update_incremental(None).await.map_err(|e| self.error(e))
+    }
+
     /// Every row of the table's current version (for rebuilding in-memory state on start).
     pub async fn read_all(&self) -> Result<Vec<RecordBatch>, SinkError> {
         use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;

@@ -1,0 +1,71 @@
+//! What has been processed but not yet committed, and the policy deciding when to commit.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use arrow::record_batch::RecordBatch;
+
+use crate::config::CommitPolicy;
+
+/// Rows waiting for the next commit, per table, and the offsets they cover.
+#[derive(Debug, Default)]
+pub struct Buffer {
+    pub bronze: Vec<RecordBatch>,
+    pub quarantine: Vec<RecordBatch>,
+    pub silver: Vec<RecordBatch>,
+    /// Per partition, the offset after the last processed record.
+    pub next: BTreeMap<i32, i64>,
+    pub records: usize,
+    pub bytes: u64,
+    pub started: Option<Instant>,
+}
+
+impl Buffer {
+    pub fn note(&mut self, partition: i32, next_offset: i64, records: usize, bytes: u64) {
+        self.next.insert(partition, next_offset);
+        self.records += records;
+        self.bytes += bytes;
+        self.started.get_or_insert_with(Instant::now);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.next.is_empty()
+    }
+
+    /// True when the policy says the buffer should be committed now.
+    pub fn is_due(&self, policy: &CommitPolicy) -> bool {
+        !self.is_empty()
+            && (self.records >= policy.max_records
+                || self.bytes >= policy.max_bytes
+                || self
+                    .started
+                    .is_some_and(|t| t.elapsed().as_millis() as u64 >= policy.max_interval_ms))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn due_by_records_bytes_or_time() {
+        let policy = CommitPolicy {
+            max_records: 10,
+            max_bytes: 100,
+            max_interval_ms: 60_000,
+        };
+        let mut buffer = Buffer::default();
+        assert!(!buffer.is_due(&policy));
+        buffer.note(0, 5, 5, 50);
+        assert!(!buffer.is_due(&policy));
+        buffer.note(1, 5, 5, 10);
+        assert!(buffer.is_due(&policy), "10 records");
+        let mut bytes = Buffer::default();
+        bytes.note(0, 1, 1, 100);
+        assert!(bytes.is_due(&policy), "100 bytes");
+        let mut time = Buffer::default();
+        time.note(0, 1, 1, 1);
+        time.started = Some(Instant::now() - std::time::Duration::from_secs(61));
+        assert!(time.is_due(&policy), "interval");
+    }
+}

@@ -1,0 +1,15 @@
+//! One running pipeline: Kafka source, plugin stages, silver decoding, and the bronze / silver /
+//! quarantine Delta tables, committed exactly once per offset.
+//!
+//! - `tables`: opens the tables at the pipeline's location (local folder or S3).
+//! - `rows`: builds bronze and quarantine rows from Kafka records.
+//! - `buffer`: what has been processed but not committed, and when to commit.
+//! - `runner`: the loop.
+
+mod buffer;
+mod rows;
+mod runner;
+mod tables;
+
+pub use runner::{PipelineRunner, RunError, RunStats};
+pub use tables::{Tables, storage_options, table_url};

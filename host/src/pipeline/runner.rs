@@ -1,0 +1,431 @@
+//! The loop of one pipeline: poll a batch per partition, land it in bronze, run the stages,
+//! quarantine what they refuse, decode and deduplicate the rest into silver, and commit all three
+//! tables with the offsets they now hold. Each table filters by its own committed offsets, so a
+//! crash between two table commits duplicates nothing on restart.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use arrow::array::BooleanArray;
+use arrow::compute::filter_record_batch;
+use arrow::record_batch::RecordBatch;
+use arrow::util::display::array_value_to_string;
+use thiserror::Error;
+
+use super::buffer::Buffer;
+use super::rows::{self, Rejected};
+use super::tables::Tables;
+use crate::config::Pipeline;
+use crate::decode::{Origin, SilverDecoder};
+use crate::plugin::{
+    BatchContext, Outputs, Plugin, PluginEngine, PluginError, PluginKind, PluginLog, Record, StageSpec, TransformStage,
+    Verdict,
+};
+use crate::sink::SinkError;
+use crate::sink::delta::CommitData;
+use crate::source::{KafkaSource, PartitionBatch, SourceError, SourceRecord};
+
+/// Why a pipeline stopped.
+#[derive(Debug, Error)]
+pub enum RunError {
+    #[error("pipeline {pipeline}: {source}")]
+    Plugin { pipeline: String, source: PluginError },
+    #[error("pipeline {pipeline}: {source}")]
+    Source { pipeline: String, source: SourceError },
+    #[error("pipeline {pipeline}: {source}")]
+    Sink { pipeline: String, source: SinkError },
+    #[error("pipeline {pipeline}: {message}")]
+    Unsupported { pipeline: String, message: String },
+}
+
+/// Counts since start.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RunStats {
+    /// Records taken from Kafka (and not already in every table).
+    pub records_in: u64,
+    pub bronze_rows: u64,
+    pub silver_rows: u64,
+    pub quarantine_rows: u64,
+    /// Silver rows dropped because their key was already there.
+    pub duplicates: u64,
+    pub commits: u64,
+}
+
+struct RunningStage {
+    name: String,
+    sha256: String,
+    stage: TransformStage,
+}
+
+/// Table positions in `Tables::in_commit_order`.
+const BRONZE: usize = 0;
+const QUARANTINE: usize = 1;
+const SILVER: usize = 2;
+
+/// A running pipeline.
+pub struct PipelineRunner {
+    pipeline: Pipeline,
+    source: KafkaSource,
+    stages: Vec<RunningStage>,
+    decoder: SilverDecoder,
+    tables: Tables,
+    /// Per table (commit order), the next offset of each partition that the table holds.
+    table_next: [HashMap<i32, i64>; 3],
+    /// Keys already in silver, and keys buffered for the next commit.
+    silver_keys: HashSet<String>,
+    pending_keys: HashSet<String>,
+    key_columns: Vec<usize>,
+    buffer: Buffer,
+    stats: RunStats,
+}
+
+impl std::fmt::Debug for PipelineRunner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PipelineRunner")
+            .field("pipeline", &self.pipeline.name)
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+impl PipelineRunner {
+    /// Starts every stage (refusing a pipeline whose plugins do not load or refuse their config),
+    /// opens the tables, loads silver's keys, and joins the consumer group.
+    pub async fn start(pipeline: Pipeline, engine: &PluginEngine) -> Result<Self, RunError> {
+        let name = pipeline.name.clone();
+        let mut stages = Vec::new();
+        for stage in &pipeline.stages {
+            if stage.kind != PluginKind::Transform {
+                let message = format!(
+                    "stage `{}`: aggregate stages run in the gold layer, not here yet",
+                    stage.name
+                );
+                return Err(RunError::Unsupported {
+                    pipeline: name,
+                    message,
+                });
+            }
+            let plugin_error = |source| RunError::Plugin {
+                pipeline: name.clone(),
+                source,
+            };
+            let plugin = Plugin::load_file(engine, &stage.plugin).map_err(plugin_error)?;
+            let sha256 = plugin.sha256().to_string();
+            let log = PluginLog::new(format!("{name}/{}", stage.name), stage.limits.max_log_line);
+            let spec = StageSpec {
+                plugin,
+                config: stage.config.clone(),
+                limits: stage.limits,
+                log,
+            };
+            let running = TransformStage::start(spec).map_err(plugin_error)?;
+            stages.push(RunningStage {
+                name: stage.name.clone(),
+                sha256,
+                stage: running,
+            });
+        }
+        let decoder = SilverDecoder::new(&pipeline.tables.silver.columns);
+        let sink_error = |source| RunError::Sink {
+            pipeline: name.clone(),
+            source,
+        };
+        let tables = Tables::open(&pipeline, &decoder).await.map_err(sink_error)?;
+        let key_columns: Vec<usize> = pipeline
+            .tables
+            .silver
+            .key
+            .iter()
+            .filter_map(|k| decoder.schema().columns.iter().position(|c| &c.name == k))
+            .collect();
+        let mut silver_keys = HashSet::new();
+        for batch in tables.silver.read_all().await.map_err(sink_error)? {
+            silver_keys.extend((0..batch.num_rows()).map(|row| key_of(&batch, &key_columns, row)));
+        }
+        let source = KafkaSource::connect(&pipeline.source).map_err(|source| RunError::Source {
+            pipeline: name.clone(),
+            source,
+        })?;
+        tracing::info!(pipeline = %name, stages = stages.len(), silver_keys = silver_keys.len(), "pipeline started");
+        Ok(PipelineRunner {
+            pipeline,
+            source,
+            stages,
+            decoder,
+            tables,
+            table_next: Default::default(),
+            silver_keys,
+            pending_keys: HashSet::new(),
+            key_columns,
+            buffer: Buffer::default(),
+            stats: RunStats::default(),
+        })
+    }
+
+    pub fn stats(&self) -> RunStats {
+        self.stats
+    }
+
+    pub fn name(&self) -> &str {
+        &self.pipeline.name
+    }
+
+    /// Runs until `stop` says so, then commits what is buffered and leaves the group.
+    pub async fn run_until(mut self, mut stop: impl FnMut(&RunStats) -> bool) -> Result<RunStats, RunError> {
+        while !stop(&self.stats) {
+            self.step().await?;
+        }
+        self.commit().await?;
+        let stats = self.stats;
+        self.source.close();
+        tracing::info!(?stats, "pipeline stopped");
+        Ok(stats)
+    }
+
+    /// One poll: process what came, resume new partitions, commit when the policy says so.
+    pub async fn step(&mut self) -> Result<(), RunError> {
+        let room = self
+            .pipeline
+            .commit
+            .max_records
+            .saturating_sub(self.buffer.records)
+            .max(1);
+        let batches = self
+            .source
+            .poll(Duration::from_millis(100), room)
+            .map_err(|source| self.source_error(source))?;
+        for batch in batches {
+            self.process(batch)?;
+        }
+        for partition in self.source.take_assigned() {
+            let next = self.resume_offset(partition).await?;
+            self.source.resume_at(partition, next);
+        }
+        if self.buffer.is_due(&self.pipeline.commit) {
+            self.commit().await?;
+        }
+        Ok(())
+    }
+
+    /// Where `partition` resumes: the lowest next offset among the tables (each table then skips
+    /// what it already holds). Reloads the tables first: another host may have committed.
+    async fn resume_offset(&mut self, partition: i32) -> Result<Option<i64>, RunError> {
+        let topic = self.pipeline.source.topic.clone();
+        let mut lowest: Option<i64> = None;
+        let mut any = false;
+        for (i, table) in self.tables.in_commit_order().into_iter().enumerate() {
+            table.refresh().await.map_err(|source| RunError::Sink {
+                pipeline: self.pipeline.name.clone(),
+                source,
+            })?;
+            let next = table
+                .next_offset(&topic, partition)
+                .await
+                .map_err(|source| RunError::Sink {
+                    pipeline: self.pipeline.name.clone(),
+                    source,
+                })?;
+            any |= next.is_some();
+            let next = next.unwrap_or(0);
+            self.table_next[i].insert(partition, next);
+            lowest = Some(lowest.map_or(next, |l| l.min(next)));
+        }
+        Ok(if any { lowest } else { None })
+    }
+
+    fn floor(&self, table: usize, partition: i32) -> i64 {
+        self.table_next[table].get(&partition).copied().unwrap_or(0)
+    }
+
+    fn process(&mut self, batch: PartitionBatch) -> Result<(), RunError> {
+        let partition = batch.partition;
+        let topic = batch.topic.clone();
+        let lowest = (0..3).map(|t| self.floor(t, partition)).min().unwrap_or(0);
+        let records: Vec<&SourceRecord> = batch.records.iter().filter(|r| r.offset >= lowest).collect();
+        let Some(last) = records.last() else { return Ok(()) };
+        let next_offset = last.offset + 1;
+        let now_us = crate::cli::now_ms() * 1_000;
+        let arrow_error = |e: arrow::error::ArrowError| RunError::Sink {
+            pipeline: self.pipeline.name.clone(),
+            source: SinkError::Schema {
+                table: "rows".into(),
+                message: e.to_string(),
+            },
+        };
+
+        // Bronze: every record it does not hold yet.
+        let floor = self.floor(BRONZE, partition);
+        let landed: Vec<&SourceRecord> = records.iter().copied().filter(|r| r.offset >= floor).collect();
+        let bronze = rows::bronze(self.tables.bronze.schema(), &topic, &landed, now_us).map_err(arrow_error)?;
+
+        // Stages: (index into `records`, plugin record), refused ones to quarantine.
+        let mut rejected: Vec<Rejected<'_>> = Vec::new();
+        let mut items: Vec<(usize, Record)> = Vec::with_capacity(records.len());
+        for (i, record) in records.iter().enumerate() {
+            match record.value.as_deref().map(std::str::from_utf8) {
+                Some(Ok(text)) => items.push((
+                    i,
+                    Record {
+                        key: record.key.clone(),
+                        value: text.to_string(),
+                        timestamp_ms: record.timestamp_ms,
+                    },
+                )),
+                Some(Err(_)) => rejected.push(reject(record, "decode", "value is not UTF-8 text", None)),
+                None => rejected.push(reject(record, "decode", "message has no value", None)),
+            }
+        }
+        let context = BatchContext {
+            processing_time_ms: crate::cli::now_ms(),
+        };
+        for running in &mut self.stages {
+            let inputs: Vec<Record> = items.iter().map(|(_, r)| r.clone()).collect();
+            let verdicts = tokio::task::block_in_place(|| running.stage.process(&inputs, context));
+            let mut next_items = Vec::with_capacity(items.len());
+            for ((i, input), verdict) in items.into_iter().zip(verdicts) {
+                match verdict {
+                    Verdict::Ok(Outputs::Unchanged) => next_items.push((i, input)),
+                    Verdict::Ok(Outputs::Records(outputs)) => next_items.extend(outputs.into_iter().map(|o| (i, o))),
+                    other => {
+                        let reason = other.reason().unwrap_or_default();
+                        rejected.push(reject(records[i], &running.name, &reason, Some(running.sha256.clone())));
+                    }
+                }
+            }
+            items = next_items;
+        }
+
+        // Silver: decode, set aside what does not fit, drop keys already there.
+        let values: Vec<&str> = items.iter().map(|(_, r)| r.value.as_str()).collect();
+        let origins: Vec<Origin> = items
+            .iter()
+            .map(|(i, _)| Origin {
+                topic: topic.clone(),
+                partition,
+                offset: records[*i].offset,
+            })
+            .collect();
+        let decoded = self.decoder.decode(&values, &origins);
+        let mut decoded_ok = vec![true; items.len()];
+        for (index, reason) in &decoded.rejected {
+            decoded_ok[*index] = false;
+            rejected.push(reject(records[items[*index].0], "silver", reason, None));
+        }
+        let silver_floor = self.floor(SILVER, partition);
+        let silver_origins: Vec<i64> = items
+            .iter()
+            .zip(&decoded_ok)
+            .filter(|(_, ok)| **ok)
+            .map(|((i, _), _)| records[*i].offset)
+            .collect();
+        let mut keep = Vec::with_capacity(decoded.rows.num_rows());
+        for (row, offset) in silver_origins.iter().enumerate() {
+            let key = key_of(&decoded.rows, &self.key_columns, row);
+            let new_key = *offset >= silver_floor && !self.silver_keys.contains(&key) && self.pending_keys.insert(key);
+            if *offset >= silver_floor && !new_key {
+                self.stats.duplicates += 1;
+            }
+            keep.push(new_key);
+        }
+        let silver = filter_record_batch(&decoded.rows, &BooleanArray::from(keep)).map_err(arrow_error)?;
+
+        // Quarantine: what it does not hold yet.
+        let floor = self.floor(QUARANTINE, partition);
+        rejected.retain(|r| r.record.offset >= floor);
+        rejected.sort_by_key(|r| r.record.offset);
+        let quarantine =
+            rows::quarantine(self.tables.quarantine.schema(), &topic, &rejected, now_us).map_err(arrow_error)?;
+
+        self.stats.records_in += records.len() as u64;
+        self.stats.bronze_rows += bronze.num_rows() as u64;
+        self.stats.silver_rows += silver.num_rows() as u64;
+        self.stats.quarantine_rows += quarantine.num_rows() as u64;
+        let bytes: u64 = records.iter().map(|r| r.size() as u64).sum();
+        self.buffer.note(partition, next_offset, records.len(), bytes);
+        push_nonempty(&mut self.buffer.bronze, bronze);
+        push_nonempty(&mut self.buffer.silver, silver);
+        push_nonempty(&mut self.buffer.quarantine, quarantine);
+        Ok(())
+    }
+
+    /// Commits the buffer to bronze, quarantine and silver (in that order), each with the
+    /// offsets it now holds, then the consumer group's offsets.
+    async fn commit(&mut self) -> Result<(), RunError> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let buffer = std::mem::take(&mut self.buffer);
+        let topic = self.pipeline.source.topic.clone();
+        let offsets: Vec<(String, i32, i64)> = buffer.next.iter().map(|(p, n)| (topic.clone(), *p, *n)).collect();
+        let plugins: serde_json::Map<String, serde_json::Value> = self
+            .stages
+            .iter()
+            .map(|s| (s.name.clone(), serde_json::Value::String(s.sha256.clone())))
+            .collect();
+        let metadata: HashMap<String, serde_json::Value> = [
+            (
+                "weir.pipeline".to_string(),
+                serde_json::Value::String(self.pipeline.name.clone()),
+            ),
+            ("weir.plugins".to_string(), serde_json::Value::Object(plugins)),
+        ]
+        .into();
+        let mut data = [buffer.bronze, buffer.quarantine, buffer.silver];
+        let name = self.pipeline.name.clone();
+        for (i, table) in self.tables.in_commit_order().into_iter().enumerate() {
+            let batches = std::mem::take(&mut data[i]);
+            let commit = CommitData {
+                batches,
+                offsets: offsets.clone(),
+                metadata: metadata.clone(),
+            };
+            table.commit(commit).await.map_err(|source| RunError::Sink {
+                pipeline: name.clone(),
+                source,
+            })?;
+            for (_, partition, next) in &offsets {
+                self.table_next[i].insert(*partition, *next);
+            }
+        }
+        self.silver_keys.extend(self.pending_keys.drain());
+        let group: Vec<(i32, i64)> = offsets.iter().map(|(_, p, n)| (*p, *n)).collect();
+        if let Err(e) = self.source.commit(&group) {
+            // Only monitoring depends on group offsets; the tables hold the truth.
+            tracing::warn!("{e}");
+        }
+        self.stats.commits += 1;
+        tracing::debug!(pipeline = %self.pipeline.name, records = buffer.records, "committed");
+        Ok(())
+    }
+
+    fn source_error(&self, source: SourceError) -> RunError {
+        RunError::Source {
+            pipeline: self.pipeline.name.clone(),
+            source,
+        }
+    }
+}
+
+fn push_nonempty(batches: &mut Vec<RecordBatch>, batch: RecordBatch) {
+    if batch.num_rows() > 0 {
+        batches.push(batch);
+    }
+}
+
+fn reject<'a>(record: &'a SourceRecord, stage: &str, reason: &str, plugin_sha256: Option<String>) -> Rejected<'a> {
+    Rejected {
+        record,
+        stage: stage.to_string(),
+        reason: reason.to_string(),
+        plugin_sha256,
+    }
+}
+
+/// A row's silver key as one string (key columns' text joined by the unit separator).
+fn key_of(batch: &RecordBatch, key_columns: &[usize], row: usize) -> String {
+    key_columns
+        .iter()
+        .map(|&c| array_value_to_string(batch.column(c), row).unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\u{1f}")
+}

@@ -94,7 +94,8 @@ pub fn dataset(n: usize) -> Dataset {
     d
 }
 
-fn produce(brokers: &str, n: usize) -> anyhow::Result<()> {
+/// Produces the first `n` demo posts to the `posts` topic at `brokers`.
+pub fn produce(brokers: &str, n: usize) -> anyhow::Result<()> {
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("linger.ms", "5")

@@ -307,7 +307,7 @@ mod tests {
             ["normalize", "validate", "dedup-key"]
         );
         assert_eq!(
-            pipeline.stages[0].limits,
+            pipeline.stages[1].limits,
             Limits {
                 deadline_ms: 1000,
                 memory_mib: 64,
@@ -369,7 +369,7 @@ mod tests {
         );
         let err = error_of("plugin = \"normalize.wasm\"", "plugin = \"nope.wasm\"");
         assert!(
-            err.contains("`stages[1].plugin`") && err.contains("nope.wasm does not exist"),
+            err.contains("`stages[0].plugin`") && err.contains("nope.wasm does not exist"),
             "{err}"
         );
         let err = error_of("name = \"normalize\"", "name = \"validate\"");

@@ -166,6 +166,11 @@ impl PipelineRunner {
         self.stats
     }
 
+    /// Records processed but not committed yet (lost, and read again, if the process dies now).
+    pub fn uncommitted(&self) -> usize {
+        self.buffer.records
+    }
+
     pub fn name(&self) -> &str {
         &self.pipeline.name
     }

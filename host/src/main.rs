@@ -29,6 +29,26 @@ enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run every pipeline under a folder until SIGTERM or Ctrl-C (then commit and leave the group).
+    Run {
+        /// A folder of pipelines (each in its own subfolder) or one pipeline's folder.
+        #[arg(default_value = "pipelines")]
+        path: PathBuf,
+    },
+    /// Produce generated posts (the demo's dataset) to a Kafka topic, for trying pipelines out.
+    Generate {
+        /// Bootstrap servers.
+        #[arg(long, default_value = "127.0.0.1:9092")]
+        brokers: String,
+        #[arg(long, default_value = "posts")]
+        topic: String,
+        /// Index of the first post (to continue an earlier run).
+        #[arg(long, default_value_t = 0)]
+        from: usize,
+        /// How many posts.
+        #[arg(long, default_value_t = 10_000)]
+        records: usize,
+    },
     /// Check pipeline files and their plugins without running anything.
     Check {
         /// A folder of pipelines (each in its own subfolder) or one pipeline's folder.
@@ -88,6 +108,10 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
@@ -96,19 +120,24 @@ fn main() -> ExitCode {
             records,
             pipelines,
             lakehouse,
-        } => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(anyhow::Error::from)
-            .and_then(|rt| {
-                rt.block_on(weir::cli::demo::run(
-                    &pipelines,
-                    &lakehouse,
-                    records,
-                    &mut std::io::stdout(),
-                ))
-                .map(|_| ())
-            }),
+        } => runtime().and_then(|rt| {
+            rt.block_on(weir::cli::demo::run(
+                &pipelines,
+                &lakehouse,
+                records,
+                &mut std::io::stdout(),
+            ))
+            .map(|_| ())
+        }),
+        Command::Generate {
+            brokers,
+            topic,
+            from,
+            records,
+        } => weir::cli::demo::produce_to(&brokers, &topic, from..from + records),
+        Command::Run { path } => {
+            runtime().and_then(|rt| rt.block_on(weir::cli::run::run(&path, weir::cli::run::shutdown_signal())))
+        }
         Command::Check { path } => match weir::cli::check::run(&path, &mut std::io::stdout().lock()) {
             Ok(0) => Ok(()),
             Ok(n) => Err(anyhow::anyhow!("{n} pipeline(s) failed the check")),

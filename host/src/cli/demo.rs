@@ -96,15 +96,20 @@ pub fn dataset(n: usize) -> Dataset {
 
 /// Produces the first `n` demo posts to the `posts` topic at `brokers`.
 pub fn produce(brokers: &str, n: usize) -> anyhow::Result<()> {
+    produce_to(brokers, TOPIC, 0..n)
+}
+
+/// Produces demo posts `range` to `topic` at `brokers` (keyed by post id).
+pub fn produce_to(brokers: &str, topic: &str, range: std::ops::Range<usize>) -> anyhow::Result<()> {
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("linger.ms", "5")
         .create()
         .context("demo producer")?;
-    for i in 0..n {
+    for i in range {
         let (key, value, _) = post(i);
         loop {
-            match producer.send(BaseRecord::to(TOPIC).key(&key).payload(&value)) {
+            match producer.send(BaseRecord::to(topic).key(&key).payload(&value)) {
                 Ok(()) => break,
                 Err((e, _)) if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) => {
                     producer.poll(Duration::from_millis(10));

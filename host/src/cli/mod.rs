@@ -4,6 +4,7 @@
 pub mod check;
 pub mod demo;
 pub mod plugin_test;
+pub mod run;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -8,3 +8,6 @@ export WEIR_PLUGINS_TARGET="${WEIR_PLUGINS_TARGET:-$WEIR_CACHE/plugins-target}"
 export WEIR_PLUGIN_DIR="${WEIR_PLUGIN_DIR:-$WEIR_PLUGINS_TARGET/wasm32-wasip2/release}"
 # Compiled-component cache of the host.
 export WEIR_CACHE_DIR="${WEIR_CACHE_DIR:-$WEIR_CACHE/components}"
+# Test services (scripts/setup-test-services.sh).
+export WEIR_TOOLS="${WEIR_TOOLS:-$WEIR_CACHE/tools}"
+export WEIR_TANSU="${WEIR_TANSU:-$WEIR_TOOLS/bin/tansu}"

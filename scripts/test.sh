@@ -12,6 +12,9 @@ step() { printf '\n== %s\n' "$*" >&2; }
 step "system packages for the host build (cmake, curl and OpenSSL headers for librdkafka)"
 scripts/setup-host-deps.sh
 
+step "test services (tansu, a Kafka-protocol broker)"
+scripts/setup-test-services.sh
+
 step "guest toolchain and plugins (wasm32-wasip2 components)"
 scripts/build-plugins.sh --no-copy
 

@@ -2,6 +2,8 @@
 //! engine with a private compile cache.
 #![allow(dead_code)]
 
+pub mod services;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 

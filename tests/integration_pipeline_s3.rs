@@ -1,0 +1,174 @@
+//! The pipeline against a real broker (tansu) and a real S3 server (SeaweedFS), both separate
+//! processes: N records on a 4-partition topic, a known subset invalid and a known subset
+//! repeating a key. Bronze holds all N, silver exactly the valid ones once per key, quarantine
+//! exactly the invalid ones with their stage and reason. A restart in another consumer group
+//! resumes from the tables' offsets on S3 and adds only the new records.
+#![allow(clippy::unwrap_used)] // a test crate: panicking is how it fails
+
+mod common;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::{Int32Type, Int64Type};
+use common::services::{S3_ACCESS_KEY, S3_SECRET_KEY, SeaweedFs, Tansu};
+use weir::cli::demo;
+use weir::config::{self, Pipeline};
+use weir::decode::SilverDecoder;
+use weir::pipeline::Tables;
+
+fn weir_run(pipelines: &Path, tansu: &Tansu, s3: &SeaweedFs, group: &str, cache: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_weir"))
+        .arg("run")
+        .arg(pipelines)
+        .env("KAFKA_BROKERS", tansu.brokers())
+        .env("POSTS_GROUP", group)
+        .env("WEIR_LAKEHOUSE", "s3://lake")
+        .env("S3_ENDPOINT", s3.endpoint())
+        .env("AWS_ACCESS_KEY_ID", S3_ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", S3_SECRET_KEY)
+        .env("AWS_REGION", "us-east-1")
+        .env("WEIR_CACHE_DIR", cache)
+        .env("WEIR_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn sigterm(host: &mut Child) {
+    let _ = Command::new("kill").args(["-TERM", &host.id().to_string()]).status();
+    let started = Instant::now();
+    while host.try_wait().unwrap().is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "weir did not stop within 20 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn rows(batches: &[RecordBatch]) -> usize {
+    batches.iter().map(RecordBatch::num_rows).sum()
+}
+
+/// Waits until the tables hold `bronze` and `silver` rows.
+async fn wait_for(pipeline: &Pipeline, decoder: &SilverDecoder, bronze: usize, silver: usize) {
+    let started = Instant::now();
+    loop {
+        if let Ok(tables) = Tables::open(pipeline, decoder).await {
+            let b = rows(&tables.bronze.read_all().await.unwrap());
+            let s = rows(&tables.silver.read_all().await.unwrap());
+            if b >= bronze && s >= silver {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "bronze {b}/{bronze}, silver {s}/{silver}"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn medallion_tables_on_s3_hold_exactly_the_expected_rows() {
+    let tansu = Tansu::start();
+    tansu.create_topic("posts", 4);
+    let s3 = SeaweedFs::start("lake");
+    let work = tempfile::tempdir().unwrap();
+    let pipelines = work.path().join("pipelines");
+    let posts = pipelines.join("posts");
+    std::fs::create_dir_all(&posts).unwrap();
+    for entry in std::fs::read_dir(common::repo_root().join("pipelines/posts"))
+        .unwrap()
+        .flatten()
+    {
+        std::fs::copy(entry.path(), posts.join(entry.file_name())).unwrap();
+    }
+    let text = std::fs::read_to_string(posts.join("pipeline.toml")).unwrap();
+    std::fs::write(
+        posts.join("pipeline.toml"),
+        text.replace("max_interval_ms = 5000", "max_interval_ms = 300"),
+    )
+    .unwrap();
+    let vars = [
+        ("KAFKA_BROKERS".to_string(), tansu.brokers()),
+        ("WEIR_LAKEHOUSE".to_string(), "s3://lake".to_string()),
+        ("S3_ENDPOINT".to_string(), s3.endpoint()),
+    ]
+    .into();
+    let mut pipeline = config::load(&posts.join("pipeline.toml"), &config::from_map(&vars)).unwrap();
+    pipeline.tables.s3.access_key_id = Some(S3_ACCESS_KEY.into());
+    pipeline.tables.s3.secret_access_key = Some(S3_SECRET_KEY.into());
+    pipeline.tables.s3.region = Some("us-east-1".into());
+    let decoder = SilverDecoder::new(&pipeline.tables.silver.columns);
+
+    let n = 4_000;
+    demo::produce_to(&tansu.brokers(), "posts", 0..n).unwrap();
+    let expected = demo::dataset(n);
+    let mut host = weir_run(&pipelines, &tansu, &s3, "s3-first", &work.path().join("cache"));
+    wait_for(&pipeline, &decoder, n, expected.silver_rows()).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    sigterm(&mut host);
+
+    let tables = Tables::open(&pipeline, &decoder).await.unwrap();
+    let bronze = tables.bronze.read_all().await.unwrap();
+    let quarantine = tables.quarantine.read_all().await.unwrap();
+    let silver = tables.silver.read_all().await.unwrap();
+    assert_eq!(rows(&bronze), n, "bronze holds all N");
+    let mut origins = HashSet::new();
+    for batch in &bronze {
+        let p = batch.column_by_name("_partition").unwrap().as_primitive::<Int32Type>();
+        let o = batch.column_by_name("_offset").unwrap().as_primitive::<Int64Type>();
+        origins.extend(p.values().iter().copied().zip(o.values().iter().copied()));
+    }
+    assert_eq!(origins.len(), n, "each (partition, offset) once");
+    assert_eq!(
+        origins.iter().map(|(p, _)| *p).collect::<HashSet<_>>().len(),
+        4,
+        "all four partitions"
+    );
+    assert_eq!(
+        rows(&quarantine),
+        expected.invalid,
+        "quarantine holds exactly the invalid ones"
+    );
+    for batch in &quarantine {
+        let stages = batch.column_by_name("stage").unwrap().as_string::<i32>();
+        let reasons = batch.column_by_name("reason").unwrap().as_string::<i32>();
+        for (stage, reason) in stages.iter().zip(reasons.iter()) {
+            assert!(matches!(stage, Some("normalize" | "validate")), "{stage:?}");
+            assert!(!reason.unwrap().is_empty());
+        }
+    }
+    let ids: Vec<String> = silver
+        .iter()
+        .flat_map(|b| {
+            b.column_by_name("id")
+                .unwrap()
+                .as_string::<i32>()
+                .iter()
+                .flatten()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(ids.len(), expected.silver_rows(), "silver holds the valid ones");
+    assert_eq!(ids.iter().collect::<HashSet<_>>().len(), ids.len(), "one per key");
+
+    // Another group, same tables: resumes from the offsets committed in the tables on S3.
+    demo::produce_to(&tansu.brokers(), "posts", n..n + 1_000).unwrap();
+    let more = demo::dataset(n + 1_000);
+    let mut host = weir_run(&pipelines, &tansu, &s3, "s3-second", &work.path().join("cache"));
+    wait_for(&pipeline, &decoder, n + 1_000, more.silver_rows()).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    sigterm(&mut host);
+    let tables = Tables::open(&pipeline, &decoder).await.unwrap();
+    assert_eq!(rows(&tables.bronze.read_all().await.unwrap()), n + 1_000);
+    assert_eq!(rows(&tables.quarantine.read_all().await.unwrap()), more.invalid);
+    assert_eq!(rows(&tables.silver.read_all().await.unwrap()), more.silver_rows());
+}

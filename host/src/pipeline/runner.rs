@@ -242,6 +242,17 @@ impl PipelineRunner {
         self.table_next[table].get(&partition).copied().unwrap_or(0)
     }
 
+    /// Processes a batch that did not come from the source (benchmarks, replays): the same path
+    /// as polled records, up to the buffer. Commit with [`PipelineRunner::flush`].
+    pub fn ingest(&mut self, batch: PartitionBatch) -> Result<(), RunError> {
+        self.process(batch)
+    }
+
+    /// Commits what is buffered now.
+    pub async fn flush(&mut self) -> Result<(), RunError> {
+        self.commit().await
+    }
+
     fn process(&mut self, batch: PartitionBatch) -> Result<(), RunError> {
         let partition = batch.partition;
         let topic = batch.topic.clone();

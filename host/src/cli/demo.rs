@@ -18,6 +18,9 @@ use crate::pipeline::{PipelineRunner, Tables};
 use crate::plugin::PluginEngine;
 
 const TOPIC: &str = "posts";
+/// Body text that brings a valid post to about 200 bytes, the size the benchmarks use.
+const SELFTEXT: &str = "Streaming posts into a lakehouse with sandboxed plugins";
+
 const SUBREDDITS: [&str; 8] = [
     "rust",
     "dataengineering",
@@ -70,8 +73,9 @@ pub fn post(i: usize) -> (String, String, Option<&'static str>) {
             i % 500
         ),
         None => format!(
-            r#"{{"id":"{key}","subreddit":"{subreddit}","author":"user_{}","title":"Post {i} about {subreddit}","score":{score},"createdUtc":{created}}}"#,
-            i % 500
+            r#"{{"id":"{key}","subreddit":"{subreddit}","author":"user_{}","title":"Post {i} about {subreddit}","score":{score},"createdUtc":{created},"selftext":"{}"}}"#,
+            i % 500,
+            SELFTEXT
         ),
     };
     (key, value, invalid)

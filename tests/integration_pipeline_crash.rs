@@ -5,13 +5,11 @@
 
 mod common;
 
-use std::collections::HashSet;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use arrow::array::{AsArray, RecordBatch};
-use arrow::datatypes::{Int32Type, Int64Type};
+use common::pipeline::{copy_posts_pipeline, origins, rows, sigterm, silver_ids, unique};
 use common::services::Tansu;
 use weir::cli::demo;
 use weir::config;
@@ -22,20 +20,15 @@ const RECORDS: usize = 12_000;
 
 /// pipelines/posts with commits every 300 ms and a short session timeout.
 fn test_pipelines(dir: &Path) {
-    let posts = dir.join("posts");
-    std::fs::create_dir_all(&posts).unwrap();
-    for entry in std::fs::read_dir(common::repo_root().join("pipelines/posts"))
-        .unwrap()
-        .flatten()
-    {
-        std::fs::copy(entry.path(), posts.join(entry.file_name())).unwrap();
-    }
-    let text = std::fs::read_to_string(posts.join("pipeline.toml")).unwrap();
-    let text = text.replace("max_interval_ms = 5000", "max_interval_ms = 300").replace(
-        "\"auto.offset.reset\" = \"earliest\"",
-        "\"auto.offset.reset\" = \"earliest\"\n\"session.timeout.ms\" = \"3000\"",
+    let reset = "\"auto.offset.reset\" = \"earliest\"";
+    let with_timeout = "\"auto.offset.reset\" = \"earliest\"\n\"session.timeout.ms\" = \"3000\"";
+    copy_posts_pipeline(
+        dir,
+        &[
+            ("max_interval_ms = 5000", "max_interval_ms = 300"),
+            (reset, with_timeout),
+        ],
     );
-    std::fs::write(posts.join("pipeline.toml"), text).unwrap();
 }
 
 fn weir_run(pipelines: &Path, brokers: &str, lakehouse: &Path) -> Child {
@@ -64,16 +57,6 @@ impl Lcg {
             .wrapping_add(1442695040888963407);
         low + (self.0 >> 33) % (high - low)
     }
-}
-
-fn origins(batches: &[RecordBatch]) -> Vec<(i32, i64)> {
-    let mut out = Vec::new();
-    for batch in batches {
-        let p = batch.column_by_name("_partition").unwrap().as_primitive::<Int32Type>();
-        let o = batch.column_by_name("_offset").unwrap().as_primitive::<Int64Type>();
-        out.extend(p.values().iter().copied().zip(o.values().iter().copied()));
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,7 +93,6 @@ async fn five_sigkills_while_producing_lose_and_duplicate_nothing() {
         config::load(&pipelines.join("posts/pipeline.toml"), &config::from_map(&vars)).unwrap()
     };
     let decoder = SilverDecoder::new(&pipeline.tables.silver.columns);
-    let rows = |batches: &[RecordBatch]| batches.iter().map(RecordBatch::num_rows).sum::<usize>();
     let mut committed = Vec::new();
     for kill in 0..5 {
         let mut host = weir_run(&pipelines, &brokers, &lakehouse);
@@ -155,40 +137,15 @@ async fn five_sigkills_while_producing_lose_and_duplicate_nothing() {
     let bronze = origins(&tables.bronze.read_all().await.unwrap());
     let quarantine = origins(&tables.quarantine.read_all().await.unwrap());
     let silver = tables.silver.read_all().await.unwrap();
-    let unique = |rows: &[(i32, i64)]| rows.iter().copied().collect::<HashSet<_>>().len();
     assert_eq!(bronze.len(), RECORDS, "bronze: every record");
     assert_eq!(unique(&bronze), RECORDS, "bronze: each (partition, offset) once");
     assert_eq!(quarantine.len(), expected.invalid, "quarantine: each invalid record");
     assert_eq!(unique(&quarantine), expected.invalid, "quarantine: once each");
-    let ids: Vec<String> = silver
-        .iter()
-        .flat_map(|b| {
-            b.column_by_name("id")
-                .unwrap()
-                .as_string::<i32>()
-                .iter()
-                .flatten()
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let ids = silver_ids(&silver);
     assert_eq!(ids.len(), expected.silver_rows(), "silver: the valid records");
     assert_eq!(
         ids.iter().collect::<HashSet<_>>().len(),
         ids.len(),
         "silver: one row per id"
     );
-}
-
-/// Stops `host` with SIGTERM (graceful: final commit) via the `kill` command, then waits.
-fn sigterm(host: &mut Child) {
-    let _ = Command::new("kill").args(["-TERM", &host.id().to_string()]).status();
-    let started = Instant::now();
-    while host.try_wait().unwrap().is_none() {
-        if started.elapsed() > Duration::from_secs(20) {
-            host.kill().unwrap();
-            panic!("weir did not stop within 20 s of SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }

@@ -6,11 +6,11 @@
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use arrow::array::{AsArray, RecordBatch};
-use arrow::datatypes::{Int32Type, Int64Type};
+use arrow::array::RecordBatch;
+use common::pipeline::{origins, silver_ids, unique};
 use rdkafka::mocking::MockCluster;
 use weir::cli::demo;
 use weir::config::{self, Pipeline};
@@ -57,16 +57,6 @@ async fn run_until_quiet(runner: &mut PipelineRunner, quiet: Duration) -> RunSta
             "no quiet after 90 s: {now:?}"
         );
     }
-}
-
-fn origins(batches: &[RecordBatch], partition_col: &str, offset_col: &str) -> Vec<(i32, i64)> {
-    let mut out = Vec::new();
-    for batch in batches {
-        let p = batch.column_by_name(partition_col).unwrap().as_primitive::<Int32Type>();
-        let o = batch.column_by_name(offset_col).unwrap().as_primitive::<Int64Type>();
-        out.extend(p.values().iter().copied().zip(o.values().iter().copied()));
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -123,11 +113,10 @@ async fn a_crash_and_a_restart_leave_exactly_the_produced_records() {
     );
 
     let tables = Tables::open(&pipeline, &decoder).await.unwrap();
-    let bronze = origins(&tables.bronze.read_all().await.unwrap(), "_partition", "_offset");
+    let bronze = origins(&tables.bronze.read_all().await.unwrap());
     let silver_batches = tables.silver.read_all().await.unwrap();
-    let quarantine = origins(&tables.quarantine.read_all().await.unwrap(), "_partition", "_offset");
+    let quarantine = origins(&tables.quarantine.read_all().await.unwrap());
 
-    let unique = |rows: &[(i32, i64)]| rows.iter().copied().collect::<HashSet<_>>().len();
     assert_eq!(bronze.len(), n, "bronze holds every record");
     assert_eq!(unique(&bronze), n, "each (partition, offset) once in bronze");
     assert_eq!(
@@ -136,26 +125,11 @@ async fn a_crash_and_a_restart_leave_exactly_the_produced_records() {
         "each invalid record once in quarantine"
     );
     assert_eq!(unique(&quarantine), expected.invalid);
-    let ids: Vec<String> = silver_batches
-        .iter()
-        .flat_map(|b| {
-            b.column_by_name("id")
-                .unwrap()
-                .as_string::<i32>()
-                .iter()
-                .flatten()
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let ids = silver_ids(&silver_batches);
     assert_eq!(
         ids.len(),
         expected.silver_rows(),
         "silver holds the valid records, one per id"
     );
-    assert_eq!(
-        ids.iter().collect::<HashSet<_>>().len(),
-        ids.len(),
-        "each id once in silver"
-    );
+    assert_eq!(unique(&ids), ids.len(), "each id once in silver");
 }

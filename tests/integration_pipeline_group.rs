@@ -4,12 +4,10 @@
 
 mod common;
 
-use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use arrow::array::{AsArray, RecordBatch};
-use arrow::datatypes::{Int32Type, Int64Type};
+use common::pipeline::{copy_posts_pipeline, origins, rows, sigterm, silver_ids, unique, wait_for_rows};
 use common::services::Tansu;
 use weir::cli::demo;
 use weir::config;
@@ -31,18 +29,6 @@ fn weir_run(pipelines: &std::path::Path, brokers: &str, lakehouse: &std::path::P
         .stderr(std::fs::File::create(log).unwrap())
         .spawn()
         .unwrap()
-}
-
-fn sigterm(host: &mut Child) {
-    let _ = Command::new("kill").args(["-TERM", &host.id().to_string()]).status();
-    let started = Instant::now();
-    while host.try_wait().unwrap().is_none() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "weir did not stop within 20 s of SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -82,22 +68,7 @@ async fn two_hosts_in_one_group_write_what_one_writes() {
     let pipeline = config::load(&posts.join("pipeline.toml"), &config::from_map(&vars)).unwrap();
     let decoder = SilverDecoder::new(&pipeline.tables.silver.columns);
     let expected = demo::dataset(RECORDS);
-    let rows = |batches: &[RecordBatch]| batches.iter().map(RecordBatch::num_rows).sum::<usize>();
-    let started = Instant::now();
-    loop {
-        if let Ok(tables) = Tables::open(&pipeline, &decoder).await {
-            let bronze = rows(&tables.bronze.read_all().await.unwrap());
-            let silver = rows(&tables.silver.read_all().await.unwrap());
-            if bronze >= RECORDS && silver >= expected.silver_rows() {
-                break;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(120),
-                "bronze {bronze}, silver {silver} after 120 s"
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    wait_for_rows(&pipeline, &decoder, RECORDS, expected.silver_rows()).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     sigterm(&mut a);
     sigterm(&mut b);
@@ -109,12 +80,7 @@ async fn two_hosts_in_one_group_write_what_one_writes() {
     }
 
     let tables = Tables::open(&pipeline, &decoder).await.unwrap();
-    let mut bronze = Vec::new();
-    for batch in tables.bronze.read_all().await.unwrap() {
-        let p = batch.column_by_name("_partition").unwrap().as_primitive::<Int32Type>();
-        let o = batch.column_by_name("_offset").unwrap().as_primitive::<Int64Type>();
-        bronze.extend(p.values().iter().copied().zip(o.values().iter().copied()));
-    }
+    let bronze = origins(&tables.bronze.read_all().await.unwrap());
     assert_eq!(bronze.len(), RECORDS);
     assert_eq!(
         bronze.iter().collect::<HashSet<_>>().len(),
@@ -122,22 +88,7 @@ async fn two_hosts_in_one_group_write_what_one_writes() {
         "each (partition, offset) once"
     );
     assert_eq!(rows(&tables.quarantine.read_all().await.unwrap()), expected.invalid);
-    let ids: Vec<String> = tables
-        .silver
-        .read_all()
-        .await
-        .unwrap()
-        .iter()
-        .flat_map(|b| {
-            b.column_by_name("id")
-                .unwrap()
-                .as_string::<i32>()
-                .iter()
-                .flatten()
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let ids = silver_ids(&tables.silver.read_all().await.unwrap());
     assert_eq!(ids.len(), expected.silver_rows());
-    assert_eq!(ids.iter().collect::<HashSet<_>>().len(), ids.len(), "one row per id");
+    assert_eq!(unique(&ids), ids.len(), "one row per id");
 }

@@ -10,13 +10,13 @@ mod common;
 use std::collections::HashSet;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use arrow::array::{AsArray, RecordBatch};
-use arrow::datatypes::{Int32Type, Int64Type};
+use arrow::array::AsArray;
+use common::pipeline::{copy_posts_pipeline, origins, rows, sigterm, silver_ids, unique, wait_for_rows};
 use common::services::{S3_ACCESS_KEY, S3_SECRET_KEY, SeaweedFs, Tansu};
 use weir::cli::demo;
-use weir::config::{self, Pipeline};
+use weir::config;
 use weir::decode::SilverDecoder;
 use weir::pipeline::Tables;
 
@@ -37,41 +37,6 @@ fn weir_run(pipelines: &Path, tansu: &Tansu, s3: &SeaweedFs, group: &str, cache:
         .stderr(Stdio::null())
         .spawn()
         .unwrap()
-}
-
-fn sigterm(host: &mut Child) {
-    let _ = Command::new("kill").args(["-TERM", &host.id().to_string()]).status();
-    let started = Instant::now();
-    while host.try_wait().unwrap().is_none() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "weir did not stop within 20 s of SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn rows(batches: &[RecordBatch]) -> usize {
-    batches.iter().map(RecordBatch::num_rows).sum()
-}
-
-/// Waits until the tables hold `bronze` and `silver` rows.
-async fn wait_for(pipeline: &Pipeline, decoder: &SilverDecoder, bronze: usize, silver: usize) {
-    let started = Instant::now();
-    loop {
-        if let Ok(tables) = Tables::open(pipeline, decoder).await {
-            let b = rows(&tables.bronze.read_all().await.unwrap());
-            let s = rows(&tables.silver.read_all().await.unwrap());
-            if b >= bronze && s >= silver {
-                return;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(120),
-                "bronze {b}/{bronze}, silver {s}/{silver}"
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -111,7 +76,7 @@ async fn medallion_tables_on_s3_hold_exactly_the_expected_rows() {
     demo::produce_to(&tansu.brokers(), "posts", 0..n).unwrap();
     let expected = demo::dataset(n);
     let mut host = weir_run(&pipelines, &tansu, &s3, "s3-first", &work.path().join("cache"));
-    wait_for(&pipeline, &decoder, n, expected.silver_rows()).await;
+    wait_for_rows(&pipeline, &decoder, n, expected.silver_rows()).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     sigterm(&mut host);
 
@@ -120,13 +85,8 @@ async fn medallion_tables_on_s3_hold_exactly_the_expected_rows() {
     let quarantine = tables.quarantine.read_all().await.unwrap();
     let silver = tables.silver.read_all().await.unwrap();
     assert_eq!(rows(&bronze), n, "bronze holds all N");
-    let mut origins = HashSet::new();
-    for batch in &bronze {
-        let p = batch.column_by_name("_partition").unwrap().as_primitive::<Int32Type>();
-        let o = batch.column_by_name("_offset").unwrap().as_primitive::<Int64Type>();
-        origins.extend(p.values().iter().copied().zip(o.values().iter().copied()));
-    }
-    assert_eq!(origins.len(), n, "each (partition, offset) once");
+    let origins = origins(&bronze);
+    assert_eq!(unique(&origins), n, "each (partition, offset) once");
     assert_eq!(
         origins.iter().map(|(p, _)| *p).collect::<HashSet<_>>().len(),
         4,
@@ -145,26 +105,15 @@ async fn medallion_tables_on_s3_hold_exactly_the_expected_rows() {
             assert!(!reason.unwrap().is_empty());
         }
     }
-    let ids: Vec<String> = silver
-        .iter()
-        .flat_map(|b| {
-            b.column_by_name("id")
-                .unwrap()
-                .as_string::<i32>()
-                .iter()
-                .flatten()
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let ids = silver_ids(&silver);
     assert_eq!(ids.len(), expected.silver_rows(), "silver holds the valid ones");
-    assert_eq!(ids.iter().collect::<HashSet<_>>().len(), ids.len(), "one per key");
+    assert_eq!(unique(&ids), ids.len(), "one per key");
 
     // Another group, same tables: resumes from the offsets committed in the tables on S3.
     demo::produce_to(&tansu.brokers(), "posts", n..n + 1_000).unwrap();
     let more = demo::dataset(n + 1_000);
     let mut host = weir_run(&pipelines, &tansu, &s3, "s3-second", &work.path().join("cache"));
-    wait_for(&pipeline, &decoder, n + 1_000, more.silver_rows()).await;
+    wait_for_rows(&pipeline, &decoder, n + 1_000, more.silver_rows()).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     sigterm(&mut host);
     let tables = Tables::open(&pipeline, &decoder).await.unwrap();

@@ -2,6 +2,7 @@
 //! engine with a private compile cache.
 #![allow(dead_code)]
 
+pub mod pipeline;
 pub mod services;
 
 use std::path::PathBuf;

@@ -37,22 +37,12 @@ async fn two_hosts_in_one_group_write_what_one_writes() {
     tansu.create_topic("posts", 4);
     let brokers = tansu.brokers();
     let work = tempfile::tempdir().unwrap();
-    let pipelines = work.path().join("pipelines");
     let lakehouse = work.path().join("lakehouse");
+    let pipelines = copy_posts_pipeline(
+        &work.path().join("pipelines"),
+        &[("max_interval_ms = 5000", "max_interval_ms = 300")],
+    );
     let posts = pipelines.join("posts");
-    std::fs::create_dir_all(&posts).unwrap();
-    for entry in std::fs::read_dir(common::repo_root().join("pipelines/posts"))
-        .unwrap()
-        .flatten()
-    {
-        std::fs::copy(entry.path(), posts.join(entry.file_name())).unwrap();
-    }
-    let text = std::fs::read_to_string(posts.join("pipeline.toml")).unwrap();
-    std::fs::write(
-        posts.join("pipeline.toml"),
-        text.replace("max_interval_ms = 5000", "max_interval_ms = 300"),
-    )
-    .unwrap();
 
     let log_a = work.path().join("a.log").display().to_string();
     let log_b = work.path().join("b.log").display().to_string();
@@ -82,11 +72,7 @@ async fn two_hosts_in_one_group_write_what_one_writes() {
     let tables = Tables::open(&pipeline, &decoder).await.unwrap();
     let bronze = origins(&tables.bronze.read_all().await.unwrap());
     assert_eq!(bronze.len(), RECORDS);
-    assert_eq!(
-        bronze.iter().collect::<HashSet<_>>().len(),
-        RECORDS,
-        "each (partition, offset) once"
-    );
+    assert_eq!(unique(&bronze), RECORDS, "each (partition, offset) once");
     assert_eq!(rows(&tables.quarantine.read_all().await.unwrap()), expected.invalid);
     let ids = silver_ids(&tables.silver.read_all().await.unwrap());
     assert_eq!(ids.len(), expected.silver_rows());

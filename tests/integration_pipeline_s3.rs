@@ -45,21 +45,11 @@ async fn medallion_tables_on_s3_hold_exactly_the_expected_rows() {
     tansu.create_topic("posts", 4);
     let s3 = SeaweedFs::start("lake");
     let work = tempfile::tempdir().unwrap();
-    let pipelines = work.path().join("pipelines");
+    let pipelines = copy_posts_pipeline(
+        &work.path().join("pipelines"),
+        &[("max_interval_ms = 5000", "max_interval_ms = 300")],
+    );
     let posts = pipelines.join("posts");
-    std::fs::create_dir_all(&posts).unwrap();
-    for entry in std::fs::read_dir(common::repo_root().join("pipelines/posts"))
-        .unwrap()
-        .flatten()
-    {
-        std::fs::copy(entry.path(), posts.join(entry.file_name())).unwrap();
-    }
-    let text = std::fs::read_to_string(posts.join("pipeline.toml")).unwrap();
-    std::fs::write(
-        posts.join("pipeline.toml"),
-        text.replace("max_interval_ms = 5000", "max_interval_ms = 300"),
-    )
-    .unwrap();
     let vars = [
         ("KAFKA_BROKERS".to_string(), tansu.brokers()),
         ("WEIR_LAKEHOUSE".to_string(), "s3://lake".to_string()),

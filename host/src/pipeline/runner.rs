@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use arrow::array::BooleanArray;
+use arrow::array::{AsArray, BooleanArray};
 use arrow::compute::filter_record_batch;
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::array_value_to_string;
@@ -202,6 +202,16 @@ impl PipelineRunner {
         for batch in batches {
             self.process(batch)?;
         }
+        let revoked = self.source.take_revoked();
+        if !revoked.is_empty() {
+            self.drop_partitions(&revoked).map_err(|source| RunError::Sink {
+                pipeline: self.pipeline.name.clone(),
+                source: SinkError::Schema {
+                    table: "buffer".into(),
+                    message: source.to_string(),
+                },
+            })?;
+        }
         for partition in self.source.take_assigned() {
             let next = self.resume_offset(partition).await?;
             self.source.resume_at(partition, next);
@@ -209,6 +219,54 @@ impl PipelineRunner {
         if self.buffer.is_due(&self.pipeline.commit) {
             self.commit().await?;
         }
+        Ok(())
+    }
+
+    /// Forgets the uncommitted work of partitions this host no longer owns. Committing it later
+    /// could race their new owner, who reads it again from where the tables stand.
+    fn drop_partitions(&mut self, revoked: &[i32]) -> Result<(), arrow::error::ArrowError> {
+        let keep = |batch: &RecordBatch| -> Result<Option<RecordBatch>, arrow::error::ArrowError> {
+            let Some(column) = batch.column_by_name("_partition") else {
+                return Ok(Some(batch.clone()));
+            };
+            let partitions = column.as_primitive::<arrow::datatypes::Int32Type>();
+            let mask: BooleanArray = partitions
+                .iter()
+                .map(|p| Some(!p.is_some_and(|p| revoked.contains(&p))))
+                .collect();
+            let kept = filter_record_batch(batch, &mask)?;
+            Ok((kept.num_rows() > 0).then_some(kept))
+        };
+        let mut dropped = 0;
+        for batches in [
+            &mut self.buffer.bronze,
+            &mut self.buffer.quarantine,
+            &mut self.buffer.silver,
+        ] {
+            let before: usize = batches.iter().map(RecordBatch::num_rows).sum();
+            let mut kept = Vec::with_capacity(batches.len());
+            for batch in batches.iter() {
+                kept.extend(keep(batch)?);
+            }
+            dropped += before - kept.iter().map(RecordBatch::num_rows).sum::<usize>();
+            *batches = kept;
+        }
+        for partition in revoked {
+            self.buffer.next.remove(partition);
+            for next in &mut self.table_next {
+                next.remove(partition);
+            }
+        }
+        // Keys buffered for silver: only those still in the buffer.
+        self.pending_keys.clear();
+        for batch in &self.buffer.silver {
+            self.pending_keys
+                .extend((0..batch.num_rows()).map(|row| key_of(batch, &self.key_columns, row)));
+        }
+        if self.buffer.next.is_empty() {
+            self.buffer = Buffer::default();
+        }
+        tracing::info!(pipeline = %self.pipeline.name, ?revoked, dropped, "dropped uncommitted rows of revoked partitions");
         Ok(())
     }
 

@@ -24,6 +24,8 @@ use crate::config::SourceConfig;
 struct Assignment {
     /// Partitions assigned since the last poll, still to seek.
     newly_assigned: Vec<i32>,
+    /// Partitions revoked since the last call to `take_revoked`.
+    revoked: Vec<i32>,
     /// Partitions currently owned.
     owned: Vec<i32>,
 }
@@ -59,6 +61,7 @@ impl ConsumerContext for Context {
                 tracing::info!(?partitions, "partitions revoked");
                 assignment.owned.retain(|p| !partitions.contains(p));
                 assignment.newly_assigned.retain(|p| !partitions.contains(p));
+                assignment.revoked.extend(&partitions);
             }
             Rebalance::Error(e) => tracing::warn!("rebalance error: {e}"),
         }
@@ -210,6 +213,18 @@ impl KafkaSource {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         std::mem::take(&mut assignment.newly_assigned)
+    }
+
+    /// The partitions revoked since the last call: whatever the caller holds of them uncommitted
+    /// must be dropped (their new owner reads it again from where the tables stand).
+    pub fn take_revoked(&self) -> Vec<i32> {
+        let mut assignment = self
+            .consumer
+            .context()
+            .assignment
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        std::mem::take(&mut assignment.revoked)
     }
 
     /// Resumes `partition` at `next` (where the tables stand; `None`: nothing committed yet).

@@ -124,18 +124,21 @@ impl KafkaSource {
         })
     }
 
+    fn assignment(&self) -> std::sync::MutexGuard<'_, Assignment> {
+        self.consumer
+            .context()
+            .assignment
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     pub fn topic(&self) -> &str {
         &self.topic
     }
 
     /// The partitions this member owns now.
     pub fn owned_partitions(&self) -> Vec<i32> {
-        let assignment = self
-            .consumer
-            .context()
-            .assignment
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let assignment = self.assignment();
         assignment.owned.clone()
     }
 
@@ -195,35 +198,20 @@ impl KafkaSource {
     }
 
     fn has_new_assignments(&self) -> bool {
-        let assignment = self
-            .consumer
-            .context()
-            .assignment
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let assignment = self.assignment();
         !assignment.newly_assigned.is_empty()
     }
 
     /// The partitions assigned since the last call. Call [`KafkaSource::resume_at`] for each.
     pub fn take_assigned(&self) -> Vec<i32> {
-        let mut assignment = self
-            .consumer
-            .context()
-            .assignment
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut assignment = self.assignment();
         std::mem::take(&mut assignment.newly_assigned)
     }
 
     /// The partitions revoked since the last call: whatever the caller holds of them uncommitted
     /// must be dropped (their new owner reads it again from where the tables stand).
     pub fn take_revoked(&self) -> Vec<i32> {
-        let mut assignment = self
-            .consumer
-            .context()
-            .assignment
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut assignment = self.assignment();
         std::mem::take(&mut assignment.revoked)
     }
 

@@ -9,6 +9,9 @@
 #[path = "../../tests/common/services.rs"]
 mod services;
 
+#[path = "support/memory.rs"]
+mod memory;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -22,15 +25,6 @@ use weir::plugin::PluginEngine;
 use weir::source::{PartitionBatch, SourceRecord};
 
 const RECORDS: usize = 200_000;
-
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
 
 /// pipelines/posts with two stages (normalize, validate) and large commits.
 fn pipeline(dir: &Path, brokers: &str, lakehouse: &Path, group: &str) -> Pipeline {
@@ -173,5 +167,5 @@ async fn main() {
         memory_fed,
         memory_fed / bare
     );
-    println!("peak memory (VmHWM): {:.1} MiB", peak_rss_mib());
+    println!("peak memory (VmHWM): {:.1} MiB", memory::peak_rss_mib());
 }

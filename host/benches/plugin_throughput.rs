@@ -4,6 +4,9 @@
 //! with WEIR_PLUGIN_DIR set by `scripts/env.sh`).
 #![allow(clippy::unwrap_used)] // a test crate: panicking is how it fails
 
+#[path = "support/memory.rs"]
+mod memory;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -29,15 +32,6 @@ fn posts(n: usize) -> Vec<String> {
             )
         })
         .collect()
-}
-
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
 /// Best of `rounds` timings of `f` over `n` records, as records/s.
@@ -136,5 +130,5 @@ fn main() {
         "boundary only (pass-all plugin, batch 1024): {boundary:.0} records/s = {:.0} ns per record",
         1e9 / boundary
     );
-    println!("peak memory (VmHWM): {:.1} MiB", peak_rss_mib());
+    println!("peak memory (VmHWM): {:.1} MiB", memory::peak_rss_mib());
 }

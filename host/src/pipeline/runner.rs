@@ -332,19 +332,21 @@ impl PipelineRunner {
         let landed: Vec<&SourceRecord> = records.iter().copied().filter(|r| r.offset >= floor).collect();
         let bronze = rows::bronze(self.tables.bronze.schema(), &topic, &landed, now_us).map_err(arrow_error)?;
 
-        // Stages: (index into `records`, plugin record), refused ones to quarantine.
+        // Stages: the plugin records, and for each the index of the Kafka record it came from
+        // (parallel vectors, so a stage reads the batch in place). Refused ones to quarantine.
         let mut rejected: Vec<Rejected<'_>> = Vec::new();
-        let mut items: Vec<(usize, Record)> = Vec::with_capacity(records.len());
+        let mut inputs: Vec<Record> = Vec::with_capacity(records.len());
+        let mut from: Vec<usize> = Vec::with_capacity(records.len());
         for (i, record) in records.iter().enumerate() {
             match record.value.as_deref().map(std::str::from_utf8) {
-                Some(Ok(text)) => items.push((
-                    i,
-                    Record {
+                Some(Ok(text)) => {
+                    inputs.push(Record {
                         key: record.key.clone(),
                         value: text.to_string(),
                         timestamp_ms: record.timestamp_ms,
-                    },
-                )),
+                    });
+                    from.push(i);
+                }
                 Some(Err(_)) => rejected.push(reject(record, "decode", "value is not UTF-8 text", None)),
                 None => rejected.push(reject(record, "decode", "message has no value", None)),
             }
@@ -353,44 +355,50 @@ impl PipelineRunner {
             processing_time_ms: crate::cli::now_ms(),
         };
         for running in &mut self.stages {
-            let inputs: Vec<Record> = items.iter().map(|(_, r)| r.clone()).collect();
             let verdicts = tokio::task::block_in_place(|| running.stage.process(&inputs, context));
-            let mut next_items = Vec::with_capacity(items.len());
-            for ((i, input), verdict) in items.into_iter().zip(verdicts) {
+            let mut next_inputs = Vec::with_capacity(inputs.len());
+            let mut next_from = Vec::with_capacity(from.len());
+            for ((input, i), verdict) in inputs.into_iter().zip(from).zip(verdicts) {
                 match verdict {
-                    Verdict::Ok(Outputs::Unchanged) => next_items.push((i, input)),
-                    Verdict::Ok(Outputs::Records(outputs)) => next_items.extend(outputs.into_iter().map(|o| (i, o))),
+                    Verdict::Ok(Outputs::Unchanged) => {
+                        next_inputs.push(input);
+                        next_from.push(i);
+                    }
+                    Verdict::Ok(Outputs::Records(outputs)) => {
+                        next_from.extend(std::iter::repeat_n(i, outputs.len()));
+                        next_inputs.extend(outputs);
+                    }
                     other => {
                         let reason = other.reason().unwrap_or_default();
                         rejected.push(reject(records[i], &running.name, &reason, Some(running.sha256.clone())));
                     }
                 }
             }
-            items = next_items;
+            (inputs, from) = (next_inputs, next_from);
         }
 
         // Silver: decode, set aside what does not fit, drop keys already there.
-        let values: Vec<&str> = items.iter().map(|(_, r)| r.value.as_str()).collect();
-        let origins: Vec<Origin> = items
+        let values: Vec<&str> = inputs.iter().map(|r| r.value.as_str()).collect();
+        let origins: Vec<Origin> = from
             .iter()
-            .map(|(i, _)| Origin {
+            .map(|&i| Origin {
                 topic: topic.clone(),
                 partition,
-                offset: records[*i].offset,
+                offset: records[i].offset,
             })
             .collect();
         let decoded = self.decoder.decode(&values, &origins);
-        let mut decoded_ok = vec![true; items.len()];
+        let mut decoded_ok = vec![true; inputs.len()];
         for (index, reason) in &decoded.rejected {
             decoded_ok[*index] = false;
-            rejected.push(reject(records[items[*index].0], "silver", reason, None));
+            rejected.push(reject(records[from[*index]], "silver", reason, None));
         }
         let silver_floor = self.floor(SILVER, partition);
-        let silver_origins: Vec<i64> = items
+        let silver_origins: Vec<i64> = from
             .iter()
             .zip(&decoded_ok)
             .filter(|(_, ok)| **ok)
-            .map(|((i, _), _)| records[*i].offset)
+            .map(|(&i, _)| records[i].offset)
             .collect();
         let mut keep = Vec::with_capacity(decoded.rows.num_rows());
         for (row, offset) in silver_origins.iter().enumerate() {

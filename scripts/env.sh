@@ -12,3 +12,5 @@ export WEIR_CACHE_DIR="${WEIR_CACHE_DIR:-$WEIR_CACHE/components}"
 export WEIR_TOOLS="${WEIR_TOOLS:-$WEIR_CACHE/tools}"
 export WEIR_TANSU="${WEIR_TANSU:-$WEIR_TOOLS/bin/tansu}"
 export WEIR_WEED="${WEIR_WEED:-$WEIR_TOOLS/s3/bin/weed}"
+# Python with the table readers (deltalake, pyiceberg, duckdb + extensions) for the reader tests.
+export WEIR_READERS="${WEIR_READERS:-$WEIR_TOOLS/readers}"

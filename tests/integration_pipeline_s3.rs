@@ -20,6 +20,12 @@ use weir::config;
 use weir::decode::SilverDecoder;
 use weir::pipeline::Tables;
 
+/// The Iceberg tables' SQLite catalog (the tables themselves are on S3).
+fn catalog_uri(cache: &Path) -> String {
+    std::fs::create_dir_all(cache).unwrap();
+    format!("sqlite://{}/catalog.db?mode=rwc", cache.display())
+}
+
 fn weir_run(pipelines: &Path, tansu: &Tansu, s3: &SeaweedFs, group: &str, cache: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_weir"))
         .arg("run")
@@ -28,6 +34,7 @@ fn weir_run(pipelines: &Path, tansu: &Tansu, s3: &SeaweedFs, group: &str, cache:
         .env("POSTS_GROUP", group)
         .env("WEIR_LAKEHOUSE", "s3://lake")
         .env("S3_ENDPOINT", s3.endpoint())
+        .env("ICEBERG_CATALOG_URI", catalog_uri(cache))
         .env("AWS_ACCESS_KEY_ID", S3_ACCESS_KEY)
         .env("AWS_SECRET_ACCESS_KEY", S3_SECRET_KEY)
         .env("AWS_REGION", "us-east-1")
@@ -54,6 +61,10 @@ async fn medallion_tables_on_s3_hold_exactly_the_expected_rows() {
         ("KAFKA_BROKERS".to_string(), tansu.brokers()),
         ("WEIR_LAKEHOUSE".to_string(), "s3://lake".to_string()),
         ("S3_ENDPOINT".to_string(), s3.endpoint()),
+        (
+            "ICEBERG_CATALOG_URI".to_string(),
+            catalog_uri(&work.path().join("cache")),
+        ),
     ]
     .into();
     let mut pipeline = config::load(&posts.join("pipeline.toml"), &config::from_map(&vars)).unwrap();

@@ -98,7 +98,7 @@ enum PluginCommand {
 
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,weir=info,deltalake_core::writer::stats=error"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,weir=info,deltalake_core::writer::stats=error,buoyant_kernel::log_segment=off,buoyant_kernel::snapshot::builder=off"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

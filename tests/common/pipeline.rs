@@ -54,8 +54,14 @@ pub fn rows(batches: &[RecordBatch]) -> usize {
 pub fn origins(batches: &[RecordBatch]) -> Vec<(i32, i64)> {
     let mut out = Vec::new();
     for batch in batches {
-        let p = batch.column_by_name("_partition").unwrap().as_primitive::<Int32Type>();
-        let o = batch.column_by_name("_offset").unwrap().as_primitive::<Int64Type>();
+        let p = batch
+            .column_by_name("_kafka_partition")
+            .unwrap()
+            .as_primitive::<Int32Type>();
+        let o = batch
+            .column_by_name("_kafka_offset")
+            .unwrap()
+            .as_primitive::<Int64Type>();
         out.extend(p.values().iter().copied().zip(o.values().iter().copied()));
     }
     out

@@ -1,7 +1,7 @@
 //! `weir demo`: the example pipeline end to end with nothing installed. An in-process
 //! Kafka-protocol broker (librdkafka's mock cluster) is filled with generated posts shaped like
 //! seed 000's (a known share invalid, a known share repeating an id), `pipelines/posts` runs with
-//! its committed plugins, and the Delta tables land under `./lakehouse/posts`.
+//! its committed plugins, and the tables land under `./lakehouse/posts` in Delta and Iceberg.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -13,7 +13,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
-use crate::config;
+use crate::config::{self, TableFormat};
 use crate::pipeline::{PipelineRunner, Tables};
 use crate::plugin::PluginEngine;
 
@@ -181,28 +181,40 @@ pub async fn run(
 
     let decoder = crate::decode::SilverDecoder::new(&pipeline.tables.silver.columns);
     let tables = Tables::open(&pipeline, &decoder).await?;
-    let bronze = tables.bronze.read_all().await?;
     let silver = tables.silver.read_all().await?;
     let quarantine = tables.quarantine.read_all().await?;
-    writeln!(out, "\nDelta tables under {}:", target.display())?;
-    writeln!(
-        out,
-        "  bronze      {:>7} rows   (every record as landed; produced {})",
-        rows(&bronze),
-        expected.records
-    )?;
-    writeln!(
-        out,
-        "  silver      {:>7} rows   (valid, one per id; expected {})",
-        rows(&silver),
-        expected.silver_rows()
-    )?;
-    writeln!(
-        out,
-        "  quarantine  {:>7} rows   (rejected with stage and reason; expected {})",
-        rows(&quarantine),
-        expected.invalid
-    )?;
+    writeln!(out, "\nTables under {}:", target.display())?;
+    writeln!(out, "  {:<11} {:>7} {:>9}", "", "delta", "iceberg")?;
+    let layers = [
+        (
+            &tables.bronze,
+            format!("every record as landed; produced {}", expected.records),
+        ),
+        (
+            &tables.silver,
+            format!("valid, one per id; expected {}", expected.silver_rows()),
+        ),
+        (
+            &tables.quarantine,
+            format!("rejected with stage and reason; expected {}", expected.invalid),
+        ),
+    ];
+    for (table, note) in layers {
+        let mut counts = Vec::new();
+        for format in [TableFormat::Delta, TableFormat::Iceberg] {
+            counts.push(match table.sinks.iter().any(|s| s.format() == format) {
+                true => rows(&table.read(format).await?).to_string(),
+                false => "-".to_string(),
+            });
+        }
+        writeln!(
+            out,
+            "  {:<11} {:>7} {:>9} rows   ({note})",
+            table.layer.name(),
+            counts[0],
+            counts[1]
+        )?;
+    }
     if let Some(batch) = silver.first() {
         let columns = ["id", "subreddit", "author", "score", "created_utc", "_processed_at"];
         let indices: Vec<usize> = columns.iter().filter_map(|c| batch.schema().index_of(c).ok()).collect();
@@ -214,7 +226,7 @@ pub async fn run(
         )?;
     }
     if let Some(batch) = quarantine.first() {
-        let indices: Vec<usize> = ["_offset", "stage", "reason"]
+        let indices: Vec<usize> = ["_kafka_offset", "stage", "reason"]
             .iter()
             .filter_map(|c| batch.schema().index_of(c).ok())
             .collect();
@@ -225,11 +237,28 @@ pub async fn run(
             arrow::util::pretty::pretty_format_batches(&[sample])?
         )?;
     }
+    writeln!(out, "\nQuery them with tools Weir did not write, for example:")?;
     writeln!(
         out,
-        "\nQuery them, e.g. with Python: `deltalake.DeltaTable(\"{}\").to_pandas()`\ndone in {:.1} s",
-        target.join("silver").display(),
-        started.elapsed().as_secs_f64()
+        "  Delta (Python deltalake):  deltalake.DeltaTable(\"{}\").to_pandas()",
+        target.join("silver").display()
     )?;
+    if let Some(iceberg) = tables.silver.iceberg() {
+        writeln!(
+            out,
+            "  Iceberg (pyiceberg):       SqlCatalog(\"{}\", uri=\"sqlite:///{}\").load_table(\"{}.silver\").scan().to_pandas()",
+            crate::sink::catalog::CATALOG_NAME,
+            target.join("iceberg").join("catalog.db").display(),
+            pipeline.tables.iceberg.namespace.as_deref().unwrap_or(&pipeline.name),
+        )?;
+        if let Some(metadata) = iceberg.metadata_location() {
+            writeln!(
+                out,
+                "  Iceberg (DuckDB):          SELECT count(*) FROM iceberg_scan('{}')",
+                metadata.trim_start_matches("file://")
+            )?;
+        }
+    }
+    writeln!(out, "done in {:.1} s", started.elapsed().as_secs_f64())?;
     Ok(expected)
 }

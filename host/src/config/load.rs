@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use super::env::expand;
 use super::error::ConfigError;
-use super::model::{CommitPolicy, PipelineFile, SourceConfig, TablesConfig};
+use super::model::{
+    ColumnType, CommitPolicy, PartitionTransform, PipelineFile, SourceConfig, TableFormat, TablesConfig,
+};
 use crate::plugin::{Limits, PluginKind};
 
 /// The file name of a pipeline definition inside its folder.
@@ -254,6 +256,34 @@ fn check(path: &Path, text: &str, file: PipelineFile) -> Result<Pipeline, Config
             Some(_) => {}
         }
     }
+    if let Some(partition) = &silver.partition_by {
+        let needle = format!("\"{}\"", partition.column);
+        match silver.columns.iter().find(|c| c.name == partition.column) {
+            None => {
+                let message = format!("`{}` is not a declared column", partition.column);
+                return Err(invalid("tables.silver.partition_by.column", &needle, message));
+            }
+            Some(c) if partition.transform != PartitionTransform::Identity && c.ty != ColumnType::Timestamp => {
+                let message = format!(
+                    "`{}` of `{}` needs a timestamp column",
+                    partition.transform.name(),
+                    partition.column
+                );
+                return Err(invalid("tables.silver.partition_by.transform", &needle, message));
+            }
+            Some(_) => {}
+        }
+    }
+    if formats.contains(&TableFormat::Iceberg)
+        && tables.location.starts_with("s3://")
+        && tables.iceberg.uri.as_deref().is_none_or(str::is_empty)
+    {
+        return Err(invalid(
+            "tables.iceberg.uri",
+            "[tables",
+            "an s3:// location needs an Iceberg catalog: set `uri` (sqlite://, postgres:// or http://)".into(),
+        ));
+    }
     let commit = file.commit;
     if commit.max_records == 0 || commit.max_bytes == 0 || commit.max_interval_ms == 0 {
         return Err(invalid(
@@ -339,8 +369,13 @@ mod tests {
         );
         let err = error_of("deadline_ms = 1000", "deadline_ms = -5");
         assert!(err.contains("`stages[1].limits.deadline_ms`: invalid value"), "{err}");
-        let err = error_of("format = [\"delta\"]", "format = [\"parquet\"]");
-        assert!(err.contains("`tables.format[0]`: unknown variant `parquet`"), "{err}");
+        let err = error_of("format = [\"delta\", \"iceberg\"]", "format = [\"delta\", \"parquet\"]");
+        assert!(err.contains("`tables.format[1]`: unknown variant `parquet`"), "{err}");
+        let err = error_of("transform = \"day\"", "transform = \"week\"");
+        assert!(
+            err.contains("`tables.silver.partition_by.transform`: unknown variant `week`"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -374,6 +409,20 @@ mod tests {
         );
         let err = error_of("name = \"normalize\"", "name = \"validate\"");
         assert!(err.contains("two stages are named `validate`"), "{err}");
+        let err = error_of("column = \"created_utc\"", "column = \"created\"");
+        assert!(
+            err.contains("`tables.silver.partition_by.column`: `created` is not a declared column"),
+            "{err}"
+        );
+        let err = error_of("column = \"created_utc\", transform = \"day\"", "column = \"author\"");
+        assert!(err.contains("`day` of `author` needs a timestamp column"), "{err}");
+        let err = load_text(&EXAMPLE.replace("${WEIR_LAKEHOUSE:-lakehouse}", "s3://lake"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`tables.iceberg.uri`: an s3:// location needs an Iceberg catalog"),
+            "{err}"
+        );
         let err = error_of("max_records = 100000", "max_records = 0");
         assert!(
             err.contains("`commit`: max_records, max_bytes and max_interval_ms must be positive"),

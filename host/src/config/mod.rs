@@ -14,6 +14,6 @@ pub use env::{expand, from_env, from_map};
 pub use error::ConfigError;
 pub use load::{PIPELINE_FILE, Pipeline, Stage, discover, load};
 pub use model::{
-    ColumnConfig, ColumnType, CommitPolicy, PipelineFile, S3Config, SilverConfig, SourceConfig, StageConfig,
-    TableFormat, TablesConfig, ValueFormat,
+    CatalogKind, ColumnConfig, ColumnType, CommitPolicy, IcebergConfig, PartitionBy, PartitionTransform, PipelineFile,
+    S3Config, SilverConfig, SourceConfig, StageConfig, TableFormat, TablesConfig, ValueFormat,
 };

@@ -93,6 +93,70 @@ pub struct TablesConfig {
     /// S3 settings, for `s3://` locations (MinIO and other S3-compatible stores).
     #[serde(default)]
     pub s3: S3Config,
+    /// The Iceberg catalog, when `format` lists `iceberg`.
+    #[serde(default)]
+    pub iceberg: IcebergConfig,
+}
+
+/// Where Iceberg tables are registered.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IcebergConfig {
+    /// `sql` (SQLite or PostgreSQL) or `rest`.
+    #[serde(default)]
+    pub catalog: CatalogKind,
+    /// The catalog's address: `sqlite:///path/catalog.db`, `postgres://user:pass@host/db` or
+    /// `http://host:8181` (REST). For a local `location` the default is a SQLite file beside the
+    /// tables, `<location>/iceberg/catalog.db`; an `s3://` location needs one set here.
+    pub uri: Option<String>,
+    /// The REST catalog's warehouse (sent as `warehouse`); SQL catalogs ignore it.
+    pub warehouse: Option<String>,
+    /// The namespace of the tables; defaults to the pipeline's name.
+    pub namespace: Option<String>,
+    /// Extra catalog properties (`token`, `credential`, `pool.max-connections`, ...).
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+}
+
+/// An Iceberg catalog implementation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CatalogKind {
+    #[default]
+    Sql,
+    Rest,
+}
+
+/// How a table is partitioned: a column and a transform of it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartitionBy {
+    /// A declared column.
+    pub column: String,
+    /// `day` or `hour` of a timestamp, or `identity`.
+    #[serde(default)]
+    pub transform: PartitionTransform,
+}
+
+/// A partition transform. Iceberg applies it itself (hidden partitioning); Delta gets a derived
+/// column `<column>_<transform>` (a date for `day`, a timestamp truncated to the hour for `hour`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PartitionTransform {
+    #[default]
+    Day,
+    Hour,
+    Identity,
+}
+
+impl PartitionTransform {
+    pub fn name(self) -> &'static str {
+        match self {
+            PartitionTransform::Day => "day",
+            PartitionTransform::Hour => "hour",
+            PartitionTransform::Identity => "identity",
+        }
+    }
 }
 
 fn default_formats() -> Vec<TableFormat> {
@@ -113,8 +177,11 @@ pub enum TableFormat {
 pub struct SilverConfig {
     /// Columns whose values identify a record; silver keeps one row per key.
     pub key: Vec<String>,
-    /// The declared schema, in order.
+    /// The declared schema, in order. Adding a nullable column later evolves the tables in
+    /// place: old rows read it as null.
     pub columns: Vec<ColumnConfig>,
+    /// Partitioning, e.g. `{ column = "created_utc", transform = "day" }`; none by default.
+    pub partition_by: Option<PartitionBy>,
 }
 
 /// A declared column.

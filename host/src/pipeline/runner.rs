@@ -14,7 +14,7 @@ use thiserror::Error;
 
 use super::buffer::Buffer;
 use super::rows::{self, Rejected};
-use super::tables::Tables;
+use super::tables::{Layer, Tables};
 use crate::config::Pipeline;
 use crate::decode::{Origin, SilverDecoder};
 use crate::plugin::{
@@ -57,11 +57,6 @@ struct RunningStage {
     stage: TransformStage,
 }
 
-/// Table positions in `Tables::in_commit_order`.
-const BRONZE: usize = 0;
-const QUARANTINE: usize = 1;
-const SILVER: usize = 2;
-
 /// A running pipeline.
 pub struct PipelineRunner {
     pipeline: Pipeline,
@@ -69,8 +64,10 @@ pub struct PipelineRunner {
     stages: Vec<RunningStage>,
     decoder: SilverDecoder,
     tables: Tables,
+    /// The layer of each table, in `Tables::in_commit_order`.
+    layers: Vec<Layer>,
     /// Per table (commit order), the next offset of each partition that the table holds.
-    table_next: [HashMap<i32, i64>; 3],
+    table_next: Vec<HashMap<i32, i64>>,
     /// Keys already in silver, and keys buffered for the next commit.
     silver_keys: HashSet<String>,
     pending_keys: HashSet<String>,
@@ -130,7 +127,8 @@ impl PipelineRunner {
             pipeline: name.clone(),
             source,
         };
-        let tables = Tables::open(&pipeline, &decoder).await.map_err(sink_error)?;
+        let mut tables = Tables::open(&pipeline, &decoder).await.map_err(sink_error)?;
+        let layers: Vec<Layer> = tables.in_commit_order().map(|(layer, _)| layer).collect();
         let key_columns: Vec<usize> = pipeline
             .tables
             .silver
@@ -139,7 +137,15 @@ impl PipelineRunner {
             .filter_map(|k| decoder.schema().columns.iter().position(|c| &c.name == k))
             .collect();
         let mut silver_keys = HashSet::new();
-        for batch in tables.silver.read_all().await.map_err(sink_error)? {
+        // From the format committed last, which is never ahead of the others: keys of rows it
+        // lacks come back with the records replayed for it.
+        let behind = tables.silver.sinks.last().ok_or_else(|| {
+            sink_error(SinkError::Schema {
+                table: "silver".into(),
+                message: "no table format configured".into(),
+            })
+        })?;
+        for batch in behind.read_all().await.map_err(sink_error)? {
             silver_keys.extend((0..batch.num_rows()).map(|row| key_of(&batch, &key_columns, row)));
         }
         let source = KafkaSource::connect(&pipeline.source).map_err(|source| RunError::Source {
@@ -153,7 +159,8 @@ impl PipelineRunner {
             stages,
             decoder,
             tables,
-            table_next: Default::default(),
+            table_next: vec![HashMap::new(); layers.len()],
+            layers,
             silver_keys,
             pending_keys: HashSet::new(),
             key_columns,
@@ -226,7 +233,7 @@ impl PipelineRunner {
     /// could race their new owner, who reads it again from where the tables stand.
     fn drop_partitions(&mut self, revoked: &[i32]) -> Result<(), arrow::error::ArrowError> {
         let keep = |batch: &RecordBatch| -> Result<Option<RecordBatch>, arrow::error::ArrowError> {
-            let Some(column) = batch.column_by_name("_partition") else {
+            let Some(column) = batch.column_by_name("_kafka_partition") else {
                 return Ok(Some(batch.clone()));
             };
             let partitions = column.as_primitive::<arrow::datatypes::Int32Type>();
@@ -276,7 +283,7 @@ impl PipelineRunner {
         let topic = self.pipeline.source.topic.clone();
         let mut lowest: Option<i64> = None;
         let mut any = false;
-        for (i, table) in self.tables.in_commit_order().into_iter().enumerate() {
+        for (i, (_, table)) in self.tables.in_commit_order().enumerate() {
             table.refresh().await.map_err(|source| RunError::Sink {
                 pipeline: self.pipeline.name.clone(),
                 source,
@@ -296,8 +303,16 @@ impl PipelineRunner {
         Ok(if any { lowest } else { None })
     }
 
-    fn floor(&self, table: usize, partition: i32) -> i64 {
-        self.table_next[table].get(&partition).copied().unwrap_or(0)
+    /// The lowest next offset of `partition` among the tables of `layer`: rows are built from
+    /// there, and each table skips, when committing, what it already holds.
+    fn floor(&self, layer: Layer, partition: i32) -> i64 {
+        self.layers
+            .iter()
+            .zip(&self.table_next)
+            .filter(|(l, _)| **l == layer)
+            .map(|(_, next)| next.get(&partition).copied().unwrap_or(0))
+            .min()
+            .unwrap_or(0)
     }
 
     /// Processes a batch that did not come from the source (benchmarks, replays): the same path
@@ -314,7 +329,11 @@ impl PipelineRunner {
     fn process(&mut self, batch: PartitionBatch) -> Result<(), RunError> {
         let partition = batch.partition;
         let topic = batch.topic.clone();
-        let lowest = (0..3).map(|t| self.floor(t, partition)).min().unwrap_or(0);
+        let lowest = [Layer::Bronze, Layer::Quarantine, Layer::Silver]
+            .into_iter()
+            .map(|layer| self.floor(layer, partition))
+            .min()
+            .unwrap_or(0);
         let records: Vec<&SourceRecord> = batch.records.iter().filter(|r| r.offset >= lowest).collect();
         let Some(last) = records.last() else { return Ok(()) };
         let next_offset = last.offset + 1;
@@ -328,7 +347,7 @@ impl PipelineRunner {
         };
 
         // Bronze: every record it does not hold yet.
-        let floor = self.floor(BRONZE, partition);
+        let floor = self.floor(Layer::Bronze, partition);
         let landed: Vec<&SourceRecord> = records.iter().copied().filter(|r| r.offset >= floor).collect();
         let bronze = rows::bronze(self.tables.bronze.schema(), &topic, &landed, now_us).map_err(arrow_error)?;
 
@@ -393,7 +412,7 @@ impl PipelineRunner {
             decoded_ok[*index] = false;
             rejected.push(reject(records[from[*index]], "silver", reason, None));
         }
-        let silver_floor = self.floor(SILVER, partition);
+        let silver_floor = self.floor(Layer::Silver, partition);
         let silver_origins: Vec<i64> = from
             .iter()
             .zip(&decoded_ok)
@@ -412,7 +431,7 @@ impl PipelineRunner {
         let silver = filter_record_batch(&decoded.rows, &BooleanArray::from(keep)).map_err(arrow_error)?;
 
         // Quarantine: what it does not hold yet.
-        let floor = self.floor(QUARANTINE, partition);
+        let floor = self.floor(Layer::Quarantine, partition);
         rejected.retain(|r| r.record.offset >= floor);
         rejected.sort_by_key(|r| r.record.offset);
         let quarantine =
@@ -452,10 +471,21 @@ impl PipelineRunner {
             ("weir.plugins".to_string(), serde_json::Value::Object(plugins)),
         ]
         .into();
-        let mut data = [buffer.bronze, buffer.quarantine, buffer.silver];
         let name = self.pipeline.name.clone();
-        for (i, table) in self.tables.in_commit_order().into_iter().enumerate() {
-            let batches = std::mem::take(&mut data[i]);
+        let table_next = self.table_next.clone();
+        for (i, (layer, table)) in self.tables.in_commit_order().enumerate() {
+            let rows = match layer {
+                Layer::Bronze => &buffer.bronze,
+                Layer::Quarantine => &buffer.quarantine,
+                Layer::Silver => &buffer.silver,
+            };
+            let batches = not_yet_in(rows, &table_next[i]).map_err(|e| RunError::Sink {
+                pipeline: name.clone(),
+                source: SinkError::Schema {
+                    table: layer.name().into(),
+                    message: e.to_string(),
+                },
+            })?;
             let commit = CommitData {
                 batches,
                 offsets: offsets.clone(),
@@ -486,6 +516,35 @@ impl PipelineRunner {
             source,
         }
     }
+}
+
+/// The rows of `batches` a table whose next offsets are `next` does not hold yet. Rows are built
+/// from the lowest next offset among a layer's formats, so a format that is ahead after a crash
+/// between two commits skips what it has.
+fn not_yet_in(batches: &[RecordBatch], next: &HashMap<i32, i64>) -> Result<Vec<RecordBatch>, arrow::error::ArrowError> {
+    let mut out = Vec::with_capacity(batches.len());
+    for batch in batches {
+        let (Some(partitions), Some(offsets)) = (
+            batch.column_by_name("_kafka_partition"),
+            batch.column_by_name("_kafka_offset"),
+        ) else {
+            out.push(batch.clone());
+            continue;
+        };
+        let partitions = partitions.as_primitive::<arrow::datatypes::Int32Type>();
+        let offsets = offsets.as_primitive::<arrow::datatypes::Int64Type>();
+        let keep: BooleanArray = partitions
+            .iter()
+            .zip(offsets.iter())
+            .map(|(p, o)| Some(o.unwrap_or(0) >= p.and_then(|p| next.get(&p).copied()).unwrap_or(0)))
+            .collect();
+        if keep.true_count() == batch.num_rows() {
+            out.push(batch.clone());
+        } else if keep.true_count() > 0 {
+            out.push(filter_record_batch(batch, &keep)?);
+        }
+    }
+    Ok(out)
 }
 
 fn push_nonempty(batches: &mut Vec<RecordBatch>, batch: RecordBatch) {

@@ -1,4 +1,6 @@
-//! The Delta tables of a pipeline, each a folder under the pipeline's `tables.location`.
+//! The tables of a pipeline: each medallion layer in each configured format. Delta tables are
+//! folders under `tables.location` (`bronze/`, ...); Iceberg tables are under its `iceberg/`
+//! folder, with the default SQLite catalog beside them (`iceberg/catalog.db`).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -6,9 +8,12 @@ use std::sync::Once;
 
 use url::Url;
 
-use crate::config::{Pipeline, S3Config};
+use arrow::record_batch::RecordBatch;
+
+use crate::config::{Pipeline, S3Config, TableFormat};
 use crate::decode::SilverDecoder;
-use crate::sink::{DeltaSink, SinkError, schema};
+use crate::sink::schema::{self, TableSchema};
+use crate::sink::{DeltaSink, IcebergSink, SinkError, TableSink, catalog};
 
 /// The URL of table `name` under `location`: `s3://` and `file://` as given, other text as a
 /// local path (relative to the working directory), created if missing.
@@ -51,34 +56,165 @@ pub fn storage_options(s3: &S3Config) -> HashMap<String, String> {
     options
 }
 
+/// A medallion layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Layer {
+    Bronze,
+    Quarantine,
+    Silver,
+}
+
+impl Layer {
+    pub fn name(self) -> &'static str {
+        match self {
+            Layer::Bronze => "bronze",
+            Layer::Quarantine => "quarantine",
+            Layer::Silver => "silver",
+        }
+    }
+}
+
+/// One medallion table in each configured format, in the order the formats are listed.
+#[derive(Debug)]
+pub struct Medallion {
+    pub layer: Layer,
+    pub sinks: Vec<TableSink>,
+}
+
+impl Medallion {
+    pub fn schema(&self) -> &TableSchema {
+        // `Tables::open` opens at least one format (the configuration requires one).
+        self.sinks[0].schema()
+    }
+
+    /// Every row, as the first listed format holds it.
+    pub async fn read_all(&self) -> Result<Vec<RecordBatch>, SinkError> {
+        self.sinks[0].read_all().await
+    }
+
+    /// Every row, as `format` holds it.
+    pub async fn read(&self, format: TableFormat) -> Result<Vec<RecordBatch>, SinkError> {
+        match self.sinks.iter().find(|s| s.format() == format) {
+            Some(sink) => sink.read_all().await,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    pub fn iceberg(&self) -> Option<&IcebergSink> {
+        self.sinks.iter().find_map(|s| match s {
+            TableSink::Iceberg(t) => Some(t.as_ref()),
+            TableSink::Delta(_) => None,
+        })
+    }
+}
+
+/// Where a pipeline's Iceberg tables and their default SQLite catalog live.
+pub fn iceberg_root(location: &str) -> Result<String, SinkError> {
+    Ok(table_url(location, "iceberg")?
+        .as_str()
+        .trim_end_matches('/')
+        .to_string())
+}
+
 /// The bronze, silver and quarantine tables of a pipeline.
 #[derive(Debug)]
 pub struct Tables {
-    pub bronze: DeltaSink,
-    pub silver: DeltaSink,
-    pub quarantine: DeltaSink,
+    pub bronze: Medallion,
+    pub silver: Medallion,
+    pub quarantine: Medallion,
 }
 
 impl Tables {
-    /// Opens (creating when missing) the three tables.
+    /// Opens (creating when missing, adding newly declared columns) the three tables in every
+    /// configured format.
     pub async fn open(pipeline: &Pipeline, decoder: &SilverDecoder) -> Result<Self, SinkError> {
         static S3: Once = Once::new();
         S3.call_once(|| deltalake::aws::register_handlers(None));
-        let location = &pipeline.tables.location;
-        let options = storage_options(&pipeline.tables.s3);
-        let open = |name: &'static str, schema| {
-            let options = options.clone();
-            async move { DeltaSink::open(table_url(location, name)?, options, name, &pipeline.name, schema).await }
+        let tables = &pipeline.tables;
+        let location = &tables.location;
+        let options = storage_options(&tables.s3);
+        let catalog = if tables.format.contains(&TableFormat::Iceberg) {
+            let root = iceberg_root(location)?;
+            let default_uri = match root.strip_prefix("file://") {
+                Some(path) => {
+                    std::fs::create_dir_all(path).map_err(|e| SinkError::Location {
+                        table: "iceberg".into(),
+                        location: location.clone(),
+                        message: e.to_string(),
+                    })?;
+                    Some(format!("sqlite://{path}/catalog.db?mode=rwc"))
+                }
+                None => None,
+            };
+            Some(catalog::connect(&tables.iceberg, default_uri, &tables.s3).await?)
+        } else {
+            None
         };
+        let namespace = tables
+            .iceberg
+            .namespace
+            .clone()
+            .unwrap_or_else(|| pipeline.name.clone());
+        let open = |layer: Layer, schema: TableSchema| {
+            let options = options.clone();
+            let catalog = catalog.clone();
+            let namespace = namespace.clone();
+            async move {
+                let name = layer.name();
+                let mut sinks = Vec::new();
+                for format in &tables.format {
+                    sinks.push(match format {
+                        TableFormat::Delta => TableSink::Delta(
+                            DeltaSink::open(
+                                table_url(location, name)?,
+                                options.clone(),
+                                name,
+                                &pipeline.name,
+                                schema.clone(),
+                            )
+                            .await?,
+                        ),
+                        TableFormat::Iceberg => {
+                            let Some(catalog) = catalog.clone() else {
+                                return Err(SinkError::Catalog {
+                                    uri: String::new(),
+                                    message: "no catalog".into(),
+                                });
+                            };
+                            let table_location = format!("{}/{name}", iceberg_root(location)?);
+                            TableSink::Iceberg(Box::new(
+                                IcebergSink::open(
+                                    catalog,
+                                    &namespace,
+                                    table_location,
+                                    name,
+                                    &pipeline.name,
+                                    schema.clone(),
+                                )
+                                .await?,
+                            ))
+                        }
+                    });
+                }
+                Ok(Medallion { layer, sinks })
+            }
+        };
+        let silver = decoder.schema().clone().partitioned(tables.silver.partition_by.clone());
         Ok(Tables {
-            bronze: open("bronze", schema::bronze()).await?,
-            silver: open("silver", decoder.schema().clone()).await?,
-            quarantine: open("quarantine", schema::quarantine()).await?,
+            bronze: open(Layer::Bronze, schema::bronze()).await?,
+            silver: open(Layer::Silver, silver).await?,
+            quarantine: open(Layer::Quarantine, schema::quarantine()).await?,
         })
     }
 
-    /// The tables in commit order: bronze first (it holds every record), silver last.
-    pub fn in_commit_order(&mut self) -> [&mut DeltaSink; 3] {
+    /// Every table in commit order: bronze first (it holds every record), silver last; within a
+    /// layer, the formats in the order listed.
+    pub fn in_commit_order(&mut self) -> impl Iterator<Item = (Layer, &mut TableSink)> {
         [&mut self.bronze, &mut self.quarantine, &mut self.silver]
+            .into_iter()
+            .flat_map(|m| {
+                let layer = m.layer;
+                m.sinks.iter_mut().map(move |s| (layer, s))
+            })
     }
 }

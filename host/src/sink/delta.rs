@@ -14,7 +14,7 @@ use deltalake::{DeltaTable, DeltaTableError};
 use url::Url;
 
 use super::error::SinkError;
-use super::schema::TableSchema;
+use super::schema::{TableSchema, align, derive_partition};
 
 /// The application id of a partition's offsets in a table's `txn` actions.
 pub fn app_id(pipeline: &str, topic: &str, partition: i32) -> String {
@@ -65,9 +65,11 @@ impl DeltaSink {
             .await
             .map_err(error)?;
         if table.version().is_none() {
+            let partition_columns: Vec<String> = schema.delta_partition_column().into_iter().map(|c| c.name).collect();
             let created = table
                 .create()
                 .with_columns(schema.delta_fields())
+                .with_partition_columns(partition_columns)
                 .with_table_name(name)
                 .with_save_mode(SaveMode::Ignore)
                 .await;
@@ -79,12 +81,81 @@ impl DeltaSink {
                     .map_err(error)?,
             };
         }
-        Ok(DeltaSink {
+        let mut sink = DeltaSink {
             name: name.to_string(),
             pipeline: pipeline.to_string(),
             table,
             schema,
-        })
+        };
+        sink.evolve().await?;
+        Ok(sink)
+    }
+
+    /// Adds the declared columns the table lacks (nullable ones only: old rows read them as
+    /// null), without rewriting data. A column the table has but the declaration lacks is an
+    /// error: dropping columns is not supported.
+    async fn evolve(&mut self) -> Result<(), SinkError> {
+        let existing: Vec<String> = self
+            .table
+            .snapshot()
+            .map_err(|e| self.error(e))?
+            .schema()
+            .fields()
+            .map(|f| f.name().clone())
+            .collect();
+        let declared = self.schema.delta_fields();
+        if let Some(gone) = existing.iter().find(|name| !declared.iter().any(|f| f.name() == *name)) {
+            return Err(self.schema_error(DeltaTableError::Generic(format!(
+                "column `{gone}` is in the table but no longer declared; columns cannot be dropped"
+            ))));
+        }
+        let added: Vec<_> = declared.into_iter().filter(|f| !existing.contains(f.name())).collect();
+        if added.is_empty() {
+            return Ok(());
+        }
+        if let Some(required) = added.iter().find(|f| !f.is_nullable()) {
+            return Err(self.schema_error(DeltaTableError::Generic(format!(
+                "new column `{}` must be nullable: existing rows have no value for it",
+                required.name()
+            ))));
+        }
+        let names: Vec<String> = added.iter().map(|f| f.name().clone()).collect();
+        let table = self.table.clone();
+        self.table = table
+            .add_columns()
+            .with_fields(added)
+            .await
+            .map_err(|e| self.error(e))?;
+        tracing::info!(table = %self.name, columns = ?names, "added columns to the Delta table");
+        Ok(())
+    }
+
+    /// A batch as the table stores it: with the derived partition column, in the table's order.
+    fn to_table_rows(
+        &self,
+        batch: &RecordBatch,
+        target: &arrow::datatypes::SchemaRef,
+    ) -> Result<RecordBatch, SinkError> {
+        let arrow_error = |e: arrow::error::ArrowError| SinkError::Schema {
+            table: self.name.clone(),
+            message: e.to_string(),
+        };
+        let mut batch = batch.clone();
+        if let (Some(partition), Some(column)) = (&self.schema.partition, self.schema.delta_partition_column())
+            && let Some(values) = derive_partition(&batch, partition).map_err(arrow_error)?
+        {
+            let mut fields: Vec<_> = batch.schema().fields().iter().cloned().collect();
+            fields.push(std::sync::Arc::new(arrow::datatypes::Field::new(
+                &column.name,
+                column.arrow_type(),
+                true,
+            )));
+            let mut columns = batch.columns().to_vec();
+            columns.push(values);
+            batch = RecordBatch::try_new(std::sync::Arc::new(arrow::datatypes::Schema::new(fields)), columns)
+                .map_err(arrow_error)?;
+        }
+        align(&batch, target).map_err(arrow_error)
     }
 
     pub fn schema(&self) -> &TableSchema {
@@ -113,8 +184,15 @@ impl DeltaSink {
         let mut actions: Vec<Action> = Vec::new();
         if data.batches.iter().any(|b| b.num_rows() > 0) {
             let mut writer = RecordBatchWriter::for_table(&self.table).map_err(|e| self.error(e))?;
-            for batch in data.batches.into_iter().filter(|b| b.num_rows() > 0) {
-                writer.write(batch).await.map_err(|e| self.schema_error(e))?;
+            let target = self
+                .table
+                .snapshot()
+                .map_err(|e| self.error(e))?
+                .snapshot()
+                .arrow_schema();
+            for batch in data.batches.iter().filter(|b| b.num_rows() > 0) {
+                let rows = self.to_table_rows(batch, &target)?;
+                writer.write(rows).await.map_err(|e| self.schema_error(e))?;
             }
             actions.extend(
                 writer

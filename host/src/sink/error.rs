@@ -14,6 +14,15 @@ pub enum SinkError {
         message: String,
     },
 
+    #[error("table {table} (iceberg): {message}")]
+    Iceberg { table: String, message: String },
+
+    #[error("iceberg catalog `{uri}`: {message}")]
+    Catalog { uri: String, message: String },
+
+    #[error("table {table}: commit refused, another writer committed the same offsets: {message}")]
+    Conflict { table: String, message: String },
+
     #[error("table {table}: the data does not fit the table's schema: {message}")]
     Schema { table: String, message: String },
 }

@@ -1,9 +1,15 @@
-//! Where records go: the medallion tables. `schema` defines each table's columns; `delta` writes
-//! Delta tables with the Kafka offsets of each commit in the same commit (`txn` actions).
+//! Where records go: the medallion tables. `schema` defines each table's columns; `delta` and
+//! `iceberg` write them with the Kafka offsets of each commit inside the same atomic commit;
+//! `catalog` connects to the Iceberg catalog; `table` is one table in either format.
 
+pub mod catalog;
 pub mod delta;
 mod error;
+pub mod iceberg;
 pub mod schema;
+pub mod table;
 
 pub use delta::DeltaSink;
 pub use error::SinkError;
+pub use iceberg::IcebergSink;
+pub use table::TableSink;

@@ -3,10 +3,15 @@
 
 use std::sync::Arc;
 
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::array::{
+    ArrayRef, AsArray, Date32Array, RecordBatch, RecordBatchOptions, TimestampMicrosecondArray, new_null_array,
+};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType};
+use arrow::error::ArrowError;
 use deltalake::kernel::{DataType as DeltaType, PrimitiveType, StructField};
 
-use crate::config::{ColumnConfig, ColumnType};
+use crate::config::{ColumnConfig, ColumnType, PartitionBy, PartitionTransform};
 
 /// A column of a medallion table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,11 +75,12 @@ impl Column {
     }
 }
 
-/// The columns of a table and its Arrow schema.
+/// The columns of a table, its Arrow schema, and how it is partitioned.
 #[derive(Debug, Clone)]
 pub struct TableSchema {
     pub columns: Vec<Column>,
     pub arrow: SchemaRef,
+    pub partition: Option<PartitionBy>,
 }
 
 impl TableSchema {
@@ -86,20 +92,45 @@ impl TableSchema {
         TableSchema {
             arrow: Arc::new(Schema::new(fields)),
             columns,
+            partition: None,
         }
     }
 
+    /// The same columns, partitioned by `partition`.
+    pub fn partitioned(mut self, partition: Option<PartitionBy>) -> Self {
+        self.partition = partition;
+        self
+    }
+
+    /// The column Delta partitions by: the partition column itself for `identity`, else a column
+    /// derived from it (Delta has no hidden partitioning), `<column>_<transform>`.
+    pub fn delta_partition_column(&self) -> Option<Column> {
+        let partition = self.partition.as_ref()?;
+        let source = self.columns.iter().find(|c| c.name == partition.column)?;
+        Some(match partition.transform {
+            PartitionTransform::Identity => source.clone(),
+            PartitionTransform::Day => Column::new(&format!("{}_day", source.name), ColumnType::Date, true),
+            PartitionTransform::Hour => Column::new(&format!("{}_hour", source.name), ColumnType::Timestamp, true),
+        })
+    }
+
+    /// The Delta table's fields: the columns, then the derived partition column if any.
     pub fn delta_fields(&self) -> Vec<StructField> {
-        self.columns.iter().map(Column::delta_field).collect()
+        let mut fields: Vec<StructField> = self.columns.iter().map(Column::delta_field).collect();
+        if let Some(derived) = self.delta_partition_column().filter(|c| !self.columns.contains(c)) {
+            fields.push(derived.delta_field());
+        }
+        fields
     }
 }
 
-/// Where a record came from, kept in every table for lineage.
+/// Where a record came from, kept in every table for lineage. (Iceberg reserves `_partition`
+/// for a metadata column, hence the `_kafka_` prefix.)
 fn origin() -> Vec<Column> {
     vec![
-        Column::new("_topic", ColumnType::String, false),
-        Column::new("_partition", ColumnType::Int32, false),
-        Column::new("_offset", ColumnType::Int64, false),
+        Column::new("_kafka_topic", ColumnType::String, false),
+        Column::new("_kafka_partition", ColumnType::Int32, false),
+        Column::new("_kafka_offset", ColumnType::Int64, false),
     ]
 }
 
@@ -140,4 +171,104 @@ pub fn quarantine() -> TableSchema {
         Column::new("_quarantined_at", ColumnType::Timestamp, false),
     ]);
     TableSchema::new(columns)
+}
+
+/// `batch` with the columns of `target`, by name and in its order: types cast where they differ
+/// only in representation (a timestamp's zone name), a column `target` has and `batch` lacks
+/// filled with nulls (a column added by schema evolution).
+pub fn align(batch: &RecordBatch, target: &SchemaRef) -> Result<RecordBatch, ArrowError> {
+    if batch.schema().fields() == target.fields() {
+        return RecordBatch::try_new(target.clone(), batch.columns().to_vec());
+    }
+    let columns = target
+        .fields()
+        .iter()
+        .map(|field| match batch.column_by_name(field.name()) {
+            Some(column) if column.data_type() == field.data_type() => Ok(column.clone()),
+            Some(column) => cast(column, field.data_type()),
+            None if field.is_nullable() => Ok(new_null_array(field.data_type(), batch.num_rows())),
+            None => Err(ArrowError::SchemaError(format!(
+                "column `{}` is required by the table but not in the rows",
+                field.name()
+            ))),
+        })
+        .collect::<Result<Vec<ArrayRef>, _>>()?;
+    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    RecordBatch::try_new_with_options(target.clone(), columns, &options)
+}
+
+/// The values of a derived partition column (`day` / `hour` of a timestamp column) for `batch`.
+pub fn derive_partition(batch: &RecordBatch, partition: &PartitionBy) -> Result<Option<ArrayRef>, ArrowError> {
+    const DAY_US: i64 = 86_400_000_000;
+    const HOUR_US: i64 = 3_600_000_000;
+    if partition.transform == PartitionTransform::Identity {
+        return Ok(None);
+    }
+    let source = batch
+        .column_by_name(&partition.column)
+        .ok_or_else(|| ArrowError::SchemaError(format!("no partition column `{}`", partition.column)))?;
+    let micros = source
+        .as_primitive_opt::<TimestampMicrosecondType>()
+        .ok_or_else(|| ArrowError::SchemaError(format!("`{}` is not a timestamp", partition.column)))?;
+    Ok(Some(match partition.transform {
+        PartitionTransform::Day => Arc::new(Date32Array::from_iter(
+            micros.iter().map(|v| v.map(|us| us.div_euclid(DAY_US) as i32)),
+        )),
+        PartitionTransform::Hour => Arc::new(
+            TimestampMicrosecondArray::from_iter(micros.iter().map(|v| v.map(|us| us - us.rem_euclid(HOUR_US))))
+                .with_timezone("UTC"),
+        ),
+        PartitionTransform::Identity => return Ok(None),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Array, Int64Array, StringArray};
+
+    #[test]
+    fn align_reorders_fills_added_columns_with_nulls_and_refuses_missing_required_ones() {
+        let batch = RecordBatch::try_from_iter([
+            ("b", Arc::new(Int64Array::from(vec![1, 2])) as ArrayRef),
+            ("a", Arc::new(StringArray::from(vec!["x", "y"])) as ArrayRef),
+        ])
+        .unwrap();
+        let target = Arc::new(Schema::new(vec![
+            Field::new("a", DataType::Utf8, true),
+            Field::new("b", DataType::Int64, true),
+            Field::new("c", DataType::Int32, true),
+        ]));
+        let aligned = align(&batch, &target).unwrap();
+        assert_eq!(aligned.schema(), target);
+        assert_eq!(aligned.column(0).as_string::<i32>().value(1), "y");
+        assert_eq!(aligned.column(2).null_count(), 2);
+
+        let strict = Arc::new(Schema::new(vec![Field::new("d", DataType::Int32, false)]));
+        assert!(align(&batch, &strict).unwrap_err().to_string().contains("`d`"));
+    }
+
+    #[test]
+    fn day_and_hour_partitions_floor_negative_times_too() {
+        let ts = |v: Vec<Option<i64>>| Arc::new(TimestampMicrosecondArray::from(v).with_timezone("UTC")) as ArrayRef;
+        // 2024-01-02T03:04:05Z, 1969-12-31T23:00:00Z, null
+        let batch =
+            RecordBatch::try_from_iter([("t", ts(vec![Some(1_704_164_645_000_000), Some(-3_600_000_000), None]))])
+                .unwrap();
+        let day = PartitionBy {
+            column: "t".into(),
+            transform: PartitionTransform::Day,
+        };
+        let days = derive_partition(&batch, &day).unwrap().unwrap();
+        let days = days.as_primitive::<arrow::datatypes::Date32Type>();
+        assert_eq!((days.value(0), days.value(1), days.is_null(2)), (19724, -1, true));
+        let hour = PartitionBy {
+            transform: PartitionTransform::Hour,
+            ..day
+        };
+        let hours = derive_partition(&batch, &hour).unwrap().unwrap();
+        let hours = hours.as_primitive::<TimestampMicrosecondType>();
+        assert_eq!(hours.value(0), 1_704_164_400_000_000);
+        assert_eq!(hours.value(1), -3_600_000_000);
+    }
 }

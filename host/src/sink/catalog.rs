@@ -1,0 +1,89 @@
+//! The Iceberg catalog a pipeline registers its tables in: SQL (a SQLite file by default, or
+//! PostgreSQL) or REST. Table files go through one FileIO that resolves `file://` and `s3://`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use iceberg::{Catalog, CatalogBuilder};
+use iceberg_catalog_rest::RestCatalogBuilder;
+use iceberg_catalog_sql::{SqlBindStyle, SqlCatalogBuilder};
+use iceberg_storage_opendal::OpenDalResolvingStorageFactory;
+
+use super::error::SinkError;
+use crate::config::{CatalogKind, IcebergConfig, S3Config};
+
+/// The name the catalog's rows are kept under (pyiceberg: `SqlCatalog("weir", uri=...)`).
+pub const CATALOG_NAME: &str = "weir";
+
+/// FileIO properties for an S3 location (MinIO and other S3-compatible stores).
+pub fn file_io_properties(s3: &S3Config) -> HashMap<String, String> {
+    let mut props = HashMap::new();
+    let mut set = |key: &str, value: &Option<String>| {
+        if let Some(value) = value.as_ref().filter(|v| !v.is_empty()) {
+            props.insert(key.to_string(), value.clone());
+        }
+    };
+    set("s3.endpoint", &s3.endpoint);
+    set("s3.region", &s3.region);
+    set("s3.access-key-id", &s3.access_key_id);
+    set("s3.secret-access-key", &s3.secret_access_key);
+    if s3.path_style {
+        props.insert("s3.path-style-access".into(), "true".into());
+    }
+    props
+}
+
+/// Connects to the catalog `config` names; `default_uri` is used when it names none.
+pub async fn connect(
+    config: &IcebergConfig,
+    default_uri: Option<String>,
+    s3: &S3Config,
+) -> Result<Arc<dyn Catalog>, SinkError> {
+    let uri = config
+        .uri
+        .clone()
+        .filter(|u| !u.is_empty())
+        .or(default_uri)
+        .ok_or_else(|| SinkError::Catalog {
+            uri: String::new(),
+            message: "no catalog uri: set tables.iceberg.uri".into(),
+        })?;
+    let error = |e: iceberg::Error| SinkError::Catalog {
+        uri: uri.clone(),
+        message: e.to_string(),
+    };
+    let mut props = file_io_properties(s3);
+    props.extend(config.properties.clone());
+    let storage = Arc::new(OpenDalResolvingStorageFactory::new());
+    let catalog: Arc<dyn Catalog> = match config.catalog {
+        CatalogKind::Sql => {
+            let style = if uri.starts_with("sqlite:") {
+                SqlBindStyle::QMark
+            } else {
+                SqlBindStyle::DollarNumeric
+            };
+            let catalog = SqlCatalogBuilder::default()
+                .uri(uri.clone())
+                .warehouse_location(config.warehouse.clone().unwrap_or_default())
+                .sql_bind_style(style)
+                .with_storage_factory(storage)
+                .load(CATALOG_NAME, props)
+                .await
+                .map_err(error)?;
+            Arc::new(catalog)
+        }
+        CatalogKind::Rest => {
+            props.insert("uri".into(), uri.clone());
+            if let Some(warehouse) = &config.warehouse {
+                props.insert("warehouse".into(), warehouse.clone());
+            }
+            let catalog = RestCatalogBuilder::default()
+                .with_storage_factory(storage)
+                .load(CATALOG_NAME, props)
+                .await
+                .map_err(error)?;
+            Arc::new(catalog)
+        }
+    };
+    Ok(catalog)
+}

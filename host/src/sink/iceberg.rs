@@ -1,0 +1,405 @@
+//! An Iceberg table written exactly once per Kafka offset. Iceberg has no `txn` action, so each
+//! snapshot's summary carries the next offset of every (pipeline, topic, partition) the table
+//! holds, copied forward from its parent: the current snapshot alone says where to resume.
+//!
+//! A commit is a compare-and-swap on the table's current snapshot (the catalog refuses it if
+//! another writer committed first) and is never retried blindly: before each attempt, the offsets
+//! of its partitions in the freshly loaded table must be those this writer last saw, or the commit
+//! is refused as a conflict. Data files get a random name prefix, so two writers never overwrite each other's.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use deltalake::parquet::file::properties::WriterProperties;
+use futures::TryStreamExt;
+use iceberg::spec::{DataFileFormat, NestedField, PrimitiveType, Schema, Transform, Type, UnboundPartitionSpec};
+use iceberg::table::Table;
+use iceberg::transaction::{AddColumn, ApplyTransactionAction, Transaction};
+use iceberg::writer::base_writer::data_file_writer::DataFileWriterBuilder;
+use iceberg::writer::file_writer::ParquetWriterBuilder;
+use iceberg::writer::file_writer::location_generator::{DefaultFileNameGenerator, DefaultLocationGenerator};
+use iceberg::writer::file_writer::rolling_writer::RollingFileWriterBuilder;
+use iceberg::writer::partitioning::PartitioningWriter;
+use iceberg::writer::partitioning::fanout_writer::FanoutWriter;
+use iceberg::writer::{IcebergWriter, IcebergWriterBuilder};
+use iceberg::{Catalog, ErrorKind, NamespaceIdent, TableCreation, TableIdent};
+
+use super::delta::{CommitData, app_id};
+use super::error::SinkError;
+use super::schema::{Column, TableSchema, align};
+use crate::config::{ColumnType, PartitionTransform};
+
+/// Snapshot summary keys of a pipeline's offsets start with this; the rest is the app id.
+const OFFSET_PREFIX: &str = "weir.offset.";
+
+/// One Iceberg table of a pipeline.
+pub struct IcebergSink {
+    name: String,
+    pipeline: String,
+    catalog: Arc<dyn Catalog>,
+    table: Table,
+    schema: TableSchema,
+}
+
+impl std::fmt::Debug for IcebergSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IcebergSink")
+            .field("name", &self.name)
+            .field("snapshot", &self.table.metadata().current_snapshot_id())
+            .finish()
+    }
+}
+
+/// The Iceberg type of a column.
+fn iceberg_type(column: &Column) -> Type {
+    let ty = if column.binary {
+        PrimitiveType::Binary
+    } else {
+        match column.ty {
+            ColumnType::String => PrimitiveType::String,
+            ColumnType::Int32 => PrimitiveType::Int,
+            ColumnType::Int64 => PrimitiveType::Long,
+            ColumnType::Float64 => PrimitiveType::Double,
+            ColumnType::Boolean => PrimitiveType::Boolean,
+            ColumnType::Timestamp => PrimitiveType::Timestamptz,
+            ColumnType::Date => PrimitiveType::Date,
+        }
+    };
+    Type::Primitive(ty)
+}
+
+/// The Iceberg schema of `schema`, field ids from 1 in column order.
+pub fn iceberg_schema(schema: &TableSchema) -> Result<Schema, iceberg::Error> {
+    let fields = schema.columns.iter().zip(1..).map(|(column, id)| {
+        let field = if column.nullable {
+            NestedField::optional(id, &column.name, iceberg_type(column))
+        } else {
+            NestedField::required(id, &column.name, iceberg_type(column))
+        };
+        Arc::new(field)
+    });
+    Schema::builder().with_fields(fields).build()
+}
+
+fn partition_spec(schema: &TableSchema, iceberg: &Schema) -> Result<UnboundPartitionSpec, iceberg::Error> {
+    let mut spec = UnboundPartitionSpec::builder();
+    if let Some(partition) = &schema.partition
+        && let Some(field) = iceberg.field_by_name(&partition.column)
+    {
+        let (transform, suffix) = match partition.transform {
+            PartitionTransform::Day => (Transform::Day, "day"),
+            PartitionTransform::Hour => (Transform::Hour, "hour"),
+            PartitionTransform::Identity => (Transform::Identity, "identity"),
+        };
+        let name = match partition.transform {
+            PartitionTransform::Identity => partition.column.clone(),
+            _ => format!("{}_{suffix}", partition.column),
+        };
+        spec = spec.add_partition_field(field.id, name, transform)?;
+    }
+    Ok(spec.build())
+}
+
+impl IcebergSink {
+    /// Opens table `name` in `namespace` of `catalog`, creating it (and the namespace) at
+    /// `location` when missing, and adding declared columns it lacks.
+    pub async fn open(
+        catalog: Arc<dyn Catalog>,
+        namespace: &str,
+        location: String,
+        name: &str,
+        pipeline: &str,
+        schema: TableSchema,
+    ) -> Result<Self, SinkError> {
+        let error = |e: iceberg::Error| SinkError::Iceberg {
+            table: name.to_string(),
+            message: e.to_string(),
+        };
+        let namespace = NamespaceIdent::from_strs(namespace.split('.')).map_err(error)?;
+        if !catalog.namespace_exists(&namespace).await.map_err(error)? {
+            match catalog.create_namespace(&namespace, HashMap::new()).await {
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::NamespaceAlreadyExists => {}
+                Err(e) => return Err(error(e)),
+            }
+        }
+        let ident = TableIdent::new(namespace.clone(), name.to_string());
+        let table = if catalog.table_exists(&ident).await.map_err(error)? {
+            catalog.load_table(&ident).await.map_err(error)?
+        } else {
+            let iceberg = iceberg_schema(&schema).map_err(error)?;
+            let creation = TableCreation::builder()
+                .name(name.to_string())
+                .location(location)
+                .partition_spec(partition_spec(&schema, &iceberg).map_err(error)?)
+                .schema(iceberg)
+                // A conflict must come back to us, not be retried on top of the other commit.
+                .properties([("commit.retry.num-retries".to_string(), "0".to_string())])
+                .build();
+            match catalog.create_table(&namespace, creation).await {
+                Ok(table) => table,
+                Err(e) if e.kind() == ErrorKind::TableAlreadyExists => {
+                    catalog.load_table(&ident).await.map_err(error)?
+                }
+                Err(e) => return Err(error(e)),
+            }
+        };
+        let mut sink = IcebergSink {
+            name: name.to_string(),
+            pipeline: pipeline.to_string(),
+            catalog,
+            table,
+            schema,
+        };
+        sink.evolve().await?;
+        Ok(sink)
+    }
+
+    /// Adds the declared columns the table lacks, as optional columns (old rows read null);
+    /// Iceberg's field ids keep old data files valid without rewriting them.
+    async fn evolve(&mut self) -> Result<(), SinkError> {
+        let current = self.table.metadata().current_schema().clone();
+        if let Some(gone) = current
+            .as_struct()
+            .fields()
+            .iter()
+            .find(|f| !self.schema.columns.iter().any(|c| c.name == f.name))
+        {
+            return Err(SinkError::Schema {
+                table: self.name.clone(),
+                message: format!(
+                    "column `{}` is in the table but no longer declared; columns cannot be dropped",
+                    gone.name
+                ),
+            });
+        }
+        let added: Vec<&Column> = self
+            .schema
+            .columns
+            .iter()
+            .filter(|c| current.field_by_name(&c.name).is_none())
+            .collect();
+        if added.is_empty() {
+            return Ok(());
+        }
+        if let Some(required) = added.iter().find(|c| !c.nullable) {
+            return Err(SinkError::Schema {
+                table: self.name.clone(),
+                message: format!(
+                    "new column `{}` must be nullable: existing rows have no value for it",
+                    required.name
+                ),
+            });
+        }
+        let tx = Transaction::new(&self.table);
+        let mut action = tx.update_schema();
+        for column in &added {
+            action = action.add_column(AddColumn::optional(&column.name, iceberg_type(column)));
+        }
+        let tx = action.apply(tx).map_err(|e| self.error(e))?;
+        self.table = tx.commit(self.catalog.as_ref()).await.map_err(|e| self.error(e))?;
+        let names: Vec<&str> = added.iter().map(|c| c.name.as_str()).collect();
+        tracing::info!(table = %self.name, columns = ?names, "added columns to the Iceberg table");
+        Ok(())
+    }
+
+    pub fn schema(&self) -> &TableSchema {
+        &self.schema
+    }
+
+    /// The table's current snapshot id, if it has one.
+    pub fn snapshot_id(&self) -> Option<i64> {
+        self.table.metadata().current_snapshot_id()
+    }
+
+    /// The table's current metadata file: what a reader opens the table from.
+    pub fn metadata_location(&self) -> Option<&str> {
+        self.table.metadata_location()
+    }
+
+    /// The offsets `table` holds: the summary of its newest snapshot that carries any (older
+    /// snapshots fill in partitions it lacks, should another tool have committed in between).
+    fn offsets_in(&self, table: &Table) -> HashMap<String, i64> {
+        let prefix = format!("{OFFSET_PREFIX}weir/{}/", self.pipeline);
+        let metadata = table.metadata();
+        let mut offsets = HashMap::new();
+        let mut next = metadata.current_snapshot().cloned();
+        while let Some(snapshot) = next {
+            for (key, value) in &snapshot.summary().additional_properties {
+                if key.starts_with(&prefix)
+                    && let Ok(value) = value.parse::<i64>()
+                {
+                    offsets.entry(key[OFFSET_PREFIX.len()..].to_string()).or_insert(value);
+                }
+            }
+            next = snapshot
+                .parent_snapshot_id()
+                .and_then(|id| metadata.snapshot_by_id(id).cloned());
+        }
+        offsets
+    }
+
+    /// The next offset of `topic`/`partition` this table holds, if it holds any.
+    pub async fn next_offset(&self, topic: &str, partition: i32) -> Result<Option<i64>, SinkError> {
+        Ok(self
+            .offsets_in(&self.table)
+            .get(&app_id(&self.pipeline, topic, partition))
+            .copied())
+    }
+
+    /// Loads commits made since this table was last loaded (by this or another host).
+    pub async fn refresh(&mut self) -> Result<(), SinkError> {
+        self.table = self
+            .catalog
+            .load_table(self.table.identifier())
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
+    /// Writes `data` as one snapshot with its offsets. Nothing is visible unless all of it is.
+    ///
+    /// Another host committing other partitions in between makes the catalog refuse the swap;
+    /// the append is then tried again on the new snapshot, as long as the partitions of `data`
+    /// still stand where this writer last saw them.
+    pub async fn commit(&mut self, data: CommitData) -> Result<Option<i64>, SinkError> {
+        const ATTEMPTS: u32 = 20;
+        let files = self.write_files(&data.batches).await?;
+        let seen = self.offsets_in(&self.table);
+        for attempt in 1..=ATTEMPTS {
+            let fresh = self
+                .catalog
+                .load_table(self.table.identifier())
+                .await
+                .map_err(|e| self.error(e))?;
+            let now = self.offsets_in(&fresh);
+            for (topic, partition, _) in &data.offsets {
+                let id = app_id(&self.pipeline, topic, *partition);
+                if seen.get(&id) != now.get(&id) {
+                    return Err(SinkError::Conflict {
+                        table: self.name.clone(),
+                        message: format!(
+                            "{id} moved from {:?} to {:?} under this writer",
+                            seen.get(&id),
+                            now.get(&id)
+                        ),
+                    });
+                }
+            }
+            let mut properties: HashMap<String, String> = now
+                .into_iter()
+                .map(|(id, next)| (format!("{OFFSET_PREFIX}{id}"), next.to_string()))
+                .collect();
+            for (topic, partition, next) in &data.offsets {
+                let id = app_id(&self.pipeline, topic, *partition);
+                properties.insert(format!("{OFFSET_PREFIX}{id}"), next.to_string());
+            }
+            for (key, value) in &data.metadata {
+                let text = match value {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                properties.insert(key.clone(), text);
+            }
+            let tx = Transaction::new(&fresh);
+            let tx = tx
+                .fast_append()
+                .with_check_duplicate(false)
+                .add_data_files(files.clone())
+                .set_snapshot_properties(properties)
+                .apply(tx)
+                .map_err(|e| self.error(e))?;
+            match tx.commit(self.catalog.as_ref()).await {
+                Ok(table) => {
+                    self.table = table;
+                    return Ok(self.snapshot_id());
+                }
+                Err(e) if e.kind() == ErrorKind::CatalogCommitConflicts && attempt < ATTEMPTS => {
+                    tracing::debug!(table = %self.name, attempt, "iceberg commit raced another writer; retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(10 * u64::from(attempt))).await;
+                }
+                Err(e) => return Err(self.error(e)),
+            }
+        }
+        Err(SinkError::Conflict {
+            table: self.name.clone(),
+            message: format!("gave up after {ATTEMPTS} attempts"),
+        })
+    }
+
+    /// Writes `batches` as Parquet data files of the current schema, split by partition.
+    async fn write_files(&self, batches: &[RecordBatch]) -> Result<Vec<iceberg::spec::DataFile>, SinkError> {
+        let metadata = self.table.metadata();
+        let schema = metadata.current_schema().clone();
+        let target: SchemaRef = Arc::new(iceberg::arrow::schema_to_arrow_schema(&schema).map_err(|e| self.error(e))?);
+        let rows: Vec<RecordBatch> = batches
+            .iter()
+            .filter(|b| b.num_rows() > 0)
+            .map(|b| align(b, &target))
+            .collect::<Result<_, _>>()
+            .map_err(|e| SinkError::Schema {
+                table: self.name.clone(),
+                message: e.to_string(),
+            })?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let locations = DefaultLocationGenerator::new(metadata).map_err(|e| self.error(e))?;
+        // Unique per commit: a name generator's counter restarts with each writer.
+        let names = DefaultFileNameGenerator::new(uuid::Uuid::new_v4().to_string(), None, DataFileFormat::Parquet);
+        let parquet = ParquetWriterBuilder::new(WriterProperties::default(), schema.clone());
+        let rolling = RollingFileWriterBuilder::new_with_default_file_size(
+            parquet,
+            self.table.file_io().clone(),
+            locations,
+            names,
+        );
+        let builder = DataFileWriterBuilder::new(rolling);
+        let spec = metadata.default_partition_spec().clone();
+        let files = if spec.is_unpartitioned() {
+            let mut writer = builder.build(None).await.map_err(|e| self.error(e))?;
+            for batch in rows {
+                writer.write(batch).await.map_err(|e| self.error(e))?;
+            }
+            writer.close().await.map_err(|e| self.error(e))?
+        } else {
+            let splitter = iceberg::arrow::RecordBatchPartitionSplitter::try_new_with_computed_values(schema, spec)
+                .map_err(|e| self.error(e))?;
+            let mut writer = FanoutWriter::new(builder);
+            for batch in rows {
+                for (key, part) in splitter.split(&batch).map_err(|e| self.error(e))? {
+                    writer.write(key, part).await.map_err(|e| self.error(e))?;
+                }
+            }
+            writer.close().await.map_err(|e| self.error(e))?
+        };
+        Ok(files)
+    }
+
+    /// Every row of the table's current snapshot, in the pipeline's column types.
+    pub async fn read_all(&self) -> Result<Vec<RecordBatch>, SinkError> {
+        if self.table.metadata().current_snapshot().is_none() {
+            return Ok(Vec::new());
+        }
+        let scan = self.table.scan().build().map_err(|e| self.error(e))?;
+        let stream = scan.to_arrow().await.map_err(|e| self.error(e))?;
+        let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(|e| self.error(e))?;
+        batches
+            .iter()
+            .map(|b| align(b, &self.schema.arrow))
+            .collect::<Result<_, _>>()
+            .map_err(|e| SinkError::Schema {
+                table: self.name.clone(),
+                message: e.to_string(),
+            })
+    }
+
+    fn error(&self, e: iceberg::Error) -> SinkError {
+        SinkError::Iceberg {
+            table: self.name.clone(),
+            message: e.to_string(),
+        }
+    }
+}

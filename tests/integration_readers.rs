@@ -1,0 +1,189 @@
+//! Tools Weir did not write read what it wrote. The example pipeline runs against a real broker
+//! (tansu) and a real S3 server (SeaweedFS) with Delta and Iceberg on; then the pipeline declares
+//! a new optional column and runs again on more records. `tests/readers/check_tables.py` reads
+//! every table with the Python `deltalake` package, pyiceberg and DuckDB (delta and iceberg
+//! extensions) and checks row counts, column types, every silver value (old rows read the new
+//! column as null) and that a one-day query reads that day's files only.
+#![allow(clippy::unwrap_used)] // a test crate: panicking is how it fails
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::pipeline::{copy_posts_pipeline, sigterm, wait_for_rows};
+use common::services::{S3_ACCESS_KEY, S3_SECRET_KEY, SeaweedFs, Tansu};
+use weir::cli::demo;
+use weir::config::{self, Pipeline};
+use weir::decode::SilverDecoder;
+
+const NEW_COLUMN: &str = "selftext";
+
+fn readers_python() -> PathBuf {
+    let root = std::env::var_os("WEIR_READERS").map(PathBuf::from).unwrap_or_else(|| {
+        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+        home.join(".cache/weir/tools/readers")
+    });
+    let python = root.join("bin/python");
+    assert!(
+        python.is_file(),
+        "{} is missing: run scripts/setup-test-services.sh",
+        python.display()
+    );
+    python
+}
+
+struct Setup {
+    tansu: Tansu,
+    s3: SeaweedFs,
+    catalog_uri: String,
+    cache: PathBuf,
+}
+
+impl Setup {
+    fn vars(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("KAFKA_BROKERS", self.tansu.brokers()),
+            ("POSTS_GROUP", "readers".into()),
+            ("WEIR_LAKEHOUSE", "s3://lake".into()),
+            ("S3_ENDPOINT", self.s3.endpoint()),
+            ("ICEBERG_CATALOG_URI", self.catalog_uri.clone()),
+        ]
+    }
+
+    fn run(&self, pipelines: &Path) -> Child {
+        Command::new(env!("CARGO_BIN_EXE_weir"))
+            .arg("run")
+            .arg(pipelines)
+            .envs(self.vars())
+            .env("AWS_ACCESS_KEY_ID", S3_ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", S3_SECRET_KEY)
+            .env("AWS_REGION", "us-east-1")
+            .env("WEIR_CACHE_DIR", &self.cache)
+            .env("WEIR_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap()
+    }
+
+    fn pipeline(&self, posts: &Path) -> Pipeline {
+        let vars = self.vars().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let mut pipeline = config::load(&posts.join("pipeline.toml"), &config::from_map(&vars)).unwrap();
+        pipeline.tables.s3.access_key_id = Some(S3_ACCESS_KEY.into());
+        pipeline.tables.s3.secret_access_key = Some(S3_SECRET_KEY.into());
+        pipeline.tables.s3.region = Some("us-east-1".into());
+        pipeline
+    }
+
+    /// Runs the pipeline until the tables hold the first `n` posts, then stops it with SIGTERM.
+    async fn run_to(&self, pipelines: &Path, n: usize) {
+        let pipeline = self.pipeline(&pipelines.join("posts"));
+        let decoder = SilverDecoder::new(&pipeline.tables.silver.columns);
+        let mut host = self.run(pipelines);
+        wait_for_rows(&pipeline, &decoder, n, demo::dataset(n).silver_rows()).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        sigterm(&mut host);
+    }
+}
+
+/// The silver row each valid post should become: the first post of each id, with the new column
+/// only for posts produced after the schema change.
+fn expected_silver(n: usize, changed_at: usize) -> serde_json::Map<String, serde_json::Value> {
+    let mut rows = serde_json::Map::new();
+    for i in 0..n {
+        let (id, value, invalid) = demo::post(i);
+        if invalid.is_some() || rows.contains_key(&id) {
+            continue;
+        }
+        let post: serde_json::Value = serde_json::from_str(&value).unwrap();
+        let new_column = if i >= changed_at {
+            post[NEW_COLUMN].clone()
+        } else {
+            serde_json::Value::Null
+        };
+        rows.insert(
+            id,
+            serde_json::json!({
+                "subreddit": post["subreddit"],
+                "author": post["author"],
+                "score": post["score"],
+                "created_utc": post["createdUtc"],
+                NEW_COLUMN: new_column,
+            }),
+        );
+    }
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deltalake_pyiceberg_and_duckdb_read_every_table_before_and_after_a_schema_change() {
+    let python = readers_python();
+    let work = tempfile::tempdir().unwrap();
+    let setup = Setup {
+        tansu: Tansu::start(),
+        s3: SeaweedFs::start("lake"),
+        catalog_uri: format!("sqlite://{}/catalog.db?mode=rwc", work.path().display()),
+        cache: work.path().join("cache"),
+    };
+    setup.tansu.create_topic("posts", 4);
+    let pipelines = copy_posts_pipeline(
+        &work.path().join("pipelines"),
+        &[("max_interval_ms = 5000", "max_interval_ms = 300")],
+    );
+
+    let (first, total) = (3_000, 4_000);
+    demo::produce_to(&setup.tansu.brokers(), "posts", 0..first).unwrap();
+    setup.run_to(&pipelines, first).await;
+
+    // The schema change: a new optional column, declared; the same tables, more records.
+    let file = pipelines.join("posts/pipeline.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let declared = "  { name = \"_plugin_version\", type = \"string\" },\n";
+    assert!(text.contains(declared));
+    let text = text.replace(
+        declared,
+        &format!("{declared}  {{ name = \"{NEW_COLUMN}\", type = \"string\" }},\n"),
+    );
+    std::fs::write(&file, text).unwrap();
+    demo::produce_to(&setup.tansu.brokers(), "posts", first..total).unwrap();
+    setup.run_to(&pipelines, total).await;
+
+    let expected = demo::dataset(total);
+    let silver = expected_silver(total, first);
+    assert_eq!(silver.len(), expected.silver_rows());
+    let spec = serde_json::json!({
+        "s3": {
+            "endpoint": setup.s3.endpoint(),
+            "key": S3_ACCESS_KEY,
+            "secret": S3_SECRET_KEY,
+            "region": "us-east-1",
+        },
+        "delta": {
+            "bronze": "s3://lake/posts/bronze",
+            "silver": "s3://lake/posts/silver",
+            "quarantine": "s3://lake/posts/quarantine",
+        },
+        "catalog_uri": format!("sqlite:///{}", work.path().join("catalog.db").display()),
+        "namespace": "posts",
+        "new_column": NEW_COLUMN,
+        "expected": {
+            "bronze": total,
+            "quarantine": expected.invalid,
+            "silver": silver,
+        },
+    });
+    let spec_file = work.path().join("spec.json");
+    std::fs::write(&spec_file, spec.to_string()).unwrap();
+    let script = common::repo_root().join("tests/readers/check_tables.py");
+    let out = Command::new(python).arg(script).arg(&spec_file).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "the readers disagree with what was produced:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("all readers agree"), "{stdout}");
+}

@@ -179,7 +179,6 @@ async fn deltalake_pyiceberg_and_duckdb_read_every_table_before_and_after_a_sche
     let script = common::repo_root().join("tests/readers/check_tables.py");
     let out = Command::new(python).arg(script).arg(&spec_file).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    println!("{stdout}");
     assert!(
         out.status.success(),
         "the readers disagree with what was produced:\n{stdout}\n{}",

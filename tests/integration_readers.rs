@@ -61,7 +61,7 @@ impl Setup {
             .env("AWS_SECRET_ACCESS_KEY", S3_SECRET_KEY)
             .env("AWS_REGION", "us-east-1")
             .env("WEIR_CACHE_DIR", &self.cache)
-            .env("WEIR_LOG", "warn")
+            .env("WEIR_LOG", "warn,deltalake_core::writer::stats=error")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()

@@ -105,6 +105,19 @@ impl SeaweedFs {
             "{} is missing: run scripts/setup-test-services.sh",
             binary.display()
         );
+        // The master and filer ports are fixed: wait until a previous test's server has let them go,
+        // or this test would talk to a dying server.
+        let started = Instant::now();
+        while [9333, 8888]
+            .iter()
+            .any(|port| std::net::TcpStream::connect(("127.0.0.1", *port)).is_ok())
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "SeaweedFS ports 9333/8888 still busy"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("s3.json");
         let identities = serde_json::json!({"identities": [{

@@ -1,8 +1,8 @@
 //! End-to-end throughput, in one run: 200-byte JSON posts pre-produced to a tansu broker,
 //! consumed by the `posts` pipeline (two plugin stages: normalize and validate) and committed to
-//! bronze, silver and quarantine Delta tables; against a bare rdkafka consumer that only counts
-//! the same messages; and the same pipeline fed from memory without a broker (Weir's own
-//! ceiling). Prints records/s, ratios and peak memory. Run: `scripts/bench.sh pipeline`.
+//! bronze, silver and quarantine tables in Delta and Iceberg; against a bare rdkafka consumer
+//! that only counts the same messages; and the same pipeline fed from memory without a broker
+//! (Weir's own ceiling), with both formats and with Delta only. Prints records/s, ratios and peak memory. Run: `scripts/bench.sh pipeline`.
 #![allow(clippy::unwrap_used)] // a benchmark: panicking is how it fails
 
 #[allow(dead_code)] // shared with the integration tests; this benchmark uses only tansu
@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use weir::cli::demo;
-use weir::config::{self, Pipeline};
+use weir::config::{self, Pipeline, TableFormat};
 use weir::pipeline::PipelineRunner;
 use weir::plugin::PluginEngine;
 use weir::source::{PartitionBatch, SourceRecord};
@@ -46,6 +46,52 @@ fn pipeline(dir: &Path, brokers: &str, lakehouse: &Path, group: &str) -> Pipelin
     pipeline.stages.retain(|s| s.name != "dedup-key");
     pipeline.commit.max_records = 50_000;
     pipeline
+}
+
+/// The pipeline fed from memory, no broker (Weir's own ceiling), writing `formats`.
+async fn fed_from_memory(engine: &PluginEngine, work: &Path, formats: &[TableFormat]) -> f64 {
+    let name = if formats.len() > 1 { "mem-both" } else { "mem-delta" };
+    let mut p = pipeline(
+        &work.join(name),
+        "127.0.0.1:1",
+        &work.join(format!("lake-{name}")),
+        name,
+    );
+    p.tables.format = formats.to_vec();
+    let mut runner = PipelineRunner::start(p, engine).await.unwrap();
+    let batches: Vec<PartitionBatch> = (0..RECORDS)
+        .collect::<Vec<_>>()
+        .chunks(1024)
+        .enumerate()
+        .map(|(n, chunk)| PartitionBatch {
+            topic: "posts".into(),
+            partition: 0,
+            records: chunk
+                .iter()
+                .map(|&i| {
+                    let (key, value, _) = demo::post(i);
+                    SourceRecord {
+                        partition: 0,
+                        offset: (n * 1024 + (i % 1024)) as i64,
+                        timestamp_ms: Some(1_700_000_000_000),
+                        key: Some(key.into_bytes()),
+                        value: Some(value.into_bytes()),
+                        headers: Vec::new(),
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    let started = Instant::now();
+    for (n, batch) in batches.into_iter().enumerate() {
+        runner.ingest(batch).unwrap();
+        if (n + 1) % 49 == 0 {
+            runner.flush().await.unwrap();
+        }
+    }
+    runner.flush().await.unwrap();
+    assert_eq!(runner.stats().bronze_rows as usize, RECORDS);
+    RECORDS as f64 / started.elapsed().as_secs_f64()
 }
 
 fn bare_consumer(brokers: &str) -> f64 {
@@ -106,49 +152,8 @@ async fn main() {
         RECORDS as f64 / first.unwrap().elapsed().as_secs_f64()
     };
 
-    let memory_fed = {
-        // The same records, built in memory, fed straight to the pipeline: no broker at all.
-        let p = pipeline(
-            &work.path().join("mem"),
-            "127.0.0.1:1",
-            &work.path().join("lake-mem"),
-            "bench-mem",
-        );
-        let mut runner = PipelineRunner::start(p, &engine).await.unwrap();
-        let batches: Vec<PartitionBatch> = (0..RECORDS)
-            .collect::<Vec<_>>()
-            .chunks(1024)
-            .enumerate()
-            .map(|(n, chunk)| PartitionBatch {
-                topic: "posts".into(),
-                partition: 0,
-                records: chunk
-                    .iter()
-                    .map(|&i| {
-                        let (key, value, _) = demo::post(i);
-                        SourceRecord {
-                            partition: 0,
-                            offset: (n * 1024 + (i % 1024)) as i64,
-                            timestamp_ms: Some(1_700_000_000_000),
-                            key: Some(key.into_bytes()),
-                            value: Some(value.into_bytes()),
-                            headers: Vec::new(),
-                        }
-                    })
-                    .collect(),
-            })
-            .collect();
-        let started = Instant::now();
-        for (n, batch) in batches.into_iter().enumerate() {
-            runner.ingest(batch).unwrap();
-            if (n + 1) % 49 == 0 {
-                runner.flush().await.unwrap();
-            }
-        }
-        runner.flush().await.unwrap();
-        assert_eq!(runner.stats().bronze_rows as usize, RECORDS);
-        RECORDS as f64 / started.elapsed().as_secs_f64()
-    };
+    let memory_fed = fed_from_memory(&engine, work.path(), &[TableFormat::Delta, TableFormat::Iceberg]).await;
+    let delta_only = fed_from_memory(&engine, work.path(), &[TableFormat::Delta]).await;
 
     println!("{:<44} {:>12} {:>10}", "path", "records/s", "ratio");
     println!(
@@ -157,7 +162,7 @@ async fn main() {
     );
     println!(
         "{:<44} {:>12.0} {:>9.2}x",
-        "weir: 2 plugin stages, bronze+silver+quarantine",
+        "weir: 2 stages, 3 tables x (Delta+Iceberg)",
         broker_fed,
         broker_fed / bare
     );
@@ -166,6 +171,12 @@ async fn main() {
         "weir fed from memory (no broker): ceiling",
         memory_fed,
         memory_fed / bare
+    );
+    println!(
+        "{:<44} {:>12.0} {:>9.2}x",
+        "  the same, Delta only",
+        delta_only,
+        delta_only / bare
     );
     println!("peak memory (VmHWM): {:.1} MiB", memory::peak_rss_mib());
 }

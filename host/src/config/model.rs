@@ -231,6 +231,27 @@ pub struct S3Config {
     pub path_style: bool,
 }
 
+impl S3Config {
+    /// The connection values that are set (endpoint, region, access key id, secret access key),
+    /// under the four names a client library spells them with.
+    pub fn named(&self, names: [&str; 4]) -> std::collections::HashMap<String, String> {
+        let values = [
+            &self.endpoint,
+            &self.region,
+            &self.access_key_id,
+            &self.secret_access_key,
+        ];
+        names
+            .into_iter()
+            .zip(values)
+            .filter_map(|(name, value)| {
+                let value = value.as_ref().filter(|v| !v.is_empty())?;
+                Some((name.to_string(), value.clone()))
+            })
+            .collect()
+    }
+}
+
 /// When buffered records are committed: whichever limit is reached first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]

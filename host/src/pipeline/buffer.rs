@@ -13,6 +13,8 @@ pub struct Buffer {
     pub bronze: Vec<RecordBatch>,
     pub quarantine: Vec<RecordBatch>,
     pub silver: Vec<RecordBatch>,
+    /// Per partition, the offset of the first processed record.
+    pub first: BTreeMap<i32, i64>,
     /// Per partition, the offset after the last processed record.
     pub next: BTreeMap<i32, i64>,
     pub records: usize,
@@ -21,8 +23,9 @@ pub struct Buffer {
 }
 
 impl Buffer {
-    pub fn note(&mut self, partition: i32, next_offset: i64, records: usize, bytes: u64) {
-        self.next.insert(partition, next_offset);
+    pub fn note(&mut self, partition: i32, offsets: std::ops::Range<i64>, records: usize, bytes: u64) {
+        self.first.entry(partition).or_insert(offsets.start);
+        self.next.insert(partition, offsets.end);
         self.records += records;
         self.bytes += bytes;
         self.started.get_or_insert_with(Instant::now);
@@ -56,15 +59,15 @@ mod tests {
         };
         let mut buffer = Buffer::default();
         assert!(!buffer.is_due(&policy));
-        buffer.note(0, 5, 5, 50);
+        buffer.note(0, 0..5, 5, 50);
         assert!(!buffer.is_due(&policy));
-        buffer.note(1, 5, 5, 10);
+        buffer.note(1, 0..5, 5, 10);
         assert!(buffer.is_due(&policy), "10 records");
         let mut bytes = Buffer::default();
-        bytes.note(0, 1, 1, 100);
+        bytes.note(0, 0..1, 1, 100);
         assert!(bytes.is_due(&policy), "100 bytes");
         let mut time = Buffer::default();
-        time.note(0, 1, 1, 1);
+        time.note(0, 0..1, 1, 1);
         time.started = Some(Instant::now() - std::time::Duration::from_secs(61));
         assert!(time.is_due(&policy), "interval");
     }

@@ -260,6 +260,7 @@ impl PipelineRunner {
         }
         for partition in revoked {
             self.buffer.next.remove(partition);
+            self.buffer.first.remove(partition);
             for next in &mut self.table_next {
                 next.remove(partition);
             }
@@ -335,7 +336,10 @@ impl PipelineRunner {
             .min()
             .unwrap_or(0);
         let records: Vec<&SourceRecord> = batch.records.iter().filter(|r| r.offset >= lowest).collect();
-        let Some(last) = records.last() else { return Ok(()) };
+        let (Some(first), Some(last)) = (records.first(), records.last()) else {
+            return Ok(());
+        };
+        let first_offset = first.offset;
         let next_offset = last.offset + 1;
         let now_us = crate::cli::now_ms() * 1_000;
         let arrow_error = |e: arrow::error::ArrowError| RunError::Sink {
@@ -442,7 +446,8 @@ impl PipelineRunner {
         self.stats.silver_rows += silver.num_rows() as u64;
         self.stats.quarantine_rows += quarantine.num_rows() as u64;
         let bytes: u64 = records.iter().map(|r| r.size() as u64).sum();
-        self.buffer.note(partition, next_offset, records.len(), bytes);
+        self.buffer
+            .note(partition, first_offset..next_offset, records.len(), bytes);
         push_nonempty(&mut self.buffer.bronze, bronze);
         push_nonempty(&mut self.buffer.silver, silver);
         push_nonempty(&mut self.buffer.quarantine, quarantine);
@@ -472,20 +477,36 @@ impl PipelineRunner {
         ]
         .into();
         let name = self.pipeline.name.clone();
-        let table_next = self.table_next.clone();
+        // Rows are built from the lowest next offset among a layer's formats; only a table that
+        // already holds some buffered offsets (a crash between two of its layer's commits) has
+        // rows to skip.
+        let ahead: Vec<bool> = self
+            .table_next
+            .iter()
+            .map(|next| {
+                buffer
+                    .first
+                    .iter()
+                    .any(|(p, first)| next.get(p).is_some_and(|n| n > first))
+            })
+            .collect();
         for (i, (layer, table)) in self.tables.in_commit_order().enumerate() {
             let rows = match layer {
                 Layer::Bronze => &buffer.bronze,
                 Layer::Quarantine => &buffer.quarantine,
                 Layer::Silver => &buffer.silver,
             };
-            let batches = not_yet_in(rows, &table_next[i]).map_err(|e| RunError::Sink {
-                pipeline: name.clone(),
-                source: SinkError::Schema {
-                    table: layer.name().into(),
-                    message: e.to_string(),
-                },
-            })?;
+            let batches = if ahead[i] {
+                not_yet_in(rows, &self.table_next[i]).map_err(|e| RunError::Sink {
+                    pipeline: name.clone(),
+                    source: SinkError::Schema {
+                        table: layer.name().into(),
+                        message: e.to_string(),
+                    },
+                })?
+            } else {
+                rows.clone()
+            };
             let commit = CommitData {
                 batches,
                 offsets: offsets.clone(),
@@ -518,9 +539,7 @@ impl PipelineRunner {
     }
 }
 
-/// The rows of `batches` a table whose next offsets are `next` does not hold yet. Rows are built
-/// from the lowest next offset among a layer's formats, so a format that is ahead after a crash
-/// between two commits skips what it has.
+/// The rows of `batches` a table whose next offsets are `next` does not hold yet.
 fn not_yet_in(batches: &[RecordBatch], next: &HashMap<i32, i64>) -> Result<Vec<RecordBatch>, arrow::error::ArrowError> {
     let mut out = Vec::with_capacity(batches.len());
     for batch in batches {

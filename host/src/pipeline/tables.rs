@@ -36,16 +36,12 @@ pub fn table_url(location: &str, name: &str) -> Result<Url, SinkError> {
 /// object_store / deltalake options for an S3 location. Unset values fall back to the `AWS_*`
 /// environment. Commits use S3 conditional put, so no lock service is needed.
 pub fn storage_options(s3: &S3Config) -> HashMap<String, String> {
-    let mut options = HashMap::new();
-    let mut set = |key: &str, value: &Option<String>| {
-        if let Some(value) = value.as_ref().filter(|v| !v.is_empty()) {
-            options.insert(key.to_string(), value.clone());
-        }
-    };
-    set("AWS_ENDPOINT_URL", &s3.endpoint);
-    set("AWS_REGION", &s3.region);
-    set("AWS_ACCESS_KEY_ID", &s3.access_key_id);
-    set("AWS_SECRET_ACCESS_KEY", &s3.secret_access_key);
+    let mut options = s3.named([
+        "AWS_ENDPOINT_URL",
+        "AWS_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+    ]);
     if s3.allow_http {
         options.insert("AWS_ALLOW_HTTP".into(), "true".into());
     }

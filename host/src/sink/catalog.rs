@@ -17,16 +17,7 @@ pub const CATALOG_NAME: &str = "weir";
 
 /// FileIO properties for an S3 location (MinIO and other S3-compatible stores).
 pub fn file_io_properties(s3: &S3Config) -> HashMap<String, String> {
-    let mut props = HashMap::new();
-    let mut set = |key: &str, value: &Option<String>| {
-        if let Some(value) = value.as_ref().filter(|v| !v.is_empty()) {
-            props.insert(key.to_string(), value.clone());
-        }
-    };
-    set("s3.endpoint", &s3.endpoint);
-    set("s3.region", &s3.region);
-    set("s3.access-key-id", &s3.access_key_id);
-    set("s3.secret-access-key", &s3.secret_access_key);
+    let mut props = s3.named(["s3.endpoint", "s3.region", "s3.access-key-id", "s3.secret-access-key"]);
     if s3.path_style {
         props.insert("s3.path-style-access".into(), "true".into());
     }

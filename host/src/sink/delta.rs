@@ -14,7 +14,7 @@ use deltalake::{DeltaTable, DeltaTableError};
 use url::Url;
 
 use super::error::SinkError;
-use super::schema::{TableSchema, align, derive_partition};
+use super::schema::{TableSchema, added_columns, align, derive_partition};
 
 /// The application id of a partition's offsets in a table's `txn` actions.
 pub fn app_id(pipeline: &str, topic: &str, partition: i32) -> String {
@@ -104,22 +104,20 @@ impl DeltaSink {
             .map(|f| f.name().clone())
             .collect();
         let declared = self.schema.delta_fields();
-        if let Some(gone) = existing.iter().find(|name| !declared.iter().any(|f| f.name() == *name)) {
-            return Err(self.schema_error(DeltaTableError::Generic(format!(
-                "column `{gone}` is in the table but no longer declared; columns cannot be dropped"
-            ))));
-        }
-        let added: Vec<_> = declared.into_iter().filter(|f| !existing.contains(f.name())).collect();
-        if added.is_empty() {
+        let existing: Vec<&str> = existing.iter().map(String::as_str).collect();
+        let wanted: Vec<(&str, bool)> = declared.iter().map(|f| (f.name().as_str(), f.is_nullable())).collect();
+        let names = added_columns(&existing, &wanted).map_err(|message| SinkError::Schema {
+            table: self.name.clone(),
+            message,
+        })?;
+        if names.is_empty() {
             return Ok(());
         }
-        if let Some(required) = added.iter().find(|f| !f.is_nullable()) {
-            return Err(self.schema_error(DeltaTableError::Generic(format!(
-                "new column `{}` must be nullable: existing rows have no value for it",
-                required.name()
-            ))));
-        }
-        let names: Vec<String> = added.iter().map(|f| f.name().clone()).collect();
+        let added: Vec<_> = declared
+            .iter()
+            .filter(|f| names.contains(&f.name().as_str()))
+            .cloned()
+            .collect();
         let table = self.table.clone();
         self.table = table
             .add_columns()

@@ -28,7 +28,7 @@ use iceberg::{Catalog, ErrorKind, NamespaceIdent, TableCreation, TableIdent};
 
 use super::delta::{CommitData, app_id};
 use super::error::SinkError;
-use super::schema::{Column, TableSchema, align};
+use super::schema::{Column, TableSchema, added_columns, align};
 use crate::config::{ColumnType, PartitionTransform};
 
 /// Snapshot summary keys of a pipeline's offsets start with this; the rest is the app id.
@@ -161,38 +161,26 @@ impl IcebergSink {
     /// Iceberg's field ids keep old data files valid without rewriting them.
     async fn evolve(&mut self) -> Result<(), SinkError> {
         let current = self.table.metadata().current_schema().clone();
-        if let Some(gone) = current
-            .as_struct()
-            .fields()
+        let existing: Vec<&str> = current.as_struct().fields().iter().map(|f| f.name.as_str()).collect();
+        let declared: Vec<(&str, bool)> = self
+            .schema
+            .columns
             .iter()
-            .find(|f| !self.schema.columns.iter().any(|c| c.name == f.name))
-        {
-            return Err(SinkError::Schema {
-                table: self.name.clone(),
-                message: format!(
-                    "column `{}` is in the table but no longer declared; columns cannot be dropped",
-                    gone.name
-                ),
-            });
+            .map(|c| (c.name.as_str(), c.nullable))
+            .collect();
+        let names = added_columns(&existing, &declared).map_err(|message| SinkError::Schema {
+            table: self.name.clone(),
+            message,
+        })?;
+        if names.is_empty() {
+            return Ok(());
         }
         let added: Vec<&Column> = self
             .schema
             .columns
             .iter()
-            .filter(|c| current.field_by_name(&c.name).is_none())
+            .filter(|c| names.contains(&c.name.as_str()))
             .collect();
-        if added.is_empty() {
-            return Ok(());
-        }
-        if let Some(required) = added.iter().find(|c| !c.nullable) {
-            return Err(SinkError::Schema {
-                table: self.name.clone(),
-                message: format!(
-                    "new column `{}` must be nullable: existing rows have no value for it",
-                    required.name
-                ),
-            });
-        }
         let tx = Transaction::new(&self.table);
         let mut action = tx.update_schema();
         for column in &added {
@@ -200,7 +188,6 @@ impl IcebergSink {
         }
         let tx = action.apply(tx).map_err(|e| self.error(e))?;
         self.table = tx.commit(self.catalog.as_ref()).await.map_err(|e| self.error(e))?;
-        let names: Vec<&str> = added.iter().map(|c| c.name.as_str()).collect();
         tracing::info!(table = %self.name, columns = ?names, "added columns to the Iceberg table");
         Ok(())
     }
@@ -219,8 +206,9 @@ impl IcebergSink {
         self.table.metadata_location()
     }
 
-    /// The offsets `table` holds: the summary of its newest snapshot that carries any (older
-    /// snapshots fill in partitions it lacks, should another tool have committed in between).
+    /// The offsets `table` holds: the summary of its newest snapshot that carries any. Each of
+    /// Weir's snapshots carries them all forward, so the walk stops there; it only goes further
+    /// back past snapshots another tool committed.
     fn offsets_in(&self, table: &Table) -> HashMap<String, i64> {
         let prefix = format!("{OFFSET_PREFIX}weir/{}/", self.pipeline);
         let metadata = table.metadata();
@@ -231,8 +219,11 @@ impl IcebergSink {
                 if key.starts_with(&prefix)
                     && let Ok(value) = value.parse::<i64>()
                 {
-                    offsets.entry(key[OFFSET_PREFIX.len()..].to_string()).or_insert(value);
+                    offsets.insert(key[OFFSET_PREFIX.len()..].to_string(), value);
                 }
+            }
+            if !offsets.is_empty() {
+                break;
             }
             next = snapshot
                 .parent_snapshot_id()

@@ -173,6 +173,28 @@ pub fn quarantine() -> TableSchema {
     TableSchema::new(columns)
 }
 
+/// The columns to add to a table holding `existing` so that it holds `declared` (name, nullable).
+/// Evolution is additive: only nullable columns can be added (old rows read null), and a column
+/// the declaration lacks cannot be dropped. The error names the column.
+pub fn added_columns<'a>(existing: &[&str], declared: &[(&'a str, bool)]) -> Result<Vec<&'a str>, String> {
+    if let Some(gone) = existing.iter().find(|name| !declared.iter().any(|(d, _)| d == *name)) {
+        return Err(format!(
+            "column `{gone}` is in the table but no longer declared; columns cannot be dropped"
+        ));
+    }
+    let added: Vec<(&str, bool)> = declared
+        .iter()
+        .copied()
+        .filter(|(d, _)| !existing.contains(d))
+        .collect();
+    if let Some((required, _)) = added.iter().find(|(_, nullable)| !nullable) {
+        return Err(format!(
+            "new column `{required}` must be nullable: existing rows have no value for it"
+        ));
+    }
+    Ok(added.into_iter().map(|(name, _)| name).collect())
+}
+
 /// `batch` with the columns of `target`, by name and in its order: types cast where they differ
 /// only in representation (a timestamp's zone name), a column `target` has and `batch` lacks
 /// filled with nulls (a column added by schema evolution).
@@ -201,24 +223,26 @@ pub fn align(batch: &RecordBatch, target: &SchemaRef) -> Result<RecordBatch, Arr
 pub fn derive_partition(batch: &RecordBatch, partition: &PartitionBy) -> Result<Option<ArrayRef>, ArrowError> {
     const DAY_US: i64 = 86_400_000_000;
     const HOUR_US: i64 = 3_600_000_000;
-    if partition.transform == PartitionTransform::Identity {
-        return Ok(None);
-    }
+    let step = match partition.transform {
+        PartitionTransform::Identity => return Ok(None),
+        PartitionTransform::Day => DAY_US,
+        PartitionTransform::Hour => HOUR_US,
+    };
     let source = batch
         .column_by_name(&partition.column)
         .ok_or_else(|| ArrowError::SchemaError(format!("no partition column `{}`", partition.column)))?;
     let micros = source
         .as_primitive_opt::<TimestampMicrosecondType>()
         .ok_or_else(|| ArrowError::SchemaError(format!("`{}` is not a timestamp", partition.column)))?;
-    Ok(Some(match partition.transform {
-        PartitionTransform::Day => Arc::new(Date32Array::from_iter(
+    Ok(Some(if step == DAY_US {
+        Arc::new(Date32Array::from_iter(
             micros.iter().map(|v| v.map(|us| us.div_euclid(DAY_US) as i32)),
-        )),
-        PartitionTransform::Hour => Arc::new(
-            TimestampMicrosecondArray::from_iter(micros.iter().map(|v| v.map(|us| us - us.rem_euclid(HOUR_US))))
+        ))
+    } else {
+        Arc::new(
+            TimestampMicrosecondArray::from_iter(micros.iter().map(|v| v.map(|us| us - us.rem_euclid(step))))
                 .with_timezone("UTC"),
-        ),
-        PartitionTransform::Identity => return Ok(None),
+        )
     }))
 }
 

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use arrow::record_batch::RecordBatch;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
-use deltalake::kernel::{Action, Transaction};
+use deltalake::kernel::{Action, StructField, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableError};
@@ -93,8 +93,36 @@ impl DeltaSink {
 
     /// Adds the declared columns the table lacks (nullable ones only: old rows read them as
     /// null), without rewriting data. A column the table has but the declaration lacks is an
-    /// error: dropping columns is not supported.
+    /// error: dropping columns is not supported. Another writer adding them at the same moment
+    /// makes the commit conflict; the table is then reloaded and checked again.
     async fn evolve(&mut self) -> Result<(), SinkError> {
+        const ATTEMPTS: u32 = 5;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let added = self.missing_fields()?;
+            if added.is_empty() {
+                return Ok(());
+            }
+            let names: Vec<String> = added.iter().map(|f| f.name().clone()).collect();
+            match self.table.clone().add_columns().with_fields(added).await {
+                Ok(table) => {
+                    self.table = table;
+                    tracing::info!(table = %self.name, columns = ?names, "added columns to the Delta table");
+                    return Ok(());
+                }
+                Err(e) if attempt < ATTEMPTS => {
+                    tracing::debug!(table = %self.name, error = %e, "schema change failed; reloading and checking again");
+                    self.refresh().await?;
+                }
+                Err(e) => return Err(self.error(e)),
+            }
+        }
+    }
+
+    /// The declared fields the table's current schema lacks (refusing changes that are not
+    /// additions of nullable columns).
+    fn missing_fields(&self) -> Result<Vec<StructField>, SinkError> {
         let existing: Vec<String> = self
             .table
             .snapshot()
@@ -110,22 +138,11 @@ impl DeltaSink {
             table: self.name.clone(),
             message,
         })?;
-        if names.is_empty() {
-            return Ok(());
-        }
-        let added: Vec<_> = declared
+        Ok(declared
             .iter()
             .filter(|f| names.contains(&f.name().as_str()))
             .cloned()
-            .collect();
-        let table = self.table.clone();
-        self.table = table
-            .add_columns()
-            .with_fields(added)
-            .await
-            .map_err(|e| self.error(e))?;
-        tracing::info!(table = %self.name, columns = ?names, "added columns to the Delta table");
-        Ok(())
+            .collect())
     }
 
     /// A batch as the table stores it: with the derived partition column, in the table's order.
@@ -374,5 +391,40 @@ mod tests {
         );
         assert_eq!(sink.version(), before);
         assert_eq!(sink.next_offset("posts", 0).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_column_another_writer_added_first_is_not_added_twice() {
+        use crate::config::{ColumnConfig, ColumnType};
+        let declared = |extra: bool| {
+            let mut columns = vec![ColumnConfig {
+                name: "id".into(),
+                ty: ColumnType::String,
+                nullable: false,
+            }];
+            if extra {
+                columns.push(ColumnConfig {
+                    name: "flair".into(),
+                    ty: ColumnType::String,
+                    nullable: true,
+                });
+            }
+            schema::silver(&columns)
+        };
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("silver")).unwrap();
+        let url = Url::from_directory_path(dir.path().join("silver")).unwrap();
+        let open = |extra: bool| DeltaSink::open(url.clone(), HashMap::new(), "silver", "posts", declared(extra));
+        let mut first = open(false).await.unwrap();
+        let mut second = open(false).await.unwrap();
+        // Both saw the old schema; both now want `flair`. The second finds it added already.
+        for sink in [&mut first, &mut second] {
+            sink.schema = declared(true);
+            sink.evolve().await.unwrap();
+            let snapshot = sink.table.snapshot().unwrap();
+            let flair = snapshot.schema().fields().filter(|f| f.name() == "flair").count();
+            assert_eq!(flair, 1);
+        }
+        assert_eq!(second.version(), Some(1), "one schema change, not two");
     }
 }

@@ -158,9 +158,44 @@ impl IcebergSink {
     }
 
     /// Adds the declared columns the table lacks, as optional columns (old rows read null);
-    /// Iceberg's field ids keep old data files valid without rewriting them.
+    /// Iceberg's field ids keep old data files valid without rewriting them. When another
+    /// writer (a second host, a reader opening the tables) adds them first, the commit fails;
+    /// the table is then reloaded and the columns it now has are not added again.
     async fn evolve(&mut self) -> Result<(), SinkError> {
-        let current = self.table.metadata().current_schema().clone();
+        const ATTEMPTS: u32 = 5;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let added = self.missing_columns()?;
+            if added.is_empty() {
+                return Ok(());
+            }
+            let tx = Transaction::new(&self.table);
+            let mut action = tx.update_schema();
+            for column in &added {
+                action = action.add_column(AddColumn::optional(&column.name, iceberg_type(column)));
+            }
+            let tx = action.apply(tx).map_err(|e| self.error(e))?;
+            match tx.commit(self.catalog.as_ref()).await {
+                Ok(table) => {
+                    self.table = table;
+                    let names: Vec<&str> = added.iter().map(|c| c.name.as_str()).collect();
+                    tracing::info!(table = %self.name, columns = ?names, "added columns to the Iceberg table");
+                    return Ok(());
+                }
+                Err(e) if attempt < ATTEMPTS => {
+                    tracing::debug!(table = %self.name, error = %e, "schema change failed; reloading and checking again");
+                    self.refresh().await?;
+                }
+                Err(e) => return Err(self.error(e)),
+            }
+        }
+    }
+
+    /// The declared columns the table's current schema lacks (refusing changes that are not
+    /// additions of nullable columns).
+    fn missing_columns(&self) -> Result<Vec<Column>, SinkError> {
+        let current = self.table.metadata().current_schema();
         let existing: Vec<&str> = current.as_struct().fields().iter().map(|f| f.name.as_str()).collect();
         let declared: Vec<(&str, bool)> = self
             .schema
@@ -172,24 +207,13 @@ impl IcebergSink {
             table: self.name.clone(),
             message,
         })?;
-        if names.is_empty() {
-            return Ok(());
-        }
-        let added: Vec<&Column> = self
+        Ok(self
             .schema
             .columns
             .iter()
             .filter(|c| names.contains(&c.name.as_str()))
-            .collect();
-        let tx = Transaction::new(&self.table);
-        let mut action = tx.update_schema();
-        for column in &added {
-            action = action.add_column(AddColumn::optional(&column.name, iceberg_type(column)));
-        }
-        let tx = action.apply(tx).map_err(|e| self.error(e))?;
-        self.table = tx.commit(self.catalog.as_ref()).await.map_err(|e| self.error(e))?;
-        tracing::info!(table = %self.name, columns = ?names, "added columns to the Iceberg table");
-        Ok(())
+            .cloned()
+            .collect())
     }
 
     pub fn schema(&self) -> &TableSchema {
@@ -489,32 +513,54 @@ mod tests {
         assert_eq!(second.next_offset("posts", 0).await.unwrap(), Some(10));
     }
 
+    /// `id`, `at` (partitioned by day) and, with `extra`, a nullable `flair`.
+    fn declared(extra: bool) -> TableSchema {
+        let mut columns = vec![crate::config::ColumnConfig {
+            name: "id".into(),
+            ty: ColumnType::String,
+            nullable: false,
+        }];
+        columns.push(crate::config::ColumnConfig {
+            name: "at".into(),
+            ty: ColumnType::Timestamp,
+            nullable: true,
+        });
+        if extra {
+            columns.push(crate::config::ColumnConfig {
+                name: "flair".into(),
+                ty: ColumnType::String,
+                nullable: true,
+            });
+        }
+        schema::silver(&columns).partitioned(Some(PartitionBy {
+            column: "at".into(),
+            transform: PartitionTransform::Day,
+        }))
+    }
+
+    #[tokio::test]
+    async fn a_column_another_writer_added_first_is_not_added_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut first = open(dir.path(), declared(false)).await;
+        let mut second = open(dir.path(), declared(false)).await;
+        // Both saw the old schema; both now want `flair`. The second finds it added already.
+        for sink in [&mut first, &mut second] {
+            sink.schema = declared(true);
+            sink.evolve().await.unwrap();
+            let schema = sink.table.metadata().current_schema().clone();
+            let flair = schema.as_struct().fields().iter().filter(|f| f.name == "flair").count();
+            assert_eq!(flair, 1);
+        }
+        assert_eq!(
+            second.table.metadata().schemas_iter().count(),
+            2,
+            "one schema change, not two"
+        );
+    }
+
     #[tokio::test]
     async fn a_new_nullable_column_is_added_and_old_rows_read_null() {
         let dir = tempfile::tempdir().unwrap();
-        let declared = |extra: bool| {
-            let mut columns = vec![crate::config::ColumnConfig {
-                name: "id".into(),
-                ty: ColumnType::String,
-                nullable: false,
-            }];
-            columns.push(crate::config::ColumnConfig {
-                name: "at".into(),
-                ty: ColumnType::Timestamp,
-                nullable: true,
-            });
-            if extra {
-                columns.push(crate::config::ColumnConfig {
-                    name: "flair".into(),
-                    ty: ColumnType::String,
-                    nullable: true,
-                });
-            }
-            schema::silver(&columns).partitioned(Some(PartitionBy {
-                column: "at".into(),
-                transform: PartitionTransform::Day,
-            }))
-        };
         let rows = |table: &TableSchema, ids: &[&str]| {
             let n = ids.len();
             let mut columns: Vec<ArrayRef> = vec![

@@ -7,12 +7,16 @@
 //! - [`decode`]: accepted JSON records to typed silver rows (arrow's JSON decoder).
 //! - [`pipeline`]: one running pipeline: source, stages, decoder, tables, exactly-once commits.
 //! - [`sink`]: the medallion tables' schemas and the Delta writer with offsets in each commit.
+//! - [`reload`]: watches the pipelines folder and reloads plugins and pipelines as files change.
+//! - [`metrics`]: the Prometheus metrics.
 //! - [`cli`]: the `weir` subcommands' implementations (the binary in `main.rs` only parses).
 
 pub mod cli;
 pub mod config;
 pub mod decode;
+pub mod metrics;
 pub mod pipeline;
 pub mod plugin;
+pub mod reload;
 pub mod sink;
 pub mod source;

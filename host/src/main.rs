@@ -34,6 +34,13 @@ enum Command {
         /// A folder of pipelines (each in its own subfolder) or one pipeline's folder.
         #[arg(default_value = "pipelines")]
         path: PathBuf,
+        /// Do not watch the folder: run what is there at start, ignore later changes.
+        #[arg(long)]
+        no_watch: bool,
+        /// How long the folder must be quiet before a change is applied (so a file still being
+        /// copied is never read).
+        #[arg(long, default_value_t = 500, value_name = "MS")]
+        reload_quiet_ms: u64,
     },
     /// Produce generated posts (the demo's dataset) to a Kafka topic, for trying pipelines out.
     Generate {
@@ -135,8 +142,16 @@ fn main() -> ExitCode {
             from,
             records,
         } => weir::cli::demo::produce_to(&brokers, &topic, from..from + records),
-        Command::Run { path } => {
-            runtime().and_then(|rt| rt.block_on(weir::cli::run::run(&path, weir::cli::run::shutdown_signal())))
+        Command::Run {
+            path,
+            no_watch,
+            reload_quiet_ms,
+        } => {
+            let options = weir::reload::SupervisorOptions {
+                watch: !no_watch,
+                quiet: std::time::Duration::from_millis(reload_quiet_ms),
+            };
+            runtime().and_then(|rt| rt.block_on(weir::cli::run::run(&path, options, weir::cli::run::shutdown_signal())))
         }
         Command::Check { path } => match weir::cli::check::run(&path, &mut std::io::stdout().lock()) {
             Ok(0) => Ok(()),

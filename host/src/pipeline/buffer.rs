@@ -20,6 +20,9 @@ pub struct Buffer {
     pub records: usize,
     pub bytes: u64,
     pub started: Option<Instant>,
+    /// Lineage: per stage, the content hash of each plugin version that processed buffered
+    /// records, in the order they were first used (two when a reload happened in between).
+    pub plugins: BTreeMap<String, Vec<String>>,
 }
 
 impl Buffer {
@@ -29,6 +32,14 @@ impl Buffer {
         self.records += records;
         self.bytes += bytes;
         self.started.get_or_insert_with(Instant::now);
+    }
+
+    /// Notes that `stage` ran as plugin `sha256` on buffered records.
+    pub fn used(&mut self, stage: &str, sha256: &str) {
+        let versions = self.plugins.entry(stage.to_string()).or_default();
+        if !versions.iter().any(|v| v == sha256) {
+            versions.push(sha256.to_string());
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -70,5 +81,17 @@ mod tests {
         time.note(0, 0..1, 1, 1);
         time.started = Some(Instant::now() - std::time::Duration::from_secs(61));
         assert!(time.is_due(&policy), "interval");
+    }
+
+    #[test]
+    fn lineage_lists_each_plugin_version_once_in_order_of_use() {
+        let mut buffer = Buffer::default();
+        buffer.used("tag", "aaa");
+        buffer.used("check", "ccc");
+        buffer.used("tag", "aaa");
+        buffer.used("tag", "bbb");
+        buffer.used("tag", "aaa");
+        assert_eq!(buffer.plugins["tag"], ["aaa", "bbb"]);
+        assert_eq!(buffer.plugins["check"], ["ccc"]);
     }
 }

@@ -4,12 +4,15 @@
 //! - `tables`: opens the tables at the pipeline's location (local folder or S3).
 //! - `rows`: builds bronze and quarantine rows from Kafka records.
 //! - `buffer`: what has been processed but not committed, and when to commit.
+//! - `stages`: the running transform stages, and swapping reloaded ones in between batches.
 //! - `runner`: the loop.
 
 mod buffer;
 mod rows;
 mod runner;
+mod stages;
 mod tables;
 
 pub use runner::{PipelineRunner, RunError, RunStats};
+pub use stages::{RunningStage, StageSwap, SwapReceiver, SwapSender, Swapped, swap_channel};
 pub use tables::{Tables, storage_options, table_url};

@@ -17,10 +17,9 @@ use super::rows::{self, Rejected};
 use super::tables::{Layer, Tables};
 use crate::config::Pipeline;
 use crate::decode::{Origin, SilverDecoder};
-use crate::plugin::{
-    BatchContext, Outputs, Plugin, PluginEngine, PluginError, PluginKind, PluginLog, Record, StageSpec, TransformStage,
-    Verdict,
-};
+use super::stages::{RunningStage, SwapReceiver, Swapped};
+use crate::metrics::metrics;
+use crate::plugin::{BatchContext, Outputs, PluginEngine, PluginError, PluginKind, Record, Verdict};
 use crate::sink::SinkError;
 use crate::sink::delta::CommitData;
 use crate::source::{KafkaSource, PartitionBatch, SourceError, SourceRecord};
@@ -51,12 +50,6 @@ pub struct RunStats {
     pub commits: u64,
 }
 
-struct RunningStage {
-    name: String,
-    sha256: String,
-    stage: TransformStage,
-}
-
 /// A running pipeline.
 pub struct PipelineRunner {
     pipeline: Pipeline,
@@ -74,6 +67,10 @@ pub struct PipelineRunner {
     key_columns: Vec<usize>,
     buffer: Buffer,
     stats: RunStats,
+    /// Reloaded stages waiting for the next batch boundary.
+    swaps: Option<SwapReceiver>,
+    /// Every swap applied since start (the newest last).
+    swapped: Vec<Swapped>,
 }
 
 impl std::fmt::Debug for PipelineRunner {
@@ -89,7 +86,13 @@ impl PipelineRunner {
     /// Starts every stage (refusing a pipeline whose plugins do not load or refuse their config),
     /// opens the tables, loads silver's keys, and joins the consumer group.
     pub async fn start(pipeline: Pipeline, engine: &PluginEngine) -> Result<Self, RunError> {
-        let name = pipeline.name.clone();
+        let stages = Self::start_stages(&pipeline, engine)?;
+        Self::start_with(pipeline, stages).await
+    }
+
+    /// Starts the stages of `pipeline` (all of them, or the first error).
+    pub fn start_stages(pipeline: &Pipeline, engine: &PluginEngine) -> Result<Vec<RunningStage>, RunError> {
+        let name = &pipeline.name;
         let mut stages = Vec::new();
         for stage in &pipeline.stages {
             if stage.kind != PluginKind::Transform {
@@ -98,30 +101,22 @@ impl PipelineRunner {
                     stage.name
                 );
                 return Err(RunError::Unsupported {
-                    pipeline: name,
+                    pipeline: name.clone(),
                     message,
                 });
             }
-            let plugin_error = |source| RunError::Plugin {
+            let running = RunningStage::start(name, stage, engine).map_err(|source| RunError::Plugin {
                 pipeline: name.clone(),
                 source,
-            };
-            let plugin = Plugin::load_file(engine, &stage.plugin).map_err(plugin_error)?;
-            let sha256 = plugin.sha256().to_string();
-            let log = PluginLog::new(format!("{name}/{}", stage.name), stage.limits.max_log_line);
-            let spec = StageSpec {
-                plugin,
-                config: stage.config.clone(),
-                limits: stage.limits,
-                log,
-            };
-            let running = TransformStage::start(spec).map_err(plugin_error)?;
-            stages.push(RunningStage {
-                name: stage.name.clone(),
-                sha256,
-                stage: running,
-            });
+            })?;
+            stages.push(running);
         }
+        Ok(stages)
+    }
+
+    /// Starts the pipeline with stages already started (by [`PipelineRunner::start_stages`]).
+    pub async fn start_with(pipeline: Pipeline, stages: Vec<RunningStage>) -> Result<Self, RunError> {
+        let name = pipeline.name.clone();
         let decoder = SilverDecoder::new(&pipeline.tables.silver.columns);
         let sink_error = |source| RunError::Sink {
             pipeline: name.clone(),
@@ -166,7 +161,24 @@ impl PipelineRunner {
             key_columns,
             buffer: Buffer::default(),
             stats: RunStats::default(),
+            swaps: None,
+            swapped: Vec::new(),
         })
+    }
+
+    /// Takes reloaded stages from `swaps` between batches from now on.
+    pub fn accept_swaps(&mut self, swaps: SwapReceiver) {
+        self.swaps = Some(swaps);
+    }
+
+    /// The swaps applied so far, oldest first.
+    pub fn swapped(&self) -> &[Swapped] {
+        &self.swapped
+    }
+
+    /// The stages' names and plugin hashes, in order.
+    pub fn stage_versions(&self) -> Vec<(String, String)> {
+        self.stages.iter().map(|s| (s.name.clone(), s.sha256.clone())).collect()
     }
 
     pub fn stats(&self) -> RunStats {
@@ -194,8 +206,10 @@ impl PipelineRunner {
         Ok(stats)
     }
 
-    /// One poll: process what came, resume new partitions, commit when the policy says so.
+    /// One poll: swap in reloaded stages, process what came, resume new partitions, commit when
+    /// the policy says so.
     pub async fn step(&mut self) -> Result<(), RunError> {
+        self.apply_swaps();
         let room = self
             .pipeline
             .commit
@@ -227,6 +241,36 @@ impl PipelineRunner {
             self.commit().await?;
         }
         Ok(())
+    }
+
+    /// Puts reloaded stages in place: between two batches, so each batch runs on one version of
+    /// every stage. Rows already buffered keep the lineage of the versions that made them.
+    pub fn apply_swaps(&mut self) {
+        let Some(swaps) = &self.swaps else {
+            return;
+        };
+        for swapped in swaps.apply(&mut self.stages) {
+            let pipeline = &self.pipeline.name;
+            metrics()
+                .swap_pause
+                .with_label_values(&[pipeline.as_str()])
+                .observe(swapped.pause.as_secs_f64());
+            for (stage, old, new) in &swapped.stages {
+                metrics()
+                    .plugin_reloads
+                    .with_label_values(&[pipeline.as_str(), stage.as_str(), "ok"])
+                    .inc();
+                tracing::info!(
+                    pipeline = %pipeline,
+                    stage = %stage,
+                    old = %short(old),
+                    new = %short(new),
+                    pause_us = swapped.pause.as_micros() as u64,
+                    "plugin reloaded"
+                );
+            }
+            self.swapped.push(swapped);
+        }
     }
 
     /// Forgets the uncommitted work of partitions this host no longer owns. Committing it later
@@ -378,6 +422,7 @@ impl PipelineRunner {
             processing_time_ms: crate::cli::now_ms(),
         };
         for running in &mut self.stages {
+            self.buffer.used(&running.name, &running.sha256);
             let verdicts = tokio::task::block_in_place(|| running.stage.process(&inputs, context));
             let mut next_inputs = Vec::with_capacity(inputs.len());
             let mut next_from = Vec::with_capacity(from.len());
@@ -463,10 +508,12 @@ impl PipelineRunner {
         let buffer = std::mem::take(&mut self.buffer);
         let topic = self.pipeline.source.topic.clone();
         let offsets: Vec<(String, i32, i64)> = buffer.next.iter().map(|(p, n)| (topic.clone(), *p, *n)).collect();
-        let plugins: serde_json::Map<String, serde_json::Value> = self
-            .stages
+        // Lineage: each stage's plugin versions that made these rows (two if a reload fell
+        // inside the buffer).
+        let plugins: serde_json::Map<String, serde_json::Value> = buffer
+            .plugins
             .iter()
-            .map(|s| (s.name.clone(), serde_json::Value::String(s.sha256.clone())))
+            .map(|(stage, versions)| (stage.clone(), serde_json::json!(versions)))
             .collect();
         let metadata: HashMap<String, serde_json::Value> = [
             (
@@ -564,6 +611,11 @@ fn not_yet_in(batches: &[RecordBatch], next: &HashMap<i32, i64>) -> Result<Vec<R
         }
     }
     Ok(out)
+}
+
+/// The first 12 hex digits of a content hash, for logs.
+fn short(sha256: &str) -> &str {
+    sha256.get(..12).unwrap_or(sha256)
 }
 
 fn push_nonempty(batches: &mut Vec<RecordBatch>, batch: RecordBatch) {

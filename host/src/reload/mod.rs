@@ -1,0 +1,17 @@
+//! Hot reload: a watcher on the pipelines folder, and the supervisor that runs every pipeline and
+//! applies what changed: a new `.wasm` is started off the data path and swapped in between two
+//! batches (or refused, leaving the running version); a changed `pipeline.toml` restarts that
+//! pipeline from its committed offsets; a new folder starts one; a removed one stops after a
+//! final commit.
+//!
+//! - `changes`: raw file events grouped by pipeline folder.
+//! - `watcher`: `notify` events, debounced until the folder has been quiet for a while.
+//! - `supervisor`: the running pipelines and what each change does to them.
+
+mod changes;
+mod supervisor;
+mod watcher;
+
+pub use changes::{FolderChange, by_folder};
+pub use supervisor::{Supervisor, SupervisorError, SupervisorOptions};
+pub use watcher::{Watcher, WatchError};

@@ -1,0 +1,471 @@
+//! Runs every pipeline of a folder and keeps them in step with its files.
+//!
+//! | change                         | effect                                                      |
+//! |--------------------------------|-------------------------------------------------------------|
+//! | a stage's `.wasm` rewritten    | new version started off the data path, swapped in between two batches; if it fails, the running version stays |
+//! | `pipeline.toml` changed        | checked and its stages started first; then that pipeline alone stops (final commit) and starts again from its committed offsets |
+//! | a folder with `pipeline.toml` appears | the pipeline starts                                  |
+//! | a pipeline's folder (or file) goes    | the pipeline stops after a final commit              |
+//!
+//! A refused change is logged with its reason and counted in `weir_plugin_reloads_total` or
+//! `weir_pipeline_reloads_total` with `result="failed"`; nothing that runs is touched.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use thiserror::Error;
+use tokio::task::JoinHandle;
+
+use super::changes::{FolderChange, by_folder};
+use super::watcher::{WatchError, Watcher};
+use crate::config::{self, ConfigError, PIPELINE_FILE, Pipeline};
+use crate::metrics::metrics;
+use crate::pipeline::{PipelineRunner, RunError, RunStats, RunningStage, StageSwap, SwapSender, swap_channel};
+use crate::plugin::{Plugin, PluginEngine, PluginError};
+
+/// How the supervisor watches.
+#[derive(Debug, Clone, Copy)]
+pub struct SupervisorOptions {
+    /// Watch the folder and apply changes (off: run what was there at start).
+    pub watch: bool,
+    /// How long the folder must be quiet before a change is applied (a copy in progress keeps
+    /// it busy, so a half-written file is never read).
+    pub quiet: Duration,
+}
+
+impl Default for SupervisorOptions {
+    fn default() -> Self {
+        SupervisorOptions {
+            watch: true,
+            quiet: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Why `weir run` stopped with an error.
+#[derive(Debug, Error)]
+pub enum SupervisorError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("starting {pipeline}: {source}")]
+    Start { pipeline: String, source: RunError },
+    #[error(transparent)]
+    Run(#[from] RunError),
+    #[error(transparent)]
+    Watch(#[from] WatchError),
+    #[error("pipeline {pipeline}: its task ended abnormally: {message}")]
+    Task { pipeline: String, message: String },
+}
+
+/// One running pipeline.
+struct Running {
+    pipeline: Pipeline,
+    /// `pipeline.toml` as it was when the pipeline started.
+    text: String,
+    /// Each stage's plugin hash, as last handed to the runner.
+    versions: Vec<String>,
+    stop: Arc<AtomicBool>,
+    swaps: SwapSender,
+    task: JoinHandle<Result<RunStats, RunError>>,
+}
+
+/// The running pipelines of one folder.
+pub struct Supervisor {
+    root: PathBuf,
+    /// `root` is itself a pipeline folder.
+    single: bool,
+    engine: PluginEngine,
+    running: BTreeMap<PathBuf, Running>,
+}
+
+impl std::fmt::Debug for Supervisor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Supervisor")
+            .field("root", &self.root)
+            .field("running", &self.running.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Supervisor {
+    /// Loads every pipeline under `root` (all must be valid and start), then runs them,
+    /// applying file changes, until `shutdown` resolves or a pipeline fails (which stops the
+    /// others too). Every pipeline commits what it holds before this returns.
+    pub async fn run(
+        root: &Path,
+        engine: PluginEngine,
+        options: SupervisorOptions,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), SupervisorError> {
+        let root = root.canonicalize().map_err(|error| ConfigError::Read {
+            path: root.to_path_buf(),
+            error,
+        })?;
+        let files = config::discover(&root)?;
+        let single = files.len() == 1 && files[0] == root.join(PIPELINE_FILE);
+        let mut pipelines = Vec::new();
+        for file in &files {
+            pipelines.push(config::load(file, &config::from_env)?);
+        }
+        let mut supervisor = Supervisor {
+            root,
+            single,
+            engine,
+            running: BTreeMap::new(),
+        };
+        for pipeline in pipelines {
+            let name = pipeline.name.clone();
+            if let Err(source) = supervisor.launch(pipeline).await {
+                supervisor.stop_all().await;
+                return Err(SupervisorError::Start { pipeline: name, source });
+            }
+        }
+        let mut watcher = match options.watch {
+            true => Some(Watcher::start(&supervisor.root, options.quiet)?),
+            false => None,
+        };
+        tracing::info!(
+            pipelines = supervisor.running.len(),
+            watching = options.watch,
+            "running; SIGTERM or Ctrl-C stops after a final commit"
+        );
+        tokio::pin!(shutdown);
+        let mut check = tokio::time::interval(Duration::from_millis(250));
+        let failure = loop {
+            tokio::select! {
+                () = &mut shutdown => {
+                    tracing::info!("stopping: finishing the current batches and committing");
+                    break None;
+                }
+                paths = next_changes(&mut watcher) => {
+                    for (folder, change) in by_folder(&supervisor.root, supervisor.single, paths) {
+                        supervisor.apply(folder, change).await;
+                    }
+                }
+                _ = check.tick() => {
+                    if let Some(failure) = supervisor.take_failure().await {
+                        break Some(failure);
+                    }
+                }
+            }
+        };
+        let stopped = supervisor.stop_all().await;
+        match failure.or(stopped) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// The folders of the running pipelines.
+    pub fn running(&self) -> Vec<&Path> {
+        self.running.keys().map(PathBuf::as_path).collect()
+    }
+
+    /// Starts `pipeline`'s stages (on a blocking thread: compiling is slow), then the pipeline.
+    async fn launch(&mut self, pipeline: Pipeline) -> Result<(), RunError> {
+        let stages = self.start_stages(&pipeline).await?;
+        self.launch_with(pipeline, stages).await
+    }
+
+    async fn start_stages(&self, pipeline: &Pipeline) -> Result<Vec<RunningStage>, RunError> {
+        let engine = self.engine.clone();
+        let owned = pipeline.clone();
+        tokio::task::spawn_blocking(move || PipelineRunner::start_stages(&owned, &engine))
+            .await
+            .unwrap_or_else(|e| {
+                Err(RunError::Unsupported {
+                    pipeline: pipeline.name.clone(),
+                    message: format!("starting the stages panicked: {e}"),
+                })
+            })
+    }
+
+    async fn launch_with(&mut self, pipeline: Pipeline, stages: Vec<RunningStage>) -> Result<(), RunError> {
+        let text = std::fs::read_to_string(&pipeline.file).unwrap_or_default();
+        let mut runner = PipelineRunner::start_with(pipeline.clone(), stages).await?;
+        let (swaps, receiver) = swap_channel();
+        runner.accept_swaps(receiver);
+        let versions = runner.stage_versions().into_iter().map(|(_, sha)| sha).collect();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let task = tokio::spawn(async move { runner.run_until(move |_| flag.load(Ordering::Relaxed)).await });
+        self.running.insert(
+            pipeline.dir.clone(),
+            Running {
+                pipeline,
+                text,
+                versions,
+                stop,
+                swaps,
+                task,
+            },
+        );
+        Ok(())
+    }
+
+    /// Applies what changed in one folder.
+    async fn apply(&mut self, folder: PathBuf, change: FolderChange) {
+        let file = folder.join(PIPELINE_FILE);
+        let exists = file.is_file();
+        match (self.running.contains_key(&folder), exists) {
+            (false, true) => self.start_new(&folder, &file).await,
+            (true, false) => {
+                tracing::info!(folder = %folder.display(), "pipeline folder or file removed: stopping after a final commit");
+                self.stop(&folder, "stop").await;
+            }
+            (true, true) if change.pipeline_file => self.restart(&folder, &file).await,
+            (true, true) => {
+                for plugin in &change.plugins {
+                    self.reload_plugin(&folder, plugin).await;
+                }
+            }
+            (false, false) => {}
+        }
+    }
+
+    async fn start_new(&mut self, folder: &Path, file: &Path) {
+        let label = folder_name(folder);
+        let pipeline = match config::load(file, &config::from_env) {
+            Ok(pipeline) => pipeline,
+            Err(e) => {
+                count_pipeline(&label, "start", false);
+                tracing::error!(pipeline = %label, error = %e, "new pipeline not started: its pipeline.toml is invalid");
+                return;
+            }
+        };
+        let name = pipeline.name.clone();
+        match self.launch(pipeline).await {
+            Ok(()) => {
+                count_pipeline(&name, "start", true);
+                tracing::info!(pipeline = %name, "new pipeline started");
+            }
+            Err(e) => {
+                count_pipeline(&name, "start", false);
+                tracing::error!(pipeline = %name, error = %e, "new pipeline not started");
+            }
+        }
+    }
+
+    /// Restarts the pipeline of `folder` with its changed file, if the new version is valid and
+    /// its stages start; otherwise the running version stays.
+    async fn restart(&mut self, folder: &Path, file: &Path) {
+        let Some(running) = self.running.get(folder) else {
+            return;
+        };
+        let old = running.pipeline.clone();
+        let name = old.name.clone();
+        if std::fs::read_to_string(file).is_ok_and(|text| text == running.text) {
+            tracing::debug!(pipeline = %name, "pipeline.toml touched but unchanged");
+            return;
+        }
+        let refuse = |reason: String| {
+            count_pipeline(&name, "restart", false);
+            tracing::warn!(pipeline = %name, error = %reason, "pipeline.toml change refused; the running version stays");
+        };
+        let new = match config::load(file, &config::from_env) {
+            Ok(new) => new,
+            Err(e) => return refuse(e.to_string()),
+        };
+        let stages = match self.start_stages(&new).await {
+            Ok(stages) => stages,
+            Err(e) => return refuse(e.to_string()),
+        };
+        tracing::info!(pipeline = %name, "pipeline.toml changed: restarting it after a final commit");
+        if !self.stop(folder, "restart").await {
+            return;
+        }
+        match self.launch_with(new, stages).await {
+            Ok(()) => {
+                count_pipeline(&name, "restart", true);
+                tracing::info!(pipeline = %name, "pipeline restarted with its new pipeline.toml");
+            }
+            Err(e) => {
+                count_pipeline(&name, "restart", false);
+                tracing::error!(pipeline = %name, error = %e, "restart failed; starting the previous version again");
+                if let Err(e) = self.launch(old).await {
+                    tracing::error!(pipeline = %name, error = %e, "the previous version does not start either; the pipeline is stopped until its folder changes");
+                }
+            }
+        }
+    }
+
+    /// Stops the pipeline of `folder` after a final commit. False if it ended with an error.
+    async fn stop(&mut self, folder: &Path, action: &str) -> bool {
+        let Some(running) = self.running.remove(folder) else {
+            return true;
+        };
+        let name = running.pipeline.name.clone();
+        running.stop.store(true, Ordering::Relaxed);
+        match running.task.await {
+            Ok(Ok(stats)) => {
+                if action == "stop" {
+                    count_pipeline(&name, action, true);
+                }
+                tracing::info!(pipeline = %name, ?stats, "pipeline stopped");
+                true
+            }
+            Ok(Err(e)) => {
+                count_pipeline(&name, action, false);
+                tracing::error!(pipeline = %name, error = %e, "pipeline failed while stopping");
+                false
+            }
+            Err(e) => {
+                count_pipeline(&name, action, false);
+                tracing::error!(pipeline = %name, error = %e, "pipeline task ended abnormally");
+                false
+            }
+        }
+    }
+
+    /// Starts the new version of `plugin` for every stage of `folder`'s pipeline that runs it,
+    /// away from the data path, and hands the started stages over. All of them or none.
+    async fn reload_plugin(&mut self, folder: &Path, plugin: &Path) {
+        let Some(running) = self.running.get_mut(folder) else {
+            return;
+        };
+        let name = running.pipeline.name.clone();
+        let indices: Vec<usize> = running
+            .pipeline
+            .stages
+            .iter()
+            .enumerate()
+            .filter(|(_, stage)| same_file(&stage.plugin, plugin))
+            .map(|(i, _)| i)
+            .collect();
+        if indices.is_empty() {
+            tracing::debug!(pipeline = %name, file = %plugin.display(), "changed .wasm is not used by any stage");
+            return;
+        }
+        if !plugin.is_file() {
+            tracing::warn!(pipeline = %name, file = %plugin.display(), "plugin file removed; the running version stays");
+            return;
+        }
+        let engine = self.engine.clone();
+        let pipeline = running.pipeline.clone();
+        let versions = running.versions.clone();
+        let path = plugin.to_path_buf();
+        let wanted = indices.clone();
+        let started = tokio::task::spawn_blocking(move || -> Result<Vec<(usize, RunningStage)>, PluginError> {
+            let plugin = Plugin::load_file(&engine, &path)?;
+            let mut stages = Vec::new();
+            for index in wanted {
+                if versions.get(index).is_some_and(|v| v == plugin.sha256()) {
+                    continue;
+                }
+                let stage = &pipeline.stages[index];
+                stages.push((index, RunningStage::start_plugin(&pipeline.name, stage, plugin.clone())?));
+            }
+            Ok(stages)
+        })
+        .await
+        .unwrap_or_else(|e| Err(PluginError::Engine(format!("starting the plugin panicked: {e}"))));
+        match started {
+            Ok(stages) if stages.is_empty() => {
+                tracing::debug!(pipeline = %name, file = %plugin.display(), "plugin file rewritten with the running version");
+            }
+            Ok(stages) => {
+                for (index, stage) in &stages {
+                    if let Some(version) = running.versions.get_mut(*index) {
+                        version.clone_from(&stage.sha256);
+                    }
+                    tracing::info!(pipeline = %name, stage = %stage.name, file = %plugin.display(), "new plugin version started; swapping it in at the next batch");
+                }
+                if !running.swaps.send(StageSwap { stages }) {
+                    tracing::warn!(pipeline = %name, "pipeline stopped before the new plugin version could be swapped in");
+                }
+            }
+            Err(e) => {
+                for index in indices {
+                    let stage = &running.pipeline.stages[index].name;
+                    metrics()
+                        .plugin_reloads
+                        .with_label_values(&[name.as_str(), stage.as_str(), "failed"])
+                        .inc();
+                    tracing::warn!(
+                        pipeline = %name,
+                        stage = %stage,
+                        file = %plugin.display(),
+                        error = %e,
+                        "plugin reload failed; the running version stays"
+                    );
+                }
+            }
+        }
+    }
+
+    /// A pipeline that ended on its own (it only does on an error), removed from the running.
+    async fn take_failure(&mut self) -> Option<SupervisorError> {
+        let folder = self
+            .running
+            .iter()
+            .find(|(_, r)| r.task.is_finished())
+            .map(|(folder, _)| folder.clone())?;
+        let running = self.running.remove(&folder)?;
+        let name = running.pipeline.name.clone();
+        match running.task.await {
+            Ok(Ok(stats)) => {
+                tracing::warn!(pipeline = %name, ?stats, "pipeline ended on its own");
+                None
+            }
+            Ok(Err(e)) => Some(SupervisorError::Run(e)),
+            Err(e) => Some(SupervisorError::Task {
+                pipeline: name,
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    /// Stops every pipeline (each commits what it holds); the first error, if any.
+    async fn stop_all(&mut self) -> Option<SupervisorError> {
+        for running in self.running.values() {
+            running.stop.store(true, Ordering::Relaxed);
+        }
+        let mut failure = None;
+        for (_, running) in std::mem::take(&mut self.running) {
+            let name = running.pipeline.name.clone();
+            match running.task.await {
+                Ok(Ok(stats)) => tracing::info!(pipeline = %name, ?stats, "pipeline finished"),
+                Ok(Err(e)) => failure = failure.or(Some(SupervisorError::Run(e))),
+                Err(e) => {
+                    failure = failure.or(Some(SupervisorError::Task {
+                        pipeline: name,
+                        message: e.to_string(),
+                    }))
+                }
+            }
+        }
+        failure
+    }
+}
+
+/// The next debounced change, or never when not watching.
+async fn next_changes(watcher: &mut Option<Watcher>) -> std::collections::BTreeSet<PathBuf> {
+    match watcher {
+        Some(watcher) => watcher.changes().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+fn folder_name(folder: &Path) -> String {
+    folder
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| folder.display().to_string())
+}
+
+fn count_pipeline(pipeline: &str, action: &str, ok: bool) {
+    metrics()
+        .pipeline_reloads
+        .with_label_values(&[pipeline, action, if ok { "ok" } else { "failed" }])
+        .inc();
+}

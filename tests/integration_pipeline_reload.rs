@@ -1,0 +1,393 @@
+//! Hot reload under load, against a real Kafka-protocol broker (tansu): while records stream in,
+//! the transform plugin of a running `weir run` is replaced 20 times, alternating two versions
+//! that tag each record with their version, and three broken files are dropped in between (not
+//! wasm, the wrong world, an `init` that refuses the stage's config). Every file is written in
+//! pieces, like a copy in progress.
+//!
+//! Checked: every produced record is in silver exactly once; every row carries v1 or v2, never
+//! anything else; each Delta commit's lineage (`weir.plugins`) names only the two good versions,
+//! and within a commit each partition's rows follow that list in order (a batch runs on one
+//! version, versions change only between batches); exactly 20 reloads took effect and the three
+//! broken files were refused with their reasons; the process never stopped or restarted the
+//! pipeline.
+#![allow(clippy::unwrap_used)] // a test crate: panicking is how it fails
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::{Int32Type, Int64Type};
+use common::pipeline::sigterm;
+use common::services::Tansu;
+use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use rdkafka::ClientConfig;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use sha2::{Digest, Sha256};
+
+const SWAPS: usize = 20;
+
+const PIPELINE: &str = r#"
+[source]
+brokers = "${KAFKA_BROKERS}"
+topic = "events"
+group = "reload-test"
+
+[source.properties]
+"auto.offset.reset" = "earliest"
+
+[[stages]]
+name = "tag"
+plugin = "tag.wasm"
+
+[tables]
+location = "${WEIR_LAKEHOUSE}/tagged"
+format = ["delta"]
+
+[tables.silver]
+key = ["id"]
+columns = [
+  { name = "id", type = "string", nullable = false },
+  { name = "n", type = "int64" },
+  { name = "plugin_version", type = "string" },
+]
+
+[commit]
+max_records = 2000
+max_interval_ms = 250
+"#;
+
+/// What the test drops into the pipeline folder, in order.
+enum Drop {
+    Good(&'static str),
+    Broken(&'static str, Vec<u8>, &'static str),
+}
+
+/// Log lines of the host (JSON, one per line), collected as they come.
+#[derive(Clone, Default)]
+struct Log(Arc<Mutex<Vec<serde_json::Value>>>);
+
+impl Log {
+    fn follow(&self, child: &mut Child) {
+        let stderr = child.stderr.take().unwrap();
+        let lines = self.0.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                match serde_json::from_str(&line) {
+                    Ok(value) => lines.lock().unwrap().push(value),
+                    Err(_) => eprintln!("weir: {line}"),
+                }
+            }
+        });
+    }
+
+    fn with_message(&self, message: &str) -> Vec<serde_json::Value> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|line| line["fields"]["message"] == message)
+            .cloned()
+            .collect()
+    }
+
+    fn wait_for(&self, message: &str, count: usize) {
+        let started = Instant::now();
+        while self.with_message(message).len() < count {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "waited 60 s for {count} x `{message}`; log:\n{:#?}",
+                self.0.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Writes `bytes` to `path` in four pieces with pauses shorter than the host's quiet period,
+/// like a copy in progress.
+fn write_slowly(path: &Path, bytes: &[u8]) {
+    let mut file = std::fs::File::create(path).unwrap();
+    for piece in bytes.chunks(bytes.len().div_ceil(4).max(1)) {
+        file.write_all(piece).unwrap();
+        file.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(40));
+    }
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Produces `{"id": "e<i>", "n": i}` records until `stop`, 40 every 20 ms; returns the count.
+fn produce_until(brokers: String, stop: Arc<AtomicBool>, produced: Arc<AtomicUsize>) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("linger.ms", "5")
+        .create()
+        .unwrap();
+    let mut i = 0usize;
+    while !stop.load(Ordering::Relaxed) {
+        for _ in 0..40 {
+            let key = format!("e{i}");
+            let value = format!(r#"{{"id":"e{i}","n":{i}}}"#);
+            producer
+                .send(BaseRecord::to("events").key(&key).payload(&value))
+                .map_err(|(e, _)| e)
+                .unwrap();
+            i += 1;
+        }
+        producer.poll(Duration::ZERO);
+        producer.flush(Duration::from_secs(10)).unwrap();
+        produced.store(i, Ordering::Relaxed);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// One Delta commit of the silver table: its lineage and its rows.
+struct Commit {
+    version: u64,
+    plugins: Vec<String>,
+    rows: Vec<RecordBatch>,
+}
+
+/// Reads every commit of the Delta table at `table` straight from its log and data files.
+fn commits(table: &Path) -> Vec<Commit> {
+    let mut logs: Vec<PathBuf> = std::fs::read_dir(table.join("_delta_log"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    logs.sort();
+    let mut out = Vec::new();
+    for log in logs {
+        let version: u64 = log.file_stem().unwrap().to_str().unwrap().parse().unwrap();
+        let mut plugins = None;
+        let mut rows = Vec::new();
+        for line in std::fs::read_to_string(&log).unwrap().lines() {
+            let action: serde_json::Value = serde_json::from_str(line).unwrap();
+            if let Some(info) = action.get("commitInfo") {
+                plugins = info.get("weir.plugins").map(|p| {
+                    p["tag"]
+                        .as_array()
+                        .unwrap_or_else(|| panic!("weir.plugins of version {version}: {p}"))
+                        .iter()
+                        .map(|v| v.as_str().unwrap().to_string())
+                        .collect::<Vec<_>>()
+                });
+            }
+            if let Some(add) = action.get("add") {
+                let file = table.join(add["path"].as_str().unwrap());
+                let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(file).unwrap())
+                    .unwrap()
+                    .build()
+                    .unwrap();
+                rows.extend(reader.map(Result::unwrap));
+            }
+        }
+        if rows.is_empty() {
+            continue; // table creation
+        }
+        let plugins = plugins.unwrap_or_else(|| panic!("commit {version} has rows but no weir.plugins lineage"));
+        out.push(Commit { version, plugins, rows });
+    }
+    out
+}
+
+#[test]
+fn a_plugin_replaced_20_times_under_load_loses_and_doubles_nothing() {
+    let plugins = common::plugin_dir();
+    let read = |name: &str| std::fs::read(plugins.join(format!("{name}.wasm"))).unwrap();
+    let (v1, v2) = (read("weir_tag_v1"), read("weir_tag_v2"));
+    let version_of: HashMap<String, &str> = [(sha256(&v1), "v1"), (sha256(&v2), "v2")].into();
+
+    let tansu = Tansu::start();
+    tansu.create_topic("events", 3);
+    let work = tempfile::tempdir().unwrap();
+    let folder = work.path().join("pipelines/tagged");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("pipeline.toml"), PIPELINE).unwrap();
+    std::fs::write(folder.join("tag.wasm"), &v1).unwrap();
+    let lakehouse = work.path().join("lake");
+
+    let mut host = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["--log-format", "json", "run", "--reload-quiet-ms", "200"])
+        .arg(work.path().join("pipelines"))
+        .env("KAFKA_BROKERS", tansu.brokers())
+        .env("WEIR_LAKEHOUSE", &lakehouse)
+        .env("WEIR_CACHE_DIR", work.path().join("cache"))
+        .env("WEIR_LOG", "warn,weir=info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = Log::default();
+    log.follow(&mut host);
+    log.wait_for("running; SIGTERM or Ctrl-C stops after a final commit", 1);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let produced = Arc::new(AtomicUsize::new(0));
+    let producer = {
+        let (brokers, stop, produced) = (tansu.brokers(), stop.clone(), produced.clone());
+        std::thread::spawn(move || produce_until(brokers, stop, produced))
+    };
+
+    // 20 good versions alternating v2, v1, ... with a broken file after the 5th, 12th and 18th.
+    let mut drops: Vec<Drop> = Vec::new();
+    for swap in 1..=SWAPS {
+        drops.push(Drop::Good(if swap % 2 == 1 { "v2" } else { "v1" }));
+        match swap {
+            5 => drops.push(Drop::Broken(
+                "not wasm",
+                b"#!/bin/sh\necho this is not a plugin\n".to_vec(),
+                "is not a WebAssembly file",
+            )),
+            12 => drops.push(Drop::Broken(
+                "wrong world",
+                read("weir_hostile_wrong_world"),
+                "does not implement a Weir plugin world",
+            )),
+            18 => drops.push(Drop::Broken(
+                "init refuses config",
+                read("weir_tag_strict"),
+                "refused its config: this version needs `strict = true`",
+            )),
+            _ => {}
+        }
+    }
+    let (mut reloaded, mut failed) = (0, 0);
+    for drop in &drops {
+        // Let records flow through the running version first.
+        let before = produced.load(Ordering::Relaxed);
+        while produced.load(Ordering::Relaxed) < before + 400 {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        match drop {
+            Drop::Good(version) => {
+                write_slowly(&folder.join("tag.wasm"), if *version == "v1" { &v1 } else { &v2 });
+                reloaded += 1;
+                log.wait_for("plugin reloaded", reloaded);
+            }
+            Drop::Broken(what, bytes, reason) => {
+                write_slowly(&folder.join("tag.wasm"), bytes);
+                failed += 1;
+                log.wait_for("plugin reload failed; the running version stays", failed);
+                let line = log.with_message("plugin reload failed; the running version stays")[failed - 1].clone();
+                let error = line["fields"]["error"].as_str().unwrap_or_default().to_string();
+                assert!(error.contains(reason), "{what}: {error}");
+            }
+        }
+        assert!(host.try_wait().unwrap().is_none(), "weir stopped during the reloads");
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    producer.join().unwrap();
+    let total = produced.load(Ordering::Relaxed);
+
+    // Wait for silver to hold everything, then stop the host gracefully.
+    let silver = lakehouse.join("tagged/silver");
+    let started = Instant::now();
+    let mut rows = 0;
+    while rows < total {
+        assert!(host.try_wait().unwrap().is_none(), "weir stopped");
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "silver has {rows} of {total} rows after 90 s"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        if silver.join("_delta_log").is_dir() {
+            rows = commits(&silver)
+                .iter()
+                .flat_map(|c| &c.rows)
+                .map(RecordBatch::num_rows)
+                .sum();
+        }
+    }
+    sigterm(&mut host);
+    assert!(host.wait().unwrap().success(), "weir exited with an error");
+
+    // Reloads: exactly the good ones took effect, the broken ones were refused, and the pipeline
+    // itself was never restarted.
+    assert_eq!(log.with_message("plugin reloaded").len(), SWAPS);
+    assert_eq!(log.with_message("plugin reload failed; the running version stays").len(), 3);
+    assert_eq!(log.with_message("pipeline started").len(), 1, "the pipeline restarted");
+
+    // Every record once; every row tagged by a good version; lineage in batch order.
+    let commits = commits(&silver);
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut changes: BTreeMap<i32, (Option<String>, usize)> = BTreeMap::new();
+    for commit in &commits {
+        for sha in &commit.plugins {
+            assert!(
+                version_of.contains_key(sha),
+                "commit {} names plugin {sha}, which is neither v1 nor v2",
+                commit.version
+            );
+        }
+        // Per partition, in offset order, rows must walk the lineage list forwards.
+        let mut by_partition: BTreeMap<i32, Vec<(i64, String)>> = BTreeMap::new();
+        for batch in &commit.rows {
+            let ids = batch.column_by_name("id").unwrap().as_string::<i32>();
+            let tags = batch.column_by_name("plugin_version").unwrap().as_string::<i32>();
+            let partitions = batch.column_by_name("_kafka_partition").unwrap().as_primitive::<Int32Type>();
+            let offsets = batch.column_by_name("_kafka_offset").unwrap().as_primitive::<Int64Type>();
+            for row in 0..batch.num_rows() {
+                *seen.entry(ids.value(row).to_string()).or_default() += 1;
+                by_partition
+                    .entry(partitions.value(row))
+                    .or_default()
+                    .push((offsets.value(row), tags.value(row).to_string()));
+            }
+        }
+        for (partition, mut rows) in by_partition {
+            rows.sort();
+            let mut position = 0;
+            for (offset, tag) in rows {
+                assert!(tag == "v1" || tag == "v2", "partition {partition} offset {offset}: tag {tag}");
+                let index = commit
+                    .plugins
+                    .iter()
+                    .position(|sha| version_of[sha] == tag)
+                    .unwrap_or_else(|| {
+                        panic!(
+                            "commit {}: a {tag} row (partition {partition}, offset {offset}) but lineage {:?}",
+                            commit.version, commit.plugins
+                        )
+                    });
+                assert!(
+                    index >= position,
+                    "commit {}: partition {partition} goes back to {tag} at offset {offset}",
+                    commit.version
+                );
+                position = index;
+                let (last, count) = changes.entry(partition).or_default();
+                if last.as_deref() != Some(tag.as_str()) {
+                    *count += usize::from(last.is_some());
+                    *last = Some(tag);
+                }
+            }
+        }
+    }
+    assert_eq!(seen.len(), total, "distinct ids in silver vs produced");
+    let doubled: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).take(5).collect();
+    assert!(doubled.is_empty(), "records in silver more than once: {doubled:?}");
+    for i in 0..total {
+        assert!(seen.contains_key(&format!("e{i}")), "record e{i} is missing from silver");
+    }
+    // Versions change only at swaps: at most 20 times per partition, and records did flow
+    // between swaps, so the changes are seen.
+    let per_partition: Vec<usize> = changes.values().map(|(_, n)| *n).collect();
+    assert!(per_partition.iter().all(|n| *n <= SWAPS), "{per_partition:?}");
+    assert!(
+        per_partition.iter().sum::<usize>() >= SWAPS,
+        "tag changes per partition {per_partition:?}"
+    );
+}

@@ -45,6 +45,7 @@ group = "reload-test"
 [[stages]]
 name = "tag"
 plugin = "tag.wasm"
+kind = "transform"
 
 [tables]
 location = "${WEIR_LAKEHOUSE}/tagged"
@@ -97,14 +98,16 @@ impl Log {
             .collect()
     }
 
-    fn wait_for(&self, message: &str, count: usize) {
+    fn wait_for(&self, host: &mut Child, message: &str, count: usize) {
         let started = Instant::now();
         while self.with_message(message).len() < count {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "waited 60 s for {count} x `{message}`; log:\n{:#?}",
-                self.0.lock().unwrap()
-            );
+            if let Some(status) = host.try_wait().unwrap() {
+                panic!("weir exited ({status}) while waiting for `{message}`");
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                let lines: Vec<String> = self.0.lock().unwrap().iter().map(|l| l.to_string()).collect();
+                panic!("waited 60 s for {count} x `{message}`; log:\n{}", lines.join("\n"));
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -223,14 +226,14 @@ fn a_plugin_replaced_20_times_under_load_loses_and_doubles_nothing() {
         .env("KAFKA_BROKERS", tansu.brokers())
         .env("WEIR_LAKEHOUSE", &lakehouse)
         .env("WEIR_CACHE_DIR", work.path().join("cache"))
-        .env("WEIR_LOG", "warn,weir=info")
+        .env("WEIR_LOG", "warn,weir=info,buoyant_kernel=off,deltalake_core::writer::stats=error")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let log = Log::default();
     log.follow(&mut host);
-    log.wait_for("running; SIGTERM or Ctrl-C stops after a final commit", 1);
+    log.wait_for(&mut host, "running; SIGTERM or Ctrl-C stops after a final commit", 1);
 
     let stop = Arc::new(AtomicBool::new(false));
     let produced = Arc::new(AtomicUsize::new(0));
@@ -274,12 +277,12 @@ fn a_plugin_replaced_20_times_under_load_loses_and_doubles_nothing() {
             Drop::Good(version) => {
                 write_slowly(&folder.join("tag.wasm"), if *version == "v1" { &v1 } else { &v2 });
                 reloaded += 1;
-                log.wait_for("plugin reloaded", reloaded);
+                log.wait_for(&mut host, "plugin reloaded", reloaded);
             }
             Drop::Broken(what, bytes, reason) => {
                 write_slowly(&folder.join("tag.wasm"), bytes);
                 failed += 1;
-                log.wait_for("plugin reload failed; the running version stays", failed);
+                log.wait_for(&mut host, "plugin reload failed; the running version stays", failed);
                 let line = log.with_message("plugin reload failed; the running version stays")[failed - 1].clone();
                 let error = line["fields"]["error"].as_str().unwrap_or_default().to_string();
                 assert!(error.contains(reason), "{what}: {error}");

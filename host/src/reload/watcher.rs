@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use notify::event::{AccessKind, AccessMode, EventKind};
 use notify::{RecommendedWatcher, RecursiveMode, Watcher as _};
@@ -25,6 +25,10 @@ pub struct Watcher {
     _watcher: RecommendedWatcher,
     events: UnboundedReceiver<PathBuf>,
     quiet: Duration,
+    /// Paths seen but not reported yet, and when the last one came: kept here so that a
+    /// `changes()` future dropped half-way (by a `select!`) loses nothing.
+    pending: BTreeSet<PathBuf>,
+    last_event: Instant,
 }
 
 impl Watcher {
@@ -52,20 +56,33 @@ impl Watcher {
             _watcher: watcher,
             events,
             quiet,
+            pending: BTreeSet::new(),
+            last_event: Instant::now(),
         })
     }
 
     /// Waits for the next change, then for `quiet` without events; returns every path touched.
+    /// Cancel-safe: dropping the future keeps what it had gathered for the next call.
     pub async fn changes(&mut self) -> BTreeSet<PathBuf> {
-        let mut paths = BTreeSet::new();
-        match self.events.recv().await {
-            Some(path) => paths.insert(path),
-            None => return std::future::pending().await,
-        };
-        while let Ok(Some(path)) = tokio::time::timeout(self.quiet, self.events.recv()).await {
-            paths.insert(path);
+        if self.pending.is_empty() {
+            match self.events.recv().await {
+                Some(path) => {
+                    self.pending.insert(path);
+                    self.last_event = Instant::now();
+                }
+                None => return std::future::pending().await,
+            }
         }
-        paths
+        loop {
+            let quiet_until = tokio::time::Instant::from_std(self.last_event + self.quiet);
+            match tokio::time::timeout_at(quiet_until, self.events.recv()).await {
+                Ok(Some(path)) => {
+                    self.pending.insert(path);
+                    self.last_event = Instant::now();
+                }
+                Ok(None) | Err(_) => return std::mem::take(&mut self.pending),
+            }
+        }
     }
 }
 
@@ -109,5 +126,28 @@ mod tests {
         // And only once: nothing is pending.
         let again = tokio::time::timeout(Duration::from_millis(500), watcher.changes()).await;
         assert!(again.is_err(), "a second report: {again:?}");
+    }
+
+    #[tokio::test]
+    async fn a_change_survives_its_future_being_dropped_by_a_select() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let mut watcher = Watcher::start(&root, Duration::from_millis(300)).unwrap();
+        std::fs::write(root.join("a.wasm"), b"x").unwrap();
+        // A select with a shorter timer drops `changes()` again and again before it is quiet.
+        let mut ticks = 0;
+        let gather = async {
+            loop {
+                tokio::select! {
+                    paths = watcher.changes() => break paths,
+                    () = tokio::time::sleep(Duration::from_millis(100)) => ticks += 1,
+                }
+            }
+        };
+        let paths = tokio::time::timeout(Duration::from_secs(5), gather)
+            .await
+            .expect("the change was lost");
+        assert!(ticks >= 2, "the future was never dropped: {ticks}");
+        assert!(paths.contains(&root.join("a.wasm")), "{paths:?}");
     }
 }

@@ -36,8 +36,8 @@ const SWAPS: usize = 20;
 const PIPELINE: &str = r#"
 [source]
 brokers = "${KAFKA_BROKERS}"
-topic = "events"
-group = "reload-test"
+topic = "TOPIC"
+group = "reload-test-TOPIC"
 
 [source.properties]
 "auto.offset.reset" = "earliest"
@@ -48,7 +48,7 @@ plugin = "tag.wasm"
 kind = "transform"
 
 [tables]
-location = "${WEIR_LAKEHOUSE}/tagged"
+location = "${WEIR_LAKEHOUSE}/TOPIC"
 format = ["delta"]
 
 [tables.silver]
@@ -63,6 +63,33 @@ columns = [
 max_records = 2000
 max_interval_ms = 250
 "#;
+
+/// The test pipeline reading `topic` into tables under `$WEIR_LAKEHOUSE/<topic>`.
+fn pipeline_toml(topic: &str) -> String {
+    PIPELINE.replace("TOPIC", topic)
+}
+
+/// `weir run` on `pipelines`, logging JSON lines into the returned `Log`.
+fn weir_run(pipelines: &Path, brokers: &str, work: &Path) -> (Child, Log) {
+    let mut host = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["--log-format", "json", "run", "--reload-quiet-ms", "200"])
+        .arg(pipelines)
+        .env("KAFKA_BROKERS", brokers)
+        .env("WEIR_LAKEHOUSE", work.join("lake"))
+        .env("WEIR_CACHE_DIR", work.join("cache"))
+        .env(
+            "WEIR_LOG",
+            "warn,weir=info,buoyant_kernel=off,deltalake_core::writer::stats=error",
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = Log::default();
+    log.follow(&mut host);
+    log.wait_for(&mut host, "running; SIGTERM or Ctrl-C stops after a final commit", 1);
+    (host, log)
+}
 
 /// What the test drops into the pipeline folder, in order.
 enum Drop {
@@ -128,8 +155,9 @@ fn sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// Produces `{"id": "e<i>", "n": i}` records until `stop`, 40 every 20 ms; returns the count.
-fn produce_until(brokers: String, stop: Arc<AtomicBool>, produced: Arc<AtomicUsize>) {
+/// Produces `{"id": "e<i>", "n": i}` records to `topic` until `stop`, 40 every 20 ms, counting
+/// them in `produced`.
+fn produce_until(brokers: String, topic: &str, stop: Arc<AtomicBool>, produced: Arc<AtomicUsize>) {
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", &brokers)
         .set("linger.ms", "5")
@@ -141,7 +169,7 @@ fn produce_until(brokers: String, stop: Arc<AtomicBool>, produced: Arc<AtomicUsi
             let key = format!("e{i}");
             let value = format!(r#"{{"id":"e{i}","n":{i}}}"#);
             producer
-                .send(BaseRecord::to("events").key(&key).payload(&value))
+                .send(BaseRecord::to(topic).key(&key).payload(&value))
                 .map_err(|(e, _)| e)
                 .unwrap();
             i += 1;
@@ -216,30 +244,15 @@ fn a_plugin_replaced_20_times_under_load_loses_and_doubles_nothing() {
     let work = tempfile::tempdir().unwrap();
     let folder = work.path().join("pipelines/tagged");
     std::fs::create_dir_all(&folder).unwrap();
-    std::fs::write(folder.join("pipeline.toml"), PIPELINE).unwrap();
+    std::fs::write(folder.join("pipeline.toml"), pipeline_toml("events")).unwrap();
     std::fs::write(folder.join("tag.wasm"), &v1).unwrap();
-    let lakehouse = work.path().join("lake");
-
-    let mut host = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(["--log-format", "json", "run", "--reload-quiet-ms", "200"])
-        .arg(work.path().join("pipelines"))
-        .env("KAFKA_BROKERS", tansu.brokers())
-        .env("WEIR_LAKEHOUSE", &lakehouse)
-        .env("WEIR_CACHE_DIR", work.path().join("cache"))
-        .env("WEIR_LOG", "warn,weir=info,buoyant_kernel=off,deltalake_core::writer::stats=error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let log = Log::default();
-    log.follow(&mut host);
-    log.wait_for(&mut host, "running; SIGTERM or Ctrl-C stops after a final commit", 1);
+    let (mut host, log) = weir_run(&work.path().join("pipelines"), &tansu.brokers(), work.path());
 
     let stop = Arc::new(AtomicBool::new(false));
     let produced = Arc::new(AtomicUsize::new(0));
     let producer = {
         let (brokers, stop, produced) = (tansu.brokers(), stop.clone(), produced.clone());
-        std::thread::spawn(move || produce_until(brokers, stop, produced))
+        std::thread::spawn(move || produce_until(brokers, "events", stop, produced))
     };
 
     // 20 good versions alternating v2, v1, ... with a broken file after the 5th, 12th and 18th.
@@ -296,7 +309,7 @@ fn a_plugin_replaced_20_times_under_load_loses_and_doubles_nothing() {
     let total = produced.load(Ordering::Relaxed);
 
     // Wait for silver to hold everything, then stop the host gracefully.
-    let silver = lakehouse.join("tagged/silver");
+    let silver = work.path().join("lake/events/silver");
     let started = Instant::now();
     let mut rows = 0;
     while rows < total {
@@ -320,7 +333,11 @@ fn a_plugin_replaced_20_times_under_load_loses_and_doubles_nothing() {
     // Reloads: exactly the good ones took effect, the broken ones were refused, and the pipeline
     // itself was never restarted.
     assert_eq!(log.with_message("plugin reloaded").len(), SWAPS);
-    assert_eq!(log.with_message("plugin reload failed; the running version stays").len(), 3);
+    assert_eq!(
+        log.with_message("plugin reload failed; the running version stays")
+            .len(),
+        3
+    );
     assert_eq!(log.with_message("pipeline started").len(), 1, "the pipeline restarted");
 
     // Every record once; every row tagged by a good version; lineage in batch order.
@@ -340,8 +357,14 @@ fn a_plugin_replaced_20_times_under_load_loses_and_doubles_nothing() {
         for batch in &commit.rows {
             let ids = batch.column_by_name("id").unwrap().as_string::<i32>();
             let tags = batch.column_by_name("plugin_version").unwrap().as_string::<i32>();
-            let partitions = batch.column_by_name("_kafka_partition").unwrap().as_primitive::<Int32Type>();
-            let offsets = batch.column_by_name("_kafka_offset").unwrap().as_primitive::<Int64Type>();
+            let partitions = batch
+                .column_by_name("_kafka_partition")
+                .unwrap()
+                .as_primitive::<Int32Type>();
+            let offsets = batch
+                .column_by_name("_kafka_offset")
+                .unwrap()
+                .as_primitive::<Int64Type>();
             for row in 0..batch.num_rows() {
                 *seen.entry(ids.value(row).to_string()).or_default() += 1;
                 by_partition
@@ -354,7 +377,10 @@ fn a_plugin_replaced_20_times_under_load_loses_and_doubles_nothing() {
             rows.sort();
             let mut position = 0;
             for (offset, tag) in rows {
-                assert!(tag == "v1" || tag == "v2", "partition {partition} offset {offset}: tag {tag}");
+                assert!(
+                    tag == "v1" || tag == "v2",
+                    "partition {partition} offset {offset}: tag {tag}"
+                );
                 let index = commit
                     .plugins
                     .iter()
@@ -383,7 +409,10 @@ fn a_plugin_replaced_20_times_under_load_loses_and_doubles_nothing() {
     let doubled: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).take(5).collect();
     assert!(doubled.is_empty(), "records in silver more than once: {doubled:?}");
     for i in 0..total {
-        assert!(seen.contains_key(&format!("e{i}")), "record e{i} is missing from silver");
+        assert!(
+            seen.contains_key(&format!("e{i}")),
+            "record e{i} is missing from silver"
+        );
     }
     // Versions change only at swaps: at most 20 times per partition, and records did flow
     // between swaps, so the changes are seen.
@@ -393,4 +422,149 @@ fn a_plugin_replaced_20_times_under_load_loses_and_doubles_nothing() {
         per_partition.iter().sum::<usize>() >= SWAPS,
         "tag changes per partition {per_partition:?}"
     );
+}
+
+/// Every `id` in the silver table at `table`, with how often it is there.
+fn silver_ids(table: &Path) -> HashMap<String, usize> {
+    let mut seen = HashMap::new();
+    if !table.join("_delta_log").is_dir() {
+        return seen;
+    }
+    for commit in commits(table) {
+        for batch in &commit.rows {
+            let ids = batch.column_by_name("id").unwrap().as_string::<i32>();
+            for row in 0..batch.num_rows() {
+                *seen.entry(ids.value(row).to_string()).or_default() += 1;
+            }
+        }
+    }
+    seen
+}
+
+/// Produces `range` as `{"id": "e<i>", "n": i}` records to `topic`.
+fn produce(brokers: &str, topic: &str, range: std::ops::Range<usize>) {
+    let producer: BaseProducer = ClientConfig::new().set("bootstrap.servers", brokers).create().unwrap();
+    for i in range {
+        let (key, value) = (format!("e{i}"), format!(r#"{{"id":"e{i}","n":{i}}}"#));
+        producer
+            .send(BaseRecord::to(topic).key(&key).payload(&value))
+            .map_err(|(e, _)| e)
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(10)).unwrap();
+}
+
+/// Waits until silver at `table` holds `e0..e<n>`; then checks each is there exactly once.
+fn wait_for_silver(host: &mut Child, table: &Path, n: usize) {
+    let started = Instant::now();
+    loop {
+        let seen = silver_ids(table);
+        if seen.len() >= n {
+            assert_eq!(seen.len(), n, "more ids than produced");
+            let doubled: Vec<_> = seen.iter().filter(|(_, c)| **c > 1).take(5).collect();
+            assert!(doubled.is_empty(), "records in silver more than once: {doubled:?}");
+            return;
+        }
+        assert!(host.try_wait().unwrap().is_none(), "weir stopped");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{} has {} of {n} rows after 60 s",
+            table.display(),
+            seen.len()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+#[test]
+fn pipeline_folders_added_changed_and_removed_start_restart_and_stop_only_their_pipeline() {
+    let v1 = std::fs::read(common::plugin_dir().join("weir_tag_v1.wasm")).unwrap();
+    let tansu = Tansu::start();
+    tansu.create_topic("alpha", 2);
+    tansu.create_topic("beta", 2);
+    let work = tempfile::tempdir().unwrap();
+    let pipelines = work.path().join("pipelines");
+    let (alpha, beta) = (pipelines.join("alpha"), pipelines.join("beta"));
+    std::fs::create_dir_all(&alpha).unwrap();
+    std::fs::write(alpha.join("pipeline.toml"), pipeline_toml("alpha")).unwrap();
+    std::fs::write(alpha.join("tag.wasm"), &v1).unwrap();
+    let (mut host, log) = weir_run(&pipelines, &tansu.brokers(), work.path());
+    let silver = |topic: &str| work.path().join(format!("lake/{topic}/silver"));
+
+    produce(&tansu.brokers(), "alpha", 0..500);
+    wait_for_silver(&mut host, &silver("alpha"), 500);
+
+    // A new folder: a second pipeline starts beside the first.
+    let staging = work.path().join("beta-staging");
+    std::fs::create_dir_all(&staging).unwrap();
+    std::fs::write(staging.join("pipeline.toml"), pipeline_toml("beta")).unwrap();
+    std::fs::write(staging.join("tag.wasm"), &v1).unwrap();
+    std::fs::rename(&staging, &beta).unwrap();
+    log.wait_for(&mut host, "new pipeline started", 1);
+    produce(&tansu.brokers(), "beta", 0..300);
+    wait_for_silver(&mut host, &silver("beta"), 300);
+
+    // An invalid pipeline.toml: refused, alpha keeps running its old version.
+    std::fs::write(
+        alpha.join("pipeline.toml"),
+        pipeline_toml("alpha").replace("max_records", "max_recs"),
+    )
+    .unwrap();
+    log.wait_for(&mut host, "pipeline.toml change refused; the running version stays", 1);
+    let refused = log.with_message("pipeline.toml change refused; the running version stays")[0].clone();
+    assert!(
+        refused["fields"]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("max_recs"),
+        "{refused}"
+    );
+    produce(&tansu.brokers(), "alpha", 500..800);
+    wait_for_silver(&mut host, &silver("alpha"), 800);
+
+    // A valid change: alpha alone restarts (beta does not), from its committed offsets.
+    std::fs::write(
+        alpha.join("pipeline.toml"),
+        pipeline_toml("alpha").replace("max_interval_ms = 250", "max_interval_ms = 300"),
+    )
+    .unwrap();
+    log.wait_for(&mut host, "pipeline restarted with its new pipeline.toml", 1);
+    let stopped: Vec<_> = log.with_message("pipeline stopped after a final commit");
+    assert_eq!(stopped.len(), 1, "{stopped:?}");
+    let started: Vec<String> = log
+        .with_message("pipeline started")
+        .iter()
+        .map(|l| l["fields"]["pipeline"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(started, ["alpha", "beta", "alpha"]);
+    produce(&tansu.brokers(), "alpha", 800..1_000);
+    wait_for_silver(&mut host, &silver("alpha"), 1_000);
+
+    // Removing beta's folder stops beta after a final commit; records produced just before it
+    // are committed, not lost.
+    produce(&tansu.brokers(), "beta", 300..400);
+    std::thread::sleep(Duration::from_millis(100));
+    std::fs::remove_dir_all(&beta).unwrap();
+    log.wait_for(&mut host, "pipeline stopped after a final commit", 2);
+    let last = log.with_message("pipeline stopped after a final commit")[1].clone();
+    assert_eq!(last["fields"]["pipeline"], "beta", "{last}");
+    // Everything beta had processed is in its silver table: its final commit happened.
+    let stats = last["fields"]["stats"].as_str().unwrap_or_default().to_string();
+    let processed: usize = stats
+        .split("silver_rows: ")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no silver_rows in {stats}"));
+    produce(&tansu.brokers(), "alpha", 1_000..1_100);
+    wait_for_silver(&mut host, &silver("alpha"), 1_100);
+
+    sigterm(&mut host);
+    assert!(host.wait().unwrap().success(), "weir exited with an error");
+    let beta_rows = silver_ids(&silver("beta")).len();
+    assert_eq!(
+        beta_rows, processed,
+        "beta's silver vs what it had processed when it stopped"
+    );
+    assert!((300..=400).contains(&beta_rows), "beta silver: {beta_rows}");
 }

@@ -14,10 +14,10 @@ use thiserror::Error;
 
 use super::buffer::Buffer;
 use super::rows::{self, Rejected};
+use super::stages::{RunningStage, SwapReceiver, Swapped};
 use super::tables::{Layer, Tables};
 use crate::config::Pipeline;
 use crate::decode::{Origin, SilverDecoder};
-use super::stages::{RunningStage, SwapReceiver, Swapped};
 use crate::metrics::metrics;
 use crate::plugin::{BatchContext, Outputs, PluginEngine, PluginError, PluginKind, Record, Verdict};
 use crate::sink::SinkError;
@@ -216,9 +216,9 @@ impl PipelineRunner {
             .max_records
             .saturating_sub(self.buffer.records)
             .max(1);
-        let batches = self
-            .source
-            .poll(Duration::from_millis(100), room)
+        // librdkafka's poll blocks: off the runtime's worker, so other pipelines and the
+        // supervisor keep running however many pipelines there are.
+        let batches = tokio::task::block_in_place(|| self.source.poll(Duration::from_millis(100), room))
             .map_err(|source| self.source_error(source))?;
         for batch in batches {
             self.process(batch)?;
@@ -240,6 +240,7 @@ impl PipelineRunner {
         if self.buffer.is_due(&self.pipeline.commit) {
             self.commit().await?;
         }
+        tokio::task::yield_now().await;
         Ok(())
     }
 

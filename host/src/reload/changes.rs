@@ -86,7 +86,10 @@ mod tests {
         assert!(posts.other);
         let orders = &changes[Path::new("/p/orders")];
         assert!(!orders.pipeline_file);
-        assert!(orders.plugins.is_empty(), "a partial copy or a nested file is not a plugin of the folder");
+        assert!(
+            orders.plugins.is_empty(),
+            "a partial copy or a nested file is not a plugin of the folder"
+        );
         assert!(orders.other);
     }
 

@@ -14,4 +14,4 @@ mod watcher;
 
 pub use changes::{FolderChange, by_folder};
 pub use supervisor::{Supervisor, SupervisorError, SupervisorOptions};
-pub use watcher::{Watcher, WatchError};
+pub use watcher::{WatchError, Watcher};

@@ -304,7 +304,7 @@ impl Supervisor {
                 if action == "stop" {
                     count_pipeline(&name, action, true);
                 }
-                tracing::info!(pipeline = %name, ?stats, "pipeline stopped");
+                tracing::info!(pipeline = %name, ?stats, "pipeline stopped after a final commit");
                 true
             }
             Ok(Err(e)) => {
@@ -356,7 +356,10 @@ impl Supervisor {
                     continue;
                 }
                 let stage = &pipeline.stages[index];
-                stages.push((index, RunningStage::start_plugin(&pipeline.name, stage, plugin.clone())?));
+                stages.push((
+                    index,
+                    RunningStage::start_plugin(&pipeline.name, stage, plugin.clone())?,
+                ));
             }
             Ok(stages)
         })

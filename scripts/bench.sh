@@ -4,6 +4,7 @@
 #   scripts/bench.sh            all benchmarks
 #   scripts/bench.sh plugin     only the plugin throughput benchmark
 #   scripts/bench.sh pipeline   only the end-to-end pipeline benchmark (starts a tansu broker)
+#   scripts/bench.sh reload     only the plugin swap pause benchmark
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
@@ -12,6 +13,7 @@ scripts/setup-test-services.sh
 case "${1:-all}" in
   plugin) cargo bench -p weir --bench plugin_throughput ;;
   pipeline) cargo bench -p weir --bench pipeline_throughput ;;
-  all) cargo bench -p weir --bench plugin_throughput && cargo bench -p weir --bench pipeline_throughput ;;
-  *) echo "unknown benchmark: $1 (plugin, pipeline or all)" >&2; exit 2 ;;
+  reload) cargo bench -p weir --bench reload_pause ;;
+  all) for bench in plugin_throughput pipeline_throughput reload_pause; do cargo bench -p weir --bench "$bench"; done ;;
+  *) echo "unknown benchmark: $1 (plugin, pipeline, reload or all)" >&2; exit 2 ;;
 esac

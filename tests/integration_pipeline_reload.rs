@@ -568,3 +568,63 @@ fn pipeline_folders_added_changed_and_removed_start_restart_and_stop_only_their_
     );
     assert!((300..=400).contains(&beta_rows), "beta silver: {beta_rows}");
 }
+
+/// In process, no broker needed: the reload counters move as a user would read them on
+/// `/metrics`: a broken file counts as failed, a good one as ok once swapped in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reloads_are_counted_by_result() {
+    use weir::metrics::metrics;
+    use weir::reload::{Supervisor, SupervisorOptions};
+
+    let plugins = common::plugin_dir();
+    let work = tempfile::tempdir().unwrap();
+    let folder = work.path().join("pipelines/counted");
+    std::fs::create_dir_all(&folder).unwrap();
+    let text = pipeline_toml("counted")
+        .replace("${KAFKA_BROKERS}", "127.0.0.1:1")
+        .replace("${WEIR_LAKEHOUSE}", &work.path().join("lake").display().to_string());
+    std::fs::write(folder.join("pipeline.toml"), text).unwrap();
+    std::fs::copy(plugins.join("weir_tag_v1.wasm"), folder.join("tag.wasm")).unwrap();
+
+    let engine = weir::plugin::PluginEngine::new(work.path().join("cache")).unwrap();
+    let options = SupervisorOptions {
+        watch: true,
+        quiet: Duration::from_millis(100),
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let root = work.path().join("pipelines");
+    let counter = |result: &str| {
+        metrics()
+            .plugin_reloads
+            .with_label_values(&["counted", "tag", result])
+            .get()
+    };
+    fn wait_until(what: &str, check: impl Fn() -> bool) {
+        let started = Instant::now();
+        while !check() {
+            assert!(started.elapsed() < Duration::from_secs(30), "{what} after 30 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    // The user, on another thread, while the supervisor runs on this one.
+    let user = std::thread::spawn(move || {
+        // Let the supervisor start the pipeline and its watch.
+        std::thread::sleep(Duration::from_secs(2));
+        std::fs::write(folder.join("tag.wasm"), b"not a component").unwrap();
+        wait_until("one failed reload", || counter("failed") == 1);
+        assert_eq!(counter("ok"), 0);
+        std::fs::copy(plugins.join("weir_tag_v2.wasm"), folder.join("tag.wasm")).unwrap();
+        wait_until("one successful reload", || counter("ok") == 1);
+        assert_eq!(counter("failed"), 1);
+        let pauses = metrics().swap_pause.with_label_values(&["counted"]).get_sample_count();
+        assert_eq!(pauses, 1);
+        assert!(metrics().render().contains("weir_plugin_reloads_total"));
+        stop.send(()).unwrap();
+    });
+    let shutdown = async {
+        // Resolves when the user thread says so, or fails (its sender dropped by a panic).
+        let _ = stopped.await;
+    };
+    Supervisor::run(&root, engine, options, shutdown).await.unwrap();
+    user.join().expect("the checks on the user thread passed");
+}

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
@@ -75,6 +76,8 @@ pub struct KafkaSource {
     batch_records: usize,
     /// Per partition, the lowest offset still to hand out (records below it are dropped).
     floor: Mutex<HashMap<i32, i64>>,
+    /// When a connection problem was last logged.
+    last_transient_warning: Mutex<Option<Instant>>,
 }
 
 impl std::fmt::Debug for KafkaSource {
@@ -121,6 +124,7 @@ impl KafkaSource {
             topic: config.topic.clone(),
             batch_records: config.batch_records.max(1),
             floor: Mutex::default(),
+            last_transient_warning: Mutex::default(),
         })
     }
 
@@ -142,6 +146,15 @@ impl KafkaSource {
         assignment.owned.clone()
     }
 
+    /// Logs a connection problem at most every 30 s.
+    fn warn_transient(&self, error: &KafkaError) {
+        let mut last = self.last_transient_warning.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(30)) {
+            tracing::warn!(topic = %self.topic, error = %error, "Kafka not reachable; retrying");
+            *last = Some(Instant::now());
+        }
+    }
+
     /// Waits up to `max_wait` for records, then takes what is buffered, up to `max_records` in all,
     /// grouped by partition in offset order, each batch at most `batch_records` long.
     pub fn poll(&self, max_wait: Duration, max_records: usize) -> Result<Vec<PartitionBatch>, SourceError> {
@@ -160,7 +173,15 @@ impl KafkaSource {
                 Duration::ZERO
             };
             let Some(result) = self.consumer.poll(wait) else { break };
-            let message = result.map_err(|e| SourceError::Consume { message: e.to_string() })?;
+            let message = match result {
+                Ok(message) => message,
+                Err(e) if is_transient(&e) => {
+                    // librdkafka reconnects by itself; the pipeline waits rather than fails.
+                    self.warn_transient(&e);
+                    break;
+                }
+                Err(e) => return Err(SourceError::Consume { message: e.to_string() }),
+            };
             let record = to_record(&message);
             if !self.admit(&record) {
                 continue;
@@ -273,6 +294,23 @@ fn to_record(message: &rdkafka::message::BorrowedMessage<'_>) -> SourceRecord {
         value: message.payload().map(<[u8]>::to_vec),
         headers,
     }
+}
+
+/// Errors librdkafka recovers from by itself (the broker is down or unreachable for a while).
+fn is_transient(error: &KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as Code;
+    matches!(
+        error,
+        KafkaError::MessageConsumption(
+            Code::BrokerTransportFailure
+                | Code::AllBrokersDown
+                | Code::Resolve
+                | Code::BrokerNotAvailable
+                | Code::NetworkException
+                | Code::RequestTimedOut
+                | Code::OperationTimedOut
+        )
+    )
 }
 
 #[cfg(test)]
@@ -391,5 +429,20 @@ mod tests {
             "nothing more"
         );
         assert_eq!(source.owned_partitions().len(), 4);
+    }
+
+    #[test]
+    fn an_unreachable_broker_is_waited_for_other_errors_stop_the_pipeline() {
+        use rdkafka::types::RDKafkaErrorCode as Code;
+        assert!(is_transient(&KafkaError::MessageConsumption(
+            Code::BrokerTransportFailure
+        )));
+        assert!(is_transient(&KafkaError::MessageConsumption(Code::AllBrokersDown)));
+        assert!(!is_transient(&KafkaError::MessageConsumption(
+            Code::TopicAuthorizationFailed
+        )));
+        assert!(!is_transient(&KafkaError::MessageConsumptionFatal(
+            Code::BrokerTransportFailure
+        )));
     }
 }

@@ -430,13 +430,9 @@ fn silver_ids(table: &Path) -> HashMap<String, usize> {
     if !table.join("_delta_log").is_dir() {
         return seen;
     }
-    for commit in commits(table) {
-        for batch in &commit.rows {
-            let ids = batch.column_by_name("id").unwrap().as_string::<i32>();
-            for row in 0..batch.num_rows() {
-                *seen.entry(ids.value(row).to_string()).or_default() += 1;
-            }
-        }
+    let rows: Vec<RecordBatch> = commits(table).into_iter().flat_map(|c| c.rows).collect();
+    for id in common::pipeline::silver_ids(&rows) {
+        *seen.entry(id).or_default() += 1;
     }
     seen
 }

@@ -22,6 +22,8 @@ pub struct Pipeline {
     pub dir: PathBuf,
     /// The pipeline.toml it came from.
     pub file: PathBuf,
+    /// That file's text as parsed (after `${VAR}` expansion): tells a real edit from a touch.
+    pub text: String,
     pub source: SourceConfig,
     pub stages: Vec<Stage>,
     pub tables: TablesConfig,
@@ -297,6 +299,7 @@ fn check(path: &Path, text: &str, file: PipelineFile) -> Result<Pipeline, Config
         name,
         dir,
         file: path.to_path_buf(),
+        text: text.to_string(),
         source: file.source,
         stages,
         tables: file.tables,

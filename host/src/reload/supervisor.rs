@@ -63,8 +63,6 @@ pub enum SupervisorError {
 /// One running pipeline.
 struct Running {
     pipeline: Pipeline,
-    /// `pipeline.toml` as it was when the pipeline started.
-    text: String,
     /// Each stage's plugin hash, as last handed to the runner.
     versions: Vec<String>,
     stop: Arc<AtomicBool>,
@@ -184,7 +182,6 @@ impl Supervisor {
     }
 
     async fn launch_with(&mut self, pipeline: Pipeline, stages: Vec<RunningStage>) -> Result<(), RunError> {
-        let text = std::fs::read_to_string(&pipeline.file).unwrap_or_default();
         let mut runner = PipelineRunner::start_with(pipeline.clone(), stages).await?;
         let (swaps, receiver) = swap_channel();
         runner.accept_swaps(receiver);
@@ -196,7 +193,6 @@ impl Supervisor {
             pipeline.dir.clone(),
             Running {
                 pipeline,
-                text,
                 versions,
                 stop,
                 swaps,
@@ -257,10 +253,6 @@ impl Supervisor {
         };
         let old = running.pipeline.clone();
         let name = old.name.clone();
-        if std::fs::read_to_string(file).is_ok_and(|text| text == running.text) {
-            tracing::debug!(pipeline = %name, "pipeline.toml touched but unchanged");
-            return;
-        }
         let refuse = |reason: String| {
             count_pipeline(&name, "restart", false);
             tracing::warn!(pipeline = %name, error = %reason, "pipeline.toml change refused; the running version stays");
@@ -269,6 +261,10 @@ impl Supervisor {
             Ok(new) => new,
             Err(e) => return refuse(e.to_string()),
         };
+        if new.text == old.text {
+            tracing::debug!(pipeline = %name, "pipeline.toml touched but unchanged");
+            return;
+        }
         let stages = match self.start_stages(&new).await {
             Ok(stages) => stages,
             Err(e) => return refuse(e.to_string()),

@@ -118,6 +118,7 @@ async fn main() {
                 starts.push(started.elapsed());
                 if !swaps.send(StageSwap {
                     stages: vec![(tag_index, stage)],
+                    gold: Vec::new(),
                 }) {
                     break;
                 }

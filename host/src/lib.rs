@@ -5,6 +5,7 @@
 //! - [`config`]: pipeline files (`pipelines/<name>/pipeline.toml`).
 //! - [`source`]: the Kafka consumer, batches per partition, resuming where the tables stand.
 //! - [`decode`]: accepted JSON records to typed silver rows (arrow's JSON decoder).
+//! - [`gold`]: windowed aggregates (windows, watermarks, state, checkpoints) for gold tables.
 //! - [`pipeline`]: one running pipeline: source, stages, decoder, tables, exactly-once commits.
 //! - [`sink`]: the medallion tables' schemas and the Delta writer with offsets in each commit.
 //! - [`reload`]: watches the pipelines folder and reloads plugins and pipelines as files change.
@@ -14,6 +15,7 @@
 pub mod cli;
 pub mod config;
 pub mod decode;
+pub mod gold;
 pub mod metrics;
 pub mod pipeline;
 pub mod plugin;

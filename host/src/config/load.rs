@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use super::env::expand;
 use super::error::ConfigError;
 use super::model::{
-    ColumnType, CommitPolicy, PartitionTransform, PipelineFile, SourceConfig, TableFormat, TablesConfig,
+    ColumnConfig, ColumnType, CommitPolicy, PartitionTransform, PipelineFile, SourceConfig, TableFormat, TablesConfig,
 };
 use crate::plugin::{Limits, PluginKind};
 
@@ -28,7 +28,42 @@ pub struct Pipeline {
     pub stages: Vec<Stage>,
     pub tables: TablesConfig,
     pub commit: CommitPolicy,
+    pub gold: Vec<Gold>,
 }
+
+/// A checked gold aggregate.
+#[derive(Debug, Clone)]
+pub struct Gold {
+    pub name: String,
+    pub plugin: PathBuf,
+    /// The `config` table as JSON text, for the plugin's `init`.
+    pub config: String,
+    pub limits: Limits,
+    /// The silver timestamp column that places records in windows.
+    pub event_time: String,
+    pub window: WindowSpec,
+    pub key_column: String,
+    pub columns: Vec<ColumnConfig>,
+}
+
+impl Gold {
+    /// The gold table's name.
+    pub fn table(&self) -> String {
+        format!("gold_{}", self.name)
+    }
+}
+
+/// Event-time windows, in microseconds: `slide` divides `size` (equal for tumbling windows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowSpec {
+    pub size_us: i64,
+    pub slide_us: i64,
+    /// How far behind its partition's newest event time a record may be and still count.
+    pub lateness_us: i64,
+}
+
+/// Gold column names the host writes itself.
+pub const GOLD_RESERVED: [&str; 4] = ["window_start", "window_end", "_error", "_emitted_at"];
 
 /// A checked stage.
 #[derive(Debug, Clone)]
@@ -196,6 +231,16 @@ fn check(path: &Path, text: &str, file: PipelineFile) -> Result<Pipeline, Config
                 "deadline_ms and memory_mib must be positive".into(),
             ));
         }
+        if stage.kind != PluginKind::Transform {
+            return Err(invalid(
+                &key("kind"),
+                &needle,
+                format!(
+                    "stage `{}` is an aggregate: aggregates run over windows in a [[gold]] section",
+                    stage.name
+                ),
+            ));
+        }
         let config = serde_json::to_string(&stage.config)
             .map_err(|e| invalid(&key("config"), "config", format!("cannot be passed to the plugin: {e}")))?;
         stages.push(Stage {
@@ -286,6 +331,7 @@ fn check(path: &Path, text: &str, file: PipelineFile) -> Result<Pipeline, Config
             "an s3:// location needs an Iceberg catalog: set `uri` (sqlite://, postgres:// or http://)".into(),
         ));
     }
+    let gold = check_gold(&file, &dir, &names, &invalid)?;
     let commit = file.commit;
     if commit.max_records == 0 || commit.max_bytes == 0 || commit.max_interval_ms == 0 {
         return Err(invalid(
@@ -304,7 +350,134 @@ fn check(path: &Path, text: &str, file: PipelineFile) -> Result<Pipeline, Config
         stages,
         tables: file.tables,
         commit,
+        gold,
     })
+}
+
+/// Checks the `[[gold]]` sections: names, plugin files, the event-time column, window lengths
+/// and the output columns.
+fn check_gold(
+    file: &PipelineFile,
+    dir: &Path,
+    stage_names: &HashSet<&str>,
+    invalid: &dyn Fn(&str, &str, String) -> ConfigError,
+) -> Result<Vec<Gold>, ConfigError> {
+    let silver = &file.tables.silver;
+    let mut names = HashSet::new();
+    let mut checked = Vec::with_capacity(file.gold.len());
+    for (i, gold) in file.gold.iter().enumerate() {
+        let key = |field: &str| format!("gold[{i}].{field}");
+        let needle = format!("\"{}\"", gold.name);
+        let name_ok = !gold.name.is_empty()
+            && gold
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !name_ok {
+            let message = format!("`{}` must be letters, digits, `-` or `_`", gold.name);
+            return Err(invalid(&key("name"), &needle, message));
+        }
+        if !names.insert(gold.name.as_str()) || stage_names.contains(gold.name.as_str()) {
+            let message = format!("`{}` names another stage or gold table", gold.name);
+            return Err(invalid(&key("name"), &needle, message));
+        }
+        let plugin = dir.join(&gold.plugin);
+        if !plugin.is_file() {
+            let shown = gold.plugin.display().to_string();
+            return Err(invalid(
+                &key("plugin"),
+                &shown,
+                format!("{} does not exist", plugin.display()),
+            ));
+        }
+        if gold.limits.deadline_ms == 0 || gold.limits.memory_mib == 0 {
+            return Err(invalid(
+                &key("limits"),
+                "deadline_ms",
+                "deadline_ms and memory_mib must be positive".into(),
+            ));
+        }
+        let event_needle = format!("\"{}\"", gold.event_time);
+        match silver.columns.iter().find(|c| c.name == gold.event_time) {
+            Some(c) if c.ty == ColumnType::Timestamp => {}
+            Some(_) => {
+                let message = format!("`{}` must be a timestamp column", gold.event_time);
+                return Err(invalid(&key("event_time"), &event_needle, message));
+            }
+            None => {
+                let message = format!("`{}` is not a declared silver column", gold.event_time);
+                return Err(invalid(&key("event_time"), &event_needle, message));
+            }
+        }
+        let duration = |field: &str, text: &str| {
+            super::duration::parse_micros(text).map_err(|message| invalid(&key(field), text, message))
+        };
+        let size_us = duration("window.size", &gold.window.size)?;
+        let slide_us = match &gold.window.slide {
+            Some(slide) => duration("window.slide", slide)?,
+            None => size_us,
+        };
+        let lateness_us = match &gold.allowed_lateness {
+            Some(text) => duration("allowed_lateness", text)?,
+            None => 0,
+        };
+        if size_us <= 0 || slide_us <= 0 || size_us % slide_us != 0 || size_us / slide_us > 1_000 {
+            return Err(invalid(
+                &key("window"),
+                "window",
+                "size and slide must be positive, and slide must divide size at most 1000 times".into(),
+            ));
+        }
+        if gold.columns.is_empty() {
+            return Err(invalid(
+                &key("columns"),
+                "columns",
+                "declare at least one column".into(),
+            ));
+        }
+        let mut columns = HashSet::new();
+        for column in &gold.columns {
+            let needle = format!("\"{}\"", column.name);
+            let reserved = GOLD_RESERVED.contains(&column.name.as_str()) || column.name == gold.key_column;
+            if reserved || !columns.insert(column.name.as_str()) {
+                let message = format!(
+                    "column `{}` is declared twice or is one the host writes ({}, {})",
+                    column.name,
+                    gold.key_column,
+                    GOLD_RESERVED.join(", ")
+                );
+                return Err(invalid(&key("columns"), &needle, message));
+            }
+            if !column.nullable {
+                let message = format!(
+                    "column `{}` must be nullable: a window whose result fails has no value",
+                    column.name
+                );
+                return Err(invalid(&key("columns"), &needle, message));
+            }
+        }
+        if GOLD_RESERVED.contains(&gold.key_column.as_str()) {
+            let message = format!("`{}` is a column the host writes", gold.key_column);
+            return Err(invalid(&key("key_column"), &gold.key_column, message));
+        }
+        let config = serde_json::to_string(&gold.config)
+            .map_err(|e| invalid(&key("config"), "config", format!("cannot be passed to the plugin: {e}")))?;
+        checked.push(Gold {
+            name: gold.name.clone(),
+            plugin,
+            config,
+            limits: gold.limits,
+            event_time: gold.event_time.clone(),
+            window: WindowSpec {
+                size_us,
+                slide_us,
+                lateness_us,
+            },
+            key_column: gold.key_column.clone(),
+            columns: gold.columns.clone(),
+        });
+    }
+    Ok(checked)
 }
 
 #[cfg(test)]

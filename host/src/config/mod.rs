@@ -5,15 +5,18 @@
 //! - `load`: discovery, parsing with the failing key's path and line, and the checks serde
 //!   cannot make; yields a [`Pipeline`].
 
+mod duration;
 mod env;
 mod error;
 mod load;
 mod model;
 
+pub use duration::parse_micros;
 pub use env::{expand, from_env, from_map};
 pub use error::ConfigError;
-pub use load::{PIPELINE_FILE, Pipeline, Stage, discover, load};
+pub use load::{GOLD_RESERVED, Gold, PIPELINE_FILE, Pipeline, Stage, WindowSpec, discover, load};
 pub use model::{
-    CatalogKind, ColumnConfig, ColumnType, CommitPolicy, IcebergConfig, PartitionBy, PartitionTransform, PipelineFile,
-    S3Config, SilverConfig, SourceConfig, StageConfig, TableFormat, TablesConfig, ValueFormat,
+    CatalogKind, ColumnConfig, ColumnType, CommitPolicy, GoldConfig, IcebergConfig, PartitionBy, PartitionTransform,
+    PipelineFile, S3Config, SilverConfig, SourceConfig, StageConfig, TableFormat, TablesConfig, ValueFormat,
+    WindowConfig,
 };

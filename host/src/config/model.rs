@@ -24,6 +24,53 @@ pub struct PipelineFile {
     /// When to commit to the tables.
     #[serde(default)]
     pub commit: CommitPolicy,
+    /// Gold tables: windowed aggregates over the silver records, one table each.
+    #[serde(default)]
+    pub gold: Vec<GoldConfig>,
+}
+
+/// One gold table: an aggregate plugin over event-time windows of the records that reach silver.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoldConfig {
+    /// The aggregate's name; its table is `gold_<name>`. Also the stage name in quarantine rows.
+    pub name: String,
+    /// The aggregate component, relative to the pipeline's folder.
+    pub plugin: PathBuf,
+    /// Passed to the plugin's `init`, as JSON.
+    #[serde(default)]
+    pub config: toml::Table,
+    /// Sandbox limits of the plugin.
+    #[serde(default)]
+    pub limits: Limits,
+    /// The declared silver column (a timestamp) that places a record in windows.
+    pub event_time: String,
+    /// `{ size = "1h" }` for tumbling windows, `{ size = "1h", slide = "15m" }` for hopping ones.
+    pub window: WindowConfig,
+    /// How far behind the newest event time of its partition a record may be and still count,
+    /// e.g. `"10m"`. Later records go to quarantine with reason `late: ...`. Default `"0s"`.
+    #[serde(default)]
+    pub allowed_lateness: Option<String>,
+    /// The name of the gold column holding the group key the plugin returns. Default `key`.
+    #[serde(default = "default_key_column")]
+    pub key_column: String,
+    /// The columns of the JSON row the plugin's `finish` returns (all nullable).
+    pub columns: Vec<ColumnConfig>,
+}
+
+fn default_key_column() -> String {
+    "key".into()
+}
+
+/// Window lengths, as durations: `500ms`, `30s`, `15m`, `1h`, `1d`, `1w`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowConfig {
+    /// The window's length.
+    pub size: String,
+    /// How far apart windows start; a hopping window when smaller than `size`, which it must
+    /// divide. Default: `size` (tumbling windows).
+    pub slide: Option<String>,
 }
 
 /// A Kafka source.

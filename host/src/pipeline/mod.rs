@@ -5,14 +5,17 @@
 //! - `rows`: builds bronze and quarantine rows from Kafka records.
 //! - `buffer`: what has been processed but not committed, and when to commit.
 //! - `stages`: the running transform stages, and swapping reloaded ones in between batches.
+//! - `gold`: a gold table's aggregate, checkpoints, and repair of a format left behind.
 //! - `runner`: the loop.
 
 mod buffer;
+mod gold;
 mod rows;
 mod runner;
 mod stages;
 mod tables;
 
+pub use gold::{CHECKPOINT_TOPIC, GoldTable};
 pub use runner::{PipelineRunner, RunError, RunStats};
-pub use stages::{RunningStage, StageSwap, SwapReceiver, SwapSender, Swapped, swap_channel};
+pub use stages::{RunningStage, StageSwap, Started, SwapReceiver, SwapSender, Swapped, swap_channel};
 pub use tables::{Tables, storage_options, table_url};

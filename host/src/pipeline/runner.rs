@@ -3,23 +3,26 @@
 //! tables with the offsets they now hold. Each table filters by its own committed offsets, so a
 //! crash between two table commits duplicates nothing on restart.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::time::Duration;
 
-use arrow::array::{AsArray, BooleanArray};
+use arrow::array::{Array, AsArray, BooleanArray};
 use arrow::compute::filter_record_batch;
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::array_value_to_string;
 use thiserror::Error;
 
 use super::buffer::Buffer;
+use super::gold::GoldTable;
 use super::rows::{self, Rejected};
-use super::stages::{RunningStage, SwapReceiver, Swapped};
+use super::stages::{RunningStage, Started, SwapReceiver, Swapped};
 use super::tables::{Layer, Tables};
 use crate::config::Pipeline;
 use crate::decode::{Origin, SilverDecoder};
+use crate::gold::{GoldAggregator, GoldError, GoldInput};
 use crate::metrics::metrics;
-use crate::plugin::{BatchContext, Outputs, PluginEngine, PluginError, PluginKind, Record, Verdict};
+use crate::plugin::{BatchContext, Outputs, PluginEngine, PluginError, Record, Verdict};
 use crate::sink::SinkError;
 use crate::sink::delta::CommitData;
 use crate::source::{KafkaSource, PartitionBatch, SourceError, SourceRecord};
@@ -33,6 +36,8 @@ pub enum RunError {
     Source { pipeline: String, source: SourceError },
     #[error("pipeline {pipeline}: {source}")]
     Sink { pipeline: String, source: SinkError },
+    #[error("pipeline {pipeline}: {source}")]
+    Gold { pipeline: String, source: GoldError },
     #[error("pipeline {pipeline}: {message}")]
     Unsupported { pipeline: String, message: String },
 }
@@ -47,6 +52,8 @@ pub struct RunStats {
     pub quarantine_rows: u64,
     /// Silver rows dropped because their key was already there.
     pub duplicates: u64,
+    /// Gold rows written (one per key and finished window), over all gold tables.
+    pub gold_rows: u64,
     pub commits: u64,
 }
 
@@ -61,9 +68,10 @@ pub struct PipelineRunner {
     layers: Vec<Layer>,
     /// Per table (commit order), the next offset of each partition that the table holds.
     table_next: Vec<HashMap<i32, i64>>,
-    /// Keys already in silver, and keys buffered for the next commit.
-    silver_keys: HashSet<String>,
-    pending_keys: HashSet<String>,
+    /// Keys already in silver, each with the (partition, offset) of its row; and keys buffered
+    /// for the next commit.
+    silver_keys: HashMap<String, (i32, i64)>,
+    pending_keys: HashMap<String, (i32, i64)>,
     key_columns: Vec<usize>,
     buffer: Buffer,
     stats: RunStats,
@@ -71,6 +79,10 @@ pub struct PipelineRunner {
     swaps: Option<SwapReceiver>,
     /// Every swap applied since start (the newest last).
     swapped: Vec<Swapped>,
+    /// The gold tables, in `[[gold]]` order.
+    gold: Vec<GoldTable>,
+    /// Per gold table, the silver column of its event time.
+    event_columns: Vec<usize>,
 }
 
 impl std::fmt::Debug for PipelineRunner {
@@ -86,36 +98,37 @@ impl PipelineRunner {
     /// Starts every stage (refusing a pipeline whose plugins do not load or refuse their config),
     /// opens the tables, loads silver's keys, and joins the consumer group.
     pub async fn start(pipeline: Pipeline, engine: &PluginEngine) -> Result<Self, RunError> {
-        let stages = Self::start_stages(&pipeline, engine)?;
-        Self::start_with(pipeline, stages).await
+        let started = Self::start_stages(&pipeline, engine)?;
+        Self::start_with(pipeline, started).await
     }
 
-    /// Starts the stages of `pipeline` (all of them, or the first error).
-    pub fn start_stages(pipeline: &Pipeline, engine: &PluginEngine) -> Result<Vec<RunningStage>, RunError> {
+    /// Starts the transform stages and gold aggregates of `pipeline` (all, or the first error).
+    pub fn start_stages(pipeline: &Pipeline, engine: &PluginEngine) -> Result<Started, RunError> {
         let name = &pipeline.name;
-        let mut stages = Vec::new();
+        let mut started = Started::default();
         for stage in &pipeline.stages {
-            if stage.kind != PluginKind::Transform {
-                let message = format!(
-                    "stage `{}`: aggregate stages run in the gold layer, not here yet",
-                    stage.name
-                );
-                return Err(RunError::Unsupported {
-                    pipeline: name.clone(),
-                    message,
-                });
-            }
             let running = RunningStage::start(name, stage, engine).map_err(|source| RunError::Plugin {
                 pipeline: name.clone(),
                 source,
             })?;
-            stages.push(running);
+            started.stages.push(running);
         }
-        Ok(stages)
+        for gold in &pipeline.gold {
+            let aggregator = GoldAggregator::start(name, gold, engine).map_err(|source| RunError::Gold {
+                pipeline: name.clone(),
+                source,
+            })?;
+            started.gold.push(aggregator);
+        }
+        Ok(started)
     }
 
-    /// Starts the pipeline with stages already started (by [`PipelineRunner::start_stages`]).
-    pub async fn start_with(pipeline: Pipeline, stages: Vec<RunningStage>) -> Result<Self, RunError> {
+    /// Starts the pipeline with plugins already started (by [`PipelineRunner::start_stages`]).
+    pub async fn start_with(pipeline: Pipeline, started: Started) -> Result<Self, RunError> {
+        let Started {
+            stages,
+            gold: aggregators,
+        } = started;
         let name = pipeline.name.clone();
         let decoder = SilverDecoder::new(&pipeline.tables.silver.columns);
         let sink_error = |source| RunError::Sink {
@@ -131,7 +144,7 @@ impl PipelineRunner {
             .iter()
             .filter_map(|k| decoder.schema().columns.iter().position(|c| &c.name == k))
             .collect();
-        let mut silver_keys = HashSet::new();
+        let mut silver_keys = HashMap::new();
         // From the format committed last, which is never ahead of the others: keys of rows it
         // lacks come back with the records replayed for it.
         let behind = tables.silver.sinks.last().ok_or_else(|| {
@@ -141,8 +154,30 @@ impl PipelineRunner {
             })
         })?;
         for batch in behind.read_all().await.map_err(sink_error)? {
-            silver_keys.extend((0..batch.num_rows()).map(|row| key_of(&batch, &key_columns, row)));
+            silver_keys.extend(keys_with_origins(&batch, &key_columns));
         }
+        let mut gold = Vec::with_capacity(aggregators.len());
+        for ((spec, table), aggregator) in pipeline.gold.iter().zip(&mut tables.gold).zip(aggregators) {
+            let opened = GoldTable::open(&pipeline, spec, table, aggregator)
+                .await
+                .map_err(|source| RunError::Gold {
+                    pipeline: name.clone(),
+                    source,
+                })?;
+            gold.push(opened);
+        }
+        let event_columns = pipeline
+            .gold
+            .iter()
+            .map(|g| {
+                decoder
+                    .schema()
+                    .columns
+                    .iter()
+                    .position(|c| c.name == g.event_time)
+                    .unwrap_or(0)
+            })
+            .collect();
         let source = KafkaSource::connect(&pipeline.source).map_err(|source| RunError::Source {
             pipeline: name.clone(),
             source,
@@ -157,12 +192,14 @@ impl PipelineRunner {
             table_next: vec![HashMap::new(); layers.len()],
             layers,
             silver_keys,
-            pending_keys: HashSet::new(),
+            pending_keys: HashMap::new(),
             key_columns,
             buffer: Buffer::default(),
             stats: RunStats::default(),
             swaps: None,
             swapped: Vec::new(),
+            gold,
+            event_columns,
         })
     }
 
@@ -179,6 +216,19 @@ impl PipelineRunner {
     /// The stages' names and plugin hashes, in order.
     pub fn stage_versions(&self) -> Vec<(String, String)> {
         self.stages.iter().map(|s| (s.name.clone(), s.sha256.clone())).collect()
+    }
+
+    /// The gold aggregates' names and plugin hashes, in order.
+    pub fn gold_versions(&self) -> Vec<(String, String)> {
+        self.gold
+            .iter()
+            .map(|g| (g.aggregator.gold().name.clone(), g.aggregator.sha256().to_string()))
+            .collect()
+    }
+
+    /// The open (pane, key) groups of each gold aggregate, in order.
+    pub fn gold_groups(&self) -> Vec<usize> {
+        self.gold.iter().map(|g| g.aggregator.state().groups()).collect()
     }
 
     pub fn stats(&self) -> RunStats {
@@ -224,6 +274,17 @@ impl PipelineRunner {
             self.process(batch)?;
         }
         let revoked = self.source.take_revoked();
+        if !revoked.is_empty() && !self.gold.is_empty() {
+            // Each host would finish windows over its own partitions only: partial rows.
+            return Err(RunError::Unsupported {
+                pipeline: self.pipeline.name.clone(),
+                message: format!(
+                    "partitions {revoked:?} were revoked: a pipeline with gold tables runs on one host \
+                     (its windows span every partition); stop the other members of group `{}`",
+                    self.pipeline.source.group
+                ),
+            });
+        }
         if !revoked.is_empty() {
             self.drop_partitions(&revoked).map_err(|source| RunError::Sink {
                 pipeline: self.pipeline.name.clone(),
@@ -250,7 +311,8 @@ impl PipelineRunner {
         let Some(swaps) = &self.swaps else {
             return;
         };
-        for swapped in swaps.apply(&mut self.stages) {
+        let mut aggregators: Vec<&mut GoldAggregator> = self.gold.iter_mut().map(|g| &mut g.aggregator).collect();
+        for swapped in swaps.apply(&mut self.stages, &mut aggregators) {
             let pipeline = &self.pipeline.name;
             metrics()
                 .swap_pause
@@ -268,6 +330,19 @@ impl PipelineRunner {
                     new = %short(new),
                     pause_us = swapped.pause.as_micros() as u64,
                     "plugin reloaded"
+                );
+            }
+            for (gold, new, reason) in &swapped.refused {
+                metrics()
+                    .plugin_reloads
+                    .with_label_values(&[pipeline.as_str(), gold.as_str(), "failed"])
+                    .inc();
+                tracing::warn!(
+                    pipeline = %pipeline,
+                    stage = %gold,
+                    new = %short(new),
+                    error = %reason,
+                    "plugin reload failed; the running version stays"
                 );
             }
             self.swapped.push(swapped);
@@ -313,8 +388,7 @@ impl PipelineRunner {
         // Keys buffered for silver: only those still in the buffer.
         self.pending_keys.clear();
         for batch in &self.buffer.silver {
-            self.pending_keys
-                .extend((0..batch.num_rows()).map(|row| key_of(batch, &self.key_columns, row)));
+            self.pending_keys.extend(keys_with_origins(batch, &self.key_columns));
         }
         if self.buffer.next.is_empty() {
             self.buffer = Buffer::default();
@@ -375,9 +449,10 @@ impl PipelineRunner {
     fn process(&mut self, batch: PartitionBatch) -> Result<(), RunError> {
         let partition = batch.partition;
         let topic = batch.topic.clone();
-        let lowest = [Layer::Bronze, Layer::Quarantine, Layer::Silver]
-            .into_iter()
-            .map(|layer| self.floor(layer, partition))
+        let lowest = self
+            .layers
+            .iter()
+            .map(|layer| self.floor(*layer, partition))
             .min()
             .unwrap_or(0);
         let records: Vec<&SourceRecord> = batch.records.iter().filter(|r| r.offset >= lowest).collect();
@@ -470,15 +545,69 @@ impl PipelineRunner {
             .map(|(&i, _)| records[i].offset)
             .collect();
         let mut keep = Vec::with_capacity(decoded.rows.num_rows());
+        // Whether each decoded row is (or already was) a silver row: what gold counts.
+        let mut in_silver = Vec::with_capacity(decoded.rows.num_rows());
         for (row, offset) in silver_origins.iter().enumerate() {
             let key = key_of(&decoded.rows, &self.key_columns, row);
-            let new_key = *offset >= silver_floor && !self.silver_keys.contains(&key) && self.pending_keys.insert(key);
-            if *offset >= silver_floor && !new_key {
+            if *offset < silver_floor {
+                // Replayed for a table behind silver: silver has it if its row came from here.
+                keep.push(false);
+                in_silver.push(!self.gold.is_empty() && self.silver_keys.get(&key) == Some(&(partition, *offset)));
+                continue;
+            }
+            let new_key = !self.silver_keys.contains_key(&key)
+                && match self.pending_keys.entry(key) {
+                    Entry::Vacant(slot) => {
+                        slot.insert((partition, *offset));
+                        true
+                    }
+                    Entry::Occupied(_) => false,
+                };
+            if !new_key {
                 self.stats.duplicates += 1;
             }
             keep.push(new_key);
+            in_silver.push(new_key);
         }
         let silver = filter_record_batch(&decoded.rows, &BooleanArray::from(keep)).map_err(arrow_error)?;
+
+        // Gold: the silver rows each gold table does not count yet, into its open windows.
+        if !self.gold.is_empty() {
+            let input_of: Vec<usize> = (0..inputs.len()).filter(|i| decoded_ok[*i]).collect();
+            let floors: Vec<i64> = (0..self.gold.len())
+                .map(|g| self.floor(Layer::Gold(g), partition))
+                .collect();
+            for (g, table) in self.gold.iter_mut().enumerate() {
+                let times = decoded
+                    .rows
+                    .column(self.event_columns[g])
+                    .as_primitive_opt::<arrow::datatypes::TimestampMicrosecondType>();
+                let mut items = Vec::new();
+                let mut item_input = Vec::new();
+                for (row, &input) in input_of.iter().enumerate() {
+                    if !in_silver[row] || silver_origins[row] < floors[g] {
+                        continue;
+                    }
+                    let event_us = times.and_then(|t| t.is_valid(row).then(|| t.value(row)));
+                    items.push(GoldInput {
+                        record: &inputs[input],
+                        event_us,
+                    });
+                    item_input.push(input);
+                }
+                if items.is_empty() {
+                    continue;
+                }
+                let aggregator = &mut table.aggregator;
+                self.buffer.used(&aggregator.gold().name, aggregator.sha256());
+                let refused = tokio::task::block_in_place(|| aggregator.ingest(partition, &items));
+                for (item, reason) in refused {
+                    let record = records[from[item_input[item]]];
+                    let sha = Some(aggregator.sha256().to_string());
+                    rejected.push(reject(record, &aggregator.gold().name, &reason, sha));
+                }
+            }
+        }
 
         // Quarantine: what it does not hold yet.
         let floor = self.floor(Layer::Quarantine, partition);
@@ -525,6 +654,21 @@ impl PipelineRunner {
         ]
         .into();
         let name = self.pipeline.name.clone();
+        // Gold: finish the windows the watermark passed and checkpoint the state, before any
+        // table commits (a crash after this and before the gold commit only orphans the file).
+        let now_us = crate::cli::now_ms() * 1_000;
+        let mut gold_commits = Vec::with_capacity(self.gold.len());
+        for table in &mut self.gold {
+            let data = table
+                .prepare(now_us, &offsets, &metadata)
+                .await
+                .map_err(|source| RunError::Gold {
+                    pipeline: name.clone(),
+                    source,
+                })?;
+            self.stats.gold_rows += data.batches.iter().map(RecordBatch::num_rows).sum::<usize>() as u64;
+            gold_commits.push(data);
+        }
         // Rows are built from the lowest next offset among a layer's formats; only a table that
         // already holds some buffered offsets (a crash between two of its layer's commits) has
         // rows to skip.
@@ -543,6 +687,22 @@ impl PipelineRunner {
                 Layer::Bronze => &buffer.bronze,
                 Layer::Quarantine => &buffer.quarantine,
                 Layer::Silver => &buffer.silver,
+                Layer::Gold(g) => {
+                    let data = &gold_commits[g];
+                    let commit = CommitData {
+                        batches: data.batches.clone(),
+                        offsets: data.offsets.clone(),
+                        metadata: data.metadata.clone(),
+                    };
+                    table.commit(commit).await.map_err(|source| RunError::Sink {
+                        pipeline: name.clone(),
+                        source,
+                    })?;
+                    for (_, partition, next) in &offsets {
+                        self.table_next[i].insert(*partition, *next);
+                    }
+                    continue;
+                }
             };
             let batches = if ahead[i] {
                 not_yet_in(rows, &self.table_next[i]).map_err(|e| RunError::Sink {
@@ -569,6 +729,12 @@ impl PipelineRunner {
             }
         }
         self.silver_keys.extend(self.pending_keys.drain());
+        for table in &mut self.gold {
+            if let Err(e) = table.committed().await {
+                // Old checkpoints left behind cost space, not correctness.
+                tracing::warn!(pipeline = %name, "{e}");
+            }
+        }
         let group: Vec<(i32, i64)> = offsets.iter().map(|(_, p, n)| (*p, *n)).collect();
         if let Err(e) = self.source.commit(&group) {
             // Only monitoring depends on group offsets; the tables hold the truth.
@@ -632,6 +798,25 @@ fn reject<'a>(record: &'a SourceRecord, stage: &str, reason: &str, plugin_sha256
         reason: reason.to_string(),
         plugin_sha256,
     }
+}
+
+/// Each row's silver key with the (partition, offset) it came from.
+fn keys_with_origins<'a>(
+    batch: &'a RecordBatch,
+    key_columns: &'a [usize],
+) -> impl Iterator<Item = (String, (i32, i64))> + 'a {
+    let partitions = batch
+        .column_by_name("_kafka_partition")
+        .and_then(|p| p.as_primitive_opt::<arrow::datatypes::Int32Type>());
+    let offsets = batch
+        .column_by_name("_kafka_offset")
+        .and_then(|o| o.as_primitive_opt::<arrow::datatypes::Int64Type>());
+    (0..batch.num_rows()).map(move |row| {
+        let origin = partitions
+            .zip(offsets)
+            .map_or((-1, -1), |(p, o)| (p.value(row), o.value(row)));
+        (key_of(batch, key_columns, row), origin)
+    })
 }
 
 /// A row's silver key as one string (key columns' text joined by the unit separator).

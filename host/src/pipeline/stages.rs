@@ -7,6 +7,7 @@ use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::time::{Duration, Instant};
 
 use crate::config::Stage;
+use crate::gold::GoldAggregator;
 use crate::plugin::{Plugin, PluginEngine, PluginError, PluginLog, StageSpec, TransformStage};
 
 /// One started transform stage.
@@ -52,10 +53,20 @@ impl RunningStage {
     }
 }
 
-/// Started stages to put in place of the running ones at these positions, all at once.
-#[derive(Debug)]
+/// A pipeline's started plugins: its transform stages and its gold aggregates, in order.
+#[derive(Debug, Default)]
+pub struct Started {
+    pub stages: Vec<RunningStage>,
+    pub gold: Vec<GoldAggregator>,
+}
+
+/// Started stages to put in place of the running ones at these positions, all at once; and
+/// started gold aggregates, which take over their predecessor's open windows if they can read
+/// their state (else the predecessor keeps running).
+#[derive(Debug, Default)]
 pub struct StageSwap {
     pub stages: Vec<(usize, RunningStage)>,
+    pub gold: Vec<(usize, GoldAggregator)>,
 }
 
 /// The supervisor's end: hands prepared stages to a running pipeline.
@@ -84,14 +95,16 @@ pub fn swap_channel() -> (SwapSender, SwapReceiver) {
 pub struct Swapped {
     /// (stage, old sha256, new sha256) for each stage replaced.
     pub stages: Vec<(String, String, String)>,
+    /// (gold, new sha256, why it was refused) for each gold aggregate that could not take over.
+    pub refused: Vec<(String, String, String)>,
     /// How long the data path was held up.
     pub pause: Duration,
 }
 
 impl SwapReceiver {
-    /// Puts every queued swap in place in `stages`. The replaced stages are dropped on a
-    /// blocking thread: freeing an instance's memory is not the data path's business.
-    pub fn apply(&self, stages: &mut [RunningStage]) -> Vec<Swapped> {
+    /// Puts every queued swap in place in `stages` and `gold`. The replaced ones are dropped on
+    /// a blocking thread: freeing an instance's memory is not the data path's business.
+    pub fn apply(&self, stages: &mut [RunningStage], gold: &mut [&mut GoldAggregator]) -> Vec<Swapped> {
         let mut done = Vec::new();
         loop {
             let swap = match self.0.try_recv() {
@@ -109,9 +122,36 @@ impl SwapReceiver {
                 changed.push((old.name.clone(), old.sha256.clone(), slot.sha256.clone()));
                 retired.push(old);
             }
+            let mut refused = Vec::new();
+            let mut retired_gold = Vec::new();
+            for (index, mut new) in swap.gold {
+                let Some(slot) = gold.get_mut(index) else {
+                    continue;
+                };
+                let state = slot.take_state();
+                match new.check(&state) {
+                    Ok(()) => {
+                        new.set_state(state);
+                        let old = std::mem::replace(&mut **slot, new);
+                        changed.push((
+                            old.gold().name.clone(),
+                            old.sha256().to_string(),
+                            slot.sha256().to_string(),
+                        ));
+                        retired_gold.push(old);
+                    }
+                    Err(e) => {
+                        slot.set_state(state);
+                        refused.push((new.gold().name.clone(), new.sha256().to_string(), e.to_string()));
+                        retired_gold.push(new);
+                    }
+                }
+            }
             retire(retired);
+            retire(retired_gold);
             done.push(Swapped {
                 stages: changed,
+                refused,
                 pause: started.elapsed(),
             });
         }
@@ -119,7 +159,7 @@ impl SwapReceiver {
 }
 
 /// Drops stages away from the caller (on tokio's blocking pool when inside a runtime).
-fn retire(stages: Vec<RunningStage>) {
+fn retire<T: Send + 'static>(stages: Vec<T>) {
     if stages.is_empty() {
         return;
     }

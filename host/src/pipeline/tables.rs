@@ -58,6 +58,8 @@ pub enum Layer {
     Bronze,
     Quarantine,
     Silver,
+    /// The pipeline's n-th `[[gold]]` table.
+    Gold(usize),
 }
 
 impl Layer {
@@ -66,6 +68,7 @@ impl Layer {
             Layer::Bronze => "bronze",
             Layer::Quarantine => "quarantine",
             Layer::Silver => "silver",
+            Layer::Gold(_) => "gold",
         }
     }
 }
@@ -112,12 +115,14 @@ pub fn iceberg_root(location: &str) -> Result<String, SinkError> {
         .to_string())
 }
 
-/// The bronze, silver and quarantine tables of a pipeline.
+/// The bronze, silver, quarantine and gold tables of a pipeline.
 #[derive(Debug)]
 pub struct Tables {
     pub bronze: Medallion,
     pub silver: Medallion,
     pub quarantine: Medallion,
+    /// One per `[[gold]]` section, in the order listed.
+    pub gold: Vec<Medallion>,
 }
 
 impl Tables {
@@ -151,12 +156,12 @@ impl Tables {
             .namespace
             .clone()
             .unwrap_or_else(|| pipeline.name.clone());
-        let open = |layer: Layer, schema: TableSchema| {
+        let open = |layer: Layer, name: String, schema: TableSchema| {
             let options = options.clone();
             let catalog = catalog.clone();
             let namespace = namespace.clone();
             async move {
-                let name = layer.name();
+                let name = name.as_str();
                 let mut sinks = Vec::new();
                 for format in &tables.format {
                     sinks.push(match format {
@@ -196,18 +201,25 @@ impl Tables {
             }
         };
         let silver = decoder.schema().clone().partitioned(tables.silver.partition_by.clone());
+        let mut gold = Vec::with_capacity(pipeline.gold.len());
+        for (i, g) in pipeline.gold.iter().enumerate() {
+            let schema = schema::gold(&g.key_column, &g.columns);
+            gold.push(open(Layer::Gold(i), g.table(), schema).await?);
+        }
         Ok(Tables {
-            bronze: open(Layer::Bronze, schema::bronze()).await?,
-            silver: open(Layer::Silver, silver).await?,
-            quarantine: open(Layer::Quarantine, schema::quarantine()).await?,
+            bronze: open(Layer::Bronze, "bronze".into(), schema::bronze()).await?,
+            silver: open(Layer::Silver, "silver".into(), silver).await?,
+            quarantine: open(Layer::Quarantine, "quarantine".into(), schema::quarantine()).await?,
+            gold,
         })
     }
 
-    /// Every table in commit order: bronze first (it holds every record), silver last; within a
-    /// layer, the formats in the order listed.
+    /// Every table in commit order: bronze first (it holds every record), then quarantine,
+    /// silver, and the gold tables; within a layer, the formats in the order listed.
     pub fn in_commit_order(&mut self) -> impl Iterator<Item = (Layer, &mut TableSink)> {
         [&mut self.bronze, &mut self.quarantine, &mut self.silver]
             .into_iter()
+            .chain(self.gold.iter_mut())
             .flat_map(|m| {
                 let layer = m.layer;
                 m.sinks.iter_mut().map(move |s| (layer, s))

@@ -22,9 +22,10 @@ use tokio::task::JoinHandle;
 use super::changes::{FolderChange, by_folder};
 use super::watcher::{WatchError, Watcher};
 use crate::config::{self, ConfigError, PIPELINE_FILE, Pipeline};
+use crate::gold::GoldAggregator;
 use crate::metrics::metrics;
-use crate::pipeline::{PipelineRunner, RunError, RunStats, RunningStage, StageSwap, SwapSender, swap_channel};
-use crate::plugin::{Plugin, PluginEngine, PluginError};
+use crate::pipeline::{PipelineRunner, RunError, RunStats, RunningStage, StageSwap, Started, SwapSender, swap_channel};
+use crate::plugin::{Plugin, PluginEngine};
 
 /// How the supervisor watches.
 #[derive(Debug, Clone, Copy)]
@@ -63,7 +64,7 @@ pub enum SupervisorError {
 /// One running pipeline.
 struct Running {
     pipeline: Pipeline,
-    /// Each stage's plugin hash, as last handed to the runner.
+    /// Each stage's plugin hash, then each gold aggregate's, as last handed to the runner.
     versions: Vec<String>,
     stop: Arc<AtomicBool>,
     swaps: SwapSender,
@@ -168,7 +169,7 @@ impl Supervisor {
         self.launch_with(pipeline, stages).await
     }
 
-    async fn start_stages(&self, pipeline: &Pipeline) -> Result<Vec<RunningStage>, RunError> {
+    async fn start_stages(&self, pipeline: &Pipeline) -> Result<Started, RunError> {
         let engine = self.engine.clone();
         let owned = pipeline.clone();
         tokio::task::spawn_blocking(move || PipelineRunner::start_stages(&owned, &engine))
@@ -181,11 +182,16 @@ impl Supervisor {
             })
     }
 
-    async fn launch_with(&mut self, pipeline: Pipeline, stages: Vec<RunningStage>) -> Result<(), RunError> {
+    async fn launch_with(&mut self, pipeline: Pipeline, stages: Started) -> Result<(), RunError> {
         let mut runner = PipelineRunner::start_with(pipeline.clone(), stages).await?;
         let (swaps, receiver) = swap_channel();
         runner.accept_swaps(receiver);
-        let versions = runner.stage_versions().into_iter().map(|(_, sha)| sha).collect();
+        let versions = runner
+            .stage_versions()
+            .into_iter()
+            .chain(runner.gold_versions())
+            .map(|(_, sha)| sha)
+            .collect();
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let task = tokio::spawn(async move { runner.run_until(move |_| flag.load(Ordering::Relaxed)).await });
@@ -323,15 +329,20 @@ impl Supervisor {
             return;
         };
         let name = running.pipeline.name.clone();
-        let indices: Vec<usize> = running
-            .pipeline
-            .stages
-            .iter()
-            .enumerate()
-            .filter(|(_, stage)| same_file(&stage.plugin, plugin))
-            .map(|(i, _)| i)
-            .collect();
-        if indices.is_empty() {
+        let stage_count = running.pipeline.stages.len();
+        // Stages, then gold aggregates, as in `Running::versions`.
+        let mut users: Vec<(usize, String)> = Vec::new();
+        for (i, stage) in running.pipeline.stages.iter().enumerate() {
+            if same_file(&stage.plugin, plugin) {
+                users.push((i, stage.name.clone()));
+            }
+        }
+        for (j, gold) in running.pipeline.gold.iter().enumerate() {
+            if same_file(&gold.plugin, plugin) {
+                users.push((stage_count + j, gold.name.clone()));
+            }
+        }
+        if users.is_empty() {
             tracing::debug!(pipeline = %name, file = %plugin.display(), "changed .wasm is not used by any stage");
             return;
         }
@@ -343,42 +354,49 @@ impl Supervisor {
         let pipeline = running.pipeline.clone();
         let versions = running.versions.clone();
         let path = plugin.to_path_buf();
-        let wanted = indices.clone();
-        let started = tokio::task::spawn_blocking(move || -> Result<Vec<(usize, RunningStage)>, PluginError> {
-            let plugin = Plugin::load_file(&engine, &path)?;
-            let mut stages = Vec::new();
+        let wanted: Vec<usize> = users.iter().map(|(i, _)| *i).collect();
+        let started = tokio::task::spawn_blocking(move || -> Result<StageSwap, String> {
+            let plugin = Plugin::load_file(&engine, &path).map_err(|e| e.to_string())?;
+            let mut swap = StageSwap::default();
             for index in wanted {
                 if versions.get(index).is_some_and(|v| v == plugin.sha256()) {
                     continue;
                 }
-                let stage = &pipeline.stages[index];
-                stages.push((
-                    index,
-                    RunningStage::start_plugin(&pipeline.name, stage, plugin.clone())?,
-                ));
+                if let Some(stage) = pipeline.stages.get(index) {
+                    let stage =
+                        RunningStage::start_plugin(&pipeline.name, stage, plugin.clone()).map_err(|e| e.to_string())?;
+                    swap.stages.push((index, stage));
+                } else if let Some(gold) = pipeline.gold.get(index - pipeline.stages.len()) {
+                    // Whether it reads the open windows' state is checked where the state is.
+                    let aggregator = GoldAggregator::start_plugin(&pipeline.name, gold, plugin.clone())
+                        .map_err(|e| e.to_string())?;
+                    swap.gold.push((index - pipeline.stages.len(), aggregator));
+                }
             }
-            Ok(stages)
+            Ok(swap)
         })
         .await
-        .unwrap_or_else(|e| Err(PluginError::Engine(format!("starting the plugin panicked: {e}"))));
+        .unwrap_or_else(|e| Err(format!("starting the plugin panicked: {e}")));
         match started {
-            Ok(stages) if stages.is_empty() => {
+            Ok(swap) if swap.stages.is_empty() && swap.gold.is_empty() => {
                 tracing::debug!(pipeline = %name, file = %plugin.display(), "plugin file rewritten with the running version");
             }
-            Ok(stages) => {
-                for (index, stage) in &stages {
+            Ok(swap) => {
+                for (index, stage) in &swap.stages {
                     if let Some(version) = running.versions.get_mut(*index) {
                         version.clone_from(&stage.sha256);
                     }
                     tracing::info!(pipeline = %name, stage = %stage.name, file = %plugin.display(), "new plugin version started; swapping it in at the next batch");
                 }
-                if !running.swaps.send(StageSwap { stages }) {
+                for (_, aggregator) in &swap.gold {
+                    tracing::info!(pipeline = %name, stage = %aggregator.gold().name, file = %plugin.display(), "new aggregate version started; it takes over the open windows at the next batch if it reads their state");
+                }
+                if !running.swaps.send(swap) {
                     tracing::warn!(pipeline = %name, "pipeline stopped before the new plugin version could be swapped in");
                 }
             }
             Err(e) => {
-                for index in indices {
-                    let stage = &running.pipeline.stages[index].name;
+                for (_, stage) in users {
                     metrics()
                         .plugin_reloads
                         .with_label_values(&[name.as_str(), stage.as_str(), "failed"])

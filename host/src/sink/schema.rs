@@ -173,6 +173,23 @@ pub fn quarantine() -> TableSchema {
     TableSchema::new(columns)
 }
 
+/// Gold: one row per key and window. The key, the window, the declared columns of the
+/// plugin's `finish` row, why a window has no result (`_error`, null when it has one), and when
+/// the row was written.
+pub fn gold(key_column: &str, declared: &[ColumnConfig]) -> TableSchema {
+    let mut columns = vec![
+        Column::new(key_column, ColumnType::String, false),
+        Column::new("window_start", ColumnType::Timestamp, false),
+        Column::new("window_end", ColumnType::Timestamp, false),
+    ];
+    columns.extend(declared.iter().map(|c| Column::new(&c.name, c.ty, true)));
+    columns.extend([
+        Column::new("_error", ColumnType::String, true),
+        Column::new("_emitted_at", ColumnType::Timestamp, false),
+    ]);
+    TableSchema::new(columns)
+}
+
 /// The columns to add to a table holding `existing` so that it holds `declared` (name, nullable).
 /// Evolution is additive: only nullable columns can be added (old rows read null), and a column
 /// the declaration lacks cannot be dropped. The error names the column.

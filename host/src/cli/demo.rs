@@ -199,7 +199,22 @@ pub async fn run(
             format!("rejected with stage and reason; expected {}", expected.invalid),
         ),
     ];
-    for (table, note) in layers {
+    let gold_notes: Vec<(&crate::pipeline::Medallion, String)> = tables
+        .gold
+        .iter()
+        .zip(&pipeline.gold)
+        .map(|(table, gold)| {
+            (
+                table,
+                format!(
+                    "{}: one row per {} and finished window",
+                    gold.table(),
+                    gold.key_column
+                ),
+            )
+        })
+        .collect();
+    for (table, note) in layers.iter().map(|(t, n)| (*t, n)).chain(gold_notes.iter().map(|(t, n)| (*t, n))) {
         let mut counts = Vec::new();
         for format in [TableFormat::Delta, TableFormat::Iceberg] {
             counts.push(match table.sinks.iter().any(|s| s.format() == format) {
@@ -236,6 +251,19 @@ pub async fn run(
             "\nA few quarantined records:\n{}",
             arrow::util::pretty::pretty_format_batches(&[sample])?
         )?;
+    }
+    if let Some(gold) = tables.gold.first() {
+        let batches = gold.read_all().await?;
+        if let Some(batch) = batches.iter().find(|b| b.num_rows() > 0) {
+            let indices: Vec<usize> = (0..batch.num_columns().saturating_sub(2)).collect();
+            let sample = batch.project(&indices)?.slice(0, batch.num_rows().min(5));
+            writeln!(
+                out,
+                "\nA few gold rows ({}):\n{}",
+                pipeline.gold[0].table(),
+                arrow::util::pretty::pretty_format_batches(&[sample])?
+            )?;
+        }
     }
     writeln!(out, "\nQuery them with tools Weir did not write, for example:")?;
     writeln!(

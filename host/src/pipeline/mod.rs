@@ -18,4 +18,4 @@ mod tables;
 pub use gold::{CHECKPOINT_TOPIC, GoldTable};
 pub use runner::{PipelineRunner, RunError, RunStats};
 pub use stages::{RunningStage, StageSwap, Started, SwapReceiver, SwapSender, Swapped, swap_channel};
-pub use tables::{Tables, storage_options, table_url};
+pub use tables::{Layer, Medallion, Tables, storage_options, table_url};

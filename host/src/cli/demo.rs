@@ -206,15 +206,15 @@ pub async fn run(
         .map(|(table, gold)| {
             (
                 table,
-                format!(
-                    "{}: one row per {} and finished window",
-                    gold.table(),
-                    gold.key_column
-                ),
+                format!("{}: one row per {} and finished window", gold.table(), gold.key_column),
             )
         })
         .collect();
-    for (table, note) in layers.iter().map(|(t, n)| (*t, n)).chain(gold_notes.iter().map(|(t, n)| (*t, n))) {
+    for (table, note) in layers
+        .iter()
+        .map(|(t, n)| (*t, n))
+        .chain(gold_notes.iter().map(|(t, n)| (*t, n)))
+    {
         let mut counts = Vec::new();
         for format in [TableFormat::Delta, TableFormat::Iceberg] {
             counts.push(match table.sinks.iter().any(|s| s.format() == format) {

@@ -218,7 +218,13 @@ impl GoldAggregator {
     /// call: one row per key, from the merge of the window's panes, and drops the panes no open
     /// window needs. A window whose merge, `finish` or row does not work out still gets its
     /// row, with the reason in `_error`.
-    pub fn finish_windows(&mut self, now_us: i64) -> Result<Vec<RecordBatch>, GoldError> {
+    ///
+    /// Nothing is finished while a partition in `assigned` has not delivered a record yet: its
+    /// records could be older than the others' (an idle partition holds windows open).
+    pub fn finish_windows(&mut self, now_us: i64, assigned: &BTreeSet<i32>) -> Result<Vec<RecordBatch>, GoldError> {
+        if assigned.iter().any(|p| !self.state.newest.contains_key(p)) {
+            return Ok(Vec::new());
+        }
         let window = self.gold.window;
         let Some(watermark) = self.state.global_watermark(window.lateness_us) else {
             return Ok(Vec::new());

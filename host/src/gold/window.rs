@@ -28,10 +28,12 @@ impl WindowSpec {
         (0..self.panes()).map(move |k| start.saturating_add(k * slide))
     }
 
-    /// Whether a record at `t` comes too late: every window holding it ends at or before the
-    /// `watermark`, so each was (or may already have been) written as final.
+    /// Whether a record at `t` comes too late: the first window holding it ends at or before
+    /// the `watermark`, so it may already be written. A late record counts in none of its
+    /// windows (not in the later, still open ones either): every window then holds exactly the
+    /// records in its span that were on time, whenever commits happened.
     pub fn is_late(&self, t: i64, watermark: Option<i64>) -> bool {
-        watermark.is_some_and(|w| self.pane_of(t).saturating_add(self.size_us) <= w)
+        watermark.is_some_and(|w| self.pane_of(t).saturating_add(self.slide_us) <= w)
     }
 }
 
@@ -76,13 +78,13 @@ mod tests {
     }
 
     #[test]
-    fn late_means_every_window_holding_the_record_has_ended() {
+    fn late_means_the_first_window_holding_the_record_has_ended() {
         let w = hopping();
         // A record at 1:20 is in windows ending 1:30 ... 2:15.
         let t = H + 20 * M;
         assert!(!w.is_late(t, None));
-        assert!(!w.is_late(t, Some(H + 30 * M)));
-        assert!(!w.is_late(t, Some(2 * H + 14 * M)));
+        assert!(!w.is_late(t, Some(H + 29 * M)));
+        assert!(w.is_late(t, Some(H + 30 * M)));
         assert!(w.is_late(t, Some(2 * H + 15 * M)));
     }
 }

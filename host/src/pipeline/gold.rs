@@ -4,7 +4,7 @@
 //! rows and the real offsets, in both formats, through the same `txn` actions / snapshot
 //! properties.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use arrow::record_batch::RecordBatch;
 
@@ -93,10 +93,11 @@ impl GoldTable {
     pub async fn prepare(
         &mut self,
         now_us: i64,
+        assigned: &BTreeSet<i32>,
         offsets: &[(String, i32, i64)],
         metadata: &HashMap<String, serde_json::Value>,
     ) -> Result<CommitData, GoldError> {
-        let rows: Vec<RecordBatch> = tokio::task::block_in_place(|| self.aggregator.finish_windows(now_us))?;
+        let rows: Vec<RecordBatch> = tokio::task::block_in_place(|| self.aggregator.finish_windows(now_us, assigned))?;
         // The state moves into the checkpoint and back: no copy of what may be millions of groups.
         let mut checkpoint = Checkpoint {
             seq: self.seq + 1,

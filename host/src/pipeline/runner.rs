@@ -3,8 +3,8 @@
 //! tables with the offsets they now hold. Each table filters by its own committed offsets, so a
 //! crash between two table commits duplicates nothing on restart.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use arrow::array::{Array, AsArray, BooleanArray};
@@ -83,6 +83,8 @@ pub struct PipelineRunner {
     gold: Vec<GoldTable>,
     /// Per gold table, the silver column of its event time.
     event_columns: Vec<usize>,
+    /// The partitions this host owns now.
+    assigned: BTreeSet<i32>,
 }
 
 impl std::fmt::Debug for PipelineRunner {
@@ -200,6 +202,7 @@ impl PipelineRunner {
             swapped: Vec::new(),
             gold,
             event_columns,
+            assigned: BTreeSet::new(),
         })
     }
 
@@ -295,6 +298,7 @@ impl PipelineRunner {
             })?;
         }
         for partition in self.source.take_assigned() {
+            self.assigned.insert(partition);
             let next = self.resume_offset(partition).await?;
             self.source.resume_at(partition, next);
         }
@@ -379,6 +383,7 @@ impl PipelineRunner {
             *batches = kept;
         }
         for partition in revoked {
+            self.assigned.remove(partition);
             self.buffer.next.remove(partition);
             self.buffer.first.remove(partition);
             for next in &mut self.table_next {
@@ -660,7 +665,7 @@ impl PipelineRunner {
         let mut gold_commits = Vec::with_capacity(self.gold.len());
         for table in &mut self.gold {
             let data = table
-                .prepare(now_us, &offsets, &metadata)
+                .prepare(now_us, &self.assigned, &offsets, &metadata)
                 .await
                 .map_err(|source| RunError::Gold {
                     pipeline: name.clone(),

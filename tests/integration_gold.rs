@@ -1,0 +1,449 @@
+//! Gold tables against a real Kafka-protocol broker (tansu) and `weir run` as a process: events
+//! with known event times, out of order within the allowed lateness, some far too late, some
+//! without a time, some repeated. Gold (tumbling and hopping windows, Delta and Iceberg) must
+//! equal a reference computed plainly below, also after five SIGKILLs in the middle of open
+//! windows.
+#![allow(clippy::unwrap_used)] // a test crate: panicking is how it fails
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{Float64Type, Int64Type, TimestampMicrosecondType};
+use common::pipeline::{rows, sigterm};
+use common::services::Tansu;
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use weir::config::{self, Pipeline, TableFormat};
+use weir::decode::SilverDecoder;
+use weir::pipeline::Tables;
+
+const PARTITIONS: i32 = 3;
+const USERS: usize = 7;
+const SECOND_US: i64 = 1_000_000;
+const MINUTE_US: i64 = 60 * SECOND_US;
+/// 2023-11-14T22:13:20Z, in µs.
+const BASE_US: i64 = 1_700_000_000 * SECOND_US;
+
+/// The two gold tables of the test pipeline: (name, size, slide, allowed lateness), in µs.
+const GOLD: [(&str, i64, i64, i64); 2] = [
+    ("per_minute", MINUTE_US, MINUTE_US, 20 * SECOND_US),
+    ("sliding", 3 * MINUTE_US, MINUTE_US, 40 * SECOND_US),
+];
+
+fn pipeline_text() -> String {
+    let mut text = r#"
+[source]
+brokers = "${KAFKA_BROKERS}"
+topic = "events"
+group = "${GROUP}"
+
+[source.properties]
+"auto.offset.reset" = "earliest"
+"session.timeout.ms" = "3000"
+
+[tables]
+location = "${WEIR_LAKEHOUSE}/events"
+format = ["delta", "iceberg"]
+
+[tables.silver]
+key = ["id"]
+columns = [
+  { name = "id", type = "string", nullable = false },
+  { name = "user", type = "string" },
+  { name = "amount", type = "int64" },
+  { name = "ts", type = "timestamp" },
+]
+
+[commit]
+max_interval_ms = 300
+"#
+    .to_string();
+    for (name, size, slide, lateness) in GOLD {
+        text.push_str(&format!(
+            r#"
+[[gold]]
+name = "{name}"
+plugin = "avg_score.wasm"
+config = {{ group_by = "user", field = "amount", output = "avg_amount", count_output = "n" }}
+event_time = "ts"
+window = {{ size = "{}s", slide = "{}s" }}
+allowed_lateness = "{}s"
+key_column = "user"
+columns = [{{ name = "avg_amount", type = "float64" }}, {{ name = "n", type = "int64" }}]
+"#,
+            size / SECOND_US,
+            slide / SECOND_US,
+            lateness / SECOND_US
+        ));
+    }
+    text
+}
+
+/// One produced event.
+#[derive(Debug, Clone)]
+struct Event {
+    partition: i32,
+    id: String,
+    user: String,
+    amount: i64,
+    ts_us: Option<i64>,
+}
+
+impl Event {
+    fn json(&self) -> String {
+        match self.ts_us {
+            Some(ts) => format!(
+                r#"{{"id":"{}","user":"{}","amount":{},"ts":{}}}"#,
+                self.id,
+                self.user,
+                self.amount,
+                ts / 1_000
+            ),
+            None => format!(
+                r#"{{"id":"{}","user":"{}","amount":{}}}"#,
+                self.id, self.user, self.amount
+            ),
+        }
+    }
+}
+
+/// A tiny deterministic generator (no extra crate).
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+/// `n` events, per partition in the order produced: event times advance 400 ms per event with
+/// up to ±15 s of disorder; every 53rd is 3 minutes behind (late for both gold tables), every
+/// 61st has no time, every 41st repeats an earlier event of its partition.
+fn events(n: usize, seed: u64) -> Vec<Event> {
+    let mut rng = Lcg(seed);
+    let mut out: Vec<Event> = Vec::with_capacity(n);
+    for i in 0..n {
+        let partition = (i % PARTITIONS as usize) as i32;
+        if i % 41 == 40 {
+            let earlier = out.iter().rev().find(|e| e.partition == partition).cloned();
+            if let Some(repeat) = earlier {
+                out.push(repeat);
+                continue;
+            }
+        }
+        let jitter = rng.below(30_000) as i64 - 15_000;
+        let mut ts = BASE_US + i as i64 * 400_000 + jitter * 1_000;
+        if i % 53 == 52 {
+            ts -= 3 * MINUTE_US;
+        }
+        out.push(Event {
+            partition,
+            id: format!("e{i:06}"),
+            user: format!("user{}", rng.below(USERS as u64)),
+            amount: rng.below(1_000) as i64,
+            ts_us: (i % 61 != 60).then_some(ts),
+        });
+    }
+    out
+}
+
+fn produce(brokers: &str, events: &[Event]) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", "5")
+        .create()
+        .unwrap();
+    for event in events {
+        let value = event.json();
+        loop {
+            let record = BaseRecord::to("events")
+                .partition(event.partition)
+                .key(event.id.as_str())
+                .payload(value.as_str());
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, _)) => producer.poll(Duration::from_millis(50)),
+            };
+        }
+        producer.poll(Duration::ZERO);
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+}
+
+/// One gold row: (key, window start) → (avg, count).
+type GoldRows = BTreeMap<(String, i64), (f64, i64)>;
+
+/// What each gold table must hold, computed plainly: per partition in offset order, the first
+/// event of each id with a time counts unless the first window holding it ended at or before
+/// its partition's newest counted time less the lateness; every window ending by the slowest
+/// partition's watermark at the end is written, with the average and count of its events.
+/// Also returns the number of late events.
+fn reference(events: &[Event], size: i64, slide: i64, lateness: i64) -> (GoldRows, usize) {
+    let mut seen = HashSet::new();
+    let mut newest: HashMap<i32, i64> = HashMap::new();
+    let mut counted: Vec<&Event> = Vec::new();
+    let mut late = 0;
+    for event in events {
+        if !seen.insert(event.id.clone()) {
+            continue;
+        }
+        let Some(ts) = event.ts_us else { continue };
+        let pane = ts - ts.rem_euclid(slide);
+        if newest
+            .get(&event.partition)
+            .is_some_and(|n| pane + slide <= n - lateness)
+        {
+            late += 1;
+            continue;
+        }
+        let n = newest.entry(event.partition).or_insert(ts);
+        *n = (*n).max(ts);
+        counted.push(event);
+    }
+    let watermark = newest.values().min().unwrap() - lateness;
+    let mut sums: BTreeMap<(String, i64), (i64, i64)> = BTreeMap::new();
+    for event in counted {
+        let ts = event.ts_us.unwrap();
+        let pane = ts - ts.rem_euclid(slide);
+        for k in 0..size / slide {
+            let start = pane - k * slide;
+            if start + size <= watermark {
+                let sum = sums.entry((event.user.clone(), start)).or_default();
+                sum.0 += event.amount;
+                sum.1 += 1;
+            }
+        }
+    }
+    let rows = sums
+        .into_iter()
+        .map(|(key, (sum, n))| (key, (sum as f64 / n as f64, n)))
+        .collect();
+    (rows, late)
+}
+
+fn gold_rows(batches: &[RecordBatch]) -> GoldRows {
+    let mut out = GoldRows::new();
+    for batch in batches {
+        let users = batch.column_by_name("user").unwrap().as_string::<i32>();
+        let starts = batch
+            .column_by_name("window_start")
+            .unwrap()
+            .as_primitive::<TimestampMicrosecondType>();
+        let avgs = batch
+            .column_by_name("avg_amount")
+            .unwrap()
+            .as_primitive::<Float64Type>();
+        let counts = batch.column_by_name("n").unwrap().as_primitive::<Int64Type>();
+        let errors = batch.column_by_name("_error").unwrap();
+        for row in 0..batch.num_rows() {
+            assert!(errors.is_null(row), "a window failed: {batch:?}");
+            let key = (users.value(row).to_string(), starts.value(row));
+            let previous = out.insert(key.clone(), (avgs.value(row), counts.value(row)));
+            assert!(previous.is_none(), "window {key:?} written twice");
+        }
+    }
+    out
+}
+
+fn assert_same(name: &str, format: TableFormat, got: &GoldRows, want: &GoldRows) {
+    let missing: Vec<_> = want.keys().filter(|k| !got.contains_key(*k)).take(5).collect();
+    let extra: Vec<_> = got.keys().filter(|k| !want.contains_key(*k)).take(5).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{name} {format:?}: {} rows, want {}; missing {missing:?}, extra {extra:?}",
+        got.len(),
+        want.len()
+    );
+    for (key, (avg, n)) in want {
+        let (got_avg, got_n) = got[key];
+        assert_eq!(got_n, *n, "{name} {format:?} {key:?}: count");
+        assert!(
+            (got_avg - avg).abs() < 1e-9,
+            "{name} {format:?} {key:?}: avg {got_avg} != {avg}"
+        );
+    }
+}
+
+struct Setup {
+    tansu: Tansu,
+    _work: tempfile::TempDir,
+    pipelines: std::path::PathBuf,
+    lakehouse: std::path::PathBuf,
+    pipeline: Pipeline,
+    group: String,
+}
+
+fn setup(group: &str) -> Setup {
+    let tansu = Tansu::start();
+    tansu.create_topic("events", PARTITIONS as u32);
+    let work = tempfile::tempdir().unwrap();
+    let pipelines = work.path().join("pipelines");
+    let lakehouse = work.path().join("lakehouse");
+    let folder = pipelines.join("events");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::copy(
+        common::repo_root().join("pipelines/posts/avg_score.wasm"),
+        folder.join("avg_score.wasm"),
+    )
+    .unwrap();
+    std::fs::write(folder.join("pipeline.toml"), pipeline_text()).unwrap();
+    let vars = [
+        ("KAFKA_BROKERS".to_string(), tansu.brokers()),
+        ("WEIR_LAKEHOUSE".to_string(), lakehouse.display().to_string()),
+        ("GROUP".to_string(), group.to_string()),
+    ]
+    .into();
+    let pipeline = config::load(&folder.join("pipeline.toml"), &config::from_map(&vars)).unwrap();
+    Setup {
+        tansu,
+        _work: work,
+        pipelines,
+        lakehouse,
+        pipeline,
+        group: group.into(),
+    }
+}
+
+impl Setup {
+    fn weir_run(&self) -> Child {
+        Command::new(env!("CARGO_BIN_EXE_weir"))
+            .arg("run")
+            .arg(&self.pipelines)
+            .env("KAFKA_BROKERS", self.tansu.brokers())
+            .env("WEIR_LAKEHOUSE", &self.lakehouse)
+            .env("GROUP", &self.group)
+            .env("WEIR_CACHE_DIR", self.lakehouse.join("cache"))
+            .env("WEIR_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
+    async fn tables(&self) -> Option<Tables> {
+        let decoder = SilverDecoder::new(&self.pipeline.tables.silver.columns);
+        Tables::open(&self.pipeline, &decoder).await.ok()
+    }
+
+    /// Waits until bronze holds `n` rows.
+    async fn wait_for_bronze(&self, n: usize) {
+        let started = Instant::now();
+        loop {
+            if let Some(tables) = self.tables().await {
+                let bronze = rows(&tables.bronze.read_all().await.unwrap());
+                if bronze >= n {
+                    return;
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(120),
+                    "bronze {bronze}/{n} after 120 s"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    /// Both formats of both gold tables equal the reference, and quarantine holds each late
+    /// event once per gold table that refused it.
+    async fn check(&self, events: &[Event]) {
+        let tables = self.tables().await.unwrap();
+        for format in [TableFormat::Delta, TableFormat::Iceberg] {
+            let quarantine = tables.quarantine.read(format).await.unwrap();
+            let mut reasons: HashMap<(String, bool), usize> = HashMap::new();
+            for batch in &quarantine {
+                let stages = batch.column_by_name("stage").unwrap().as_string::<i32>();
+                let why = batch.column_by_name("reason").unwrap().as_string::<i32>();
+                for row in 0..batch.num_rows() {
+                    let late = why.value(row).starts_with("late: ");
+                    *reasons.entry((stages.value(row).to_string(), late)).or_default() += 1;
+                }
+            }
+            let no_time = {
+                let mut seen = HashSet::new();
+                events
+                    .iter()
+                    .filter(|e| seen.insert(e.id.clone()) && e.ts_us.is_none())
+                    .count()
+            };
+            for (i, (name, size, slide, lateness)) in GOLD.into_iter().enumerate() {
+                let (want, late) = reference(events, size, slide, lateness);
+                assert!(
+                    want.len() > 50 && late > 10,
+                    "a weak reference: {} rows, {late} late",
+                    want.len()
+                );
+                let got = gold_rows(&tables.gold[i].read(format).await.unwrap());
+                assert_same(name, format, &got, &want);
+                let quarantined_late = reasons.get(&(name.to_string(), true)).copied().unwrap_or(0);
+                assert_eq!(quarantined_late, late, "{name} {format:?}: late events in quarantine");
+                let quarantined_other = reasons.get(&(name.to_string(), false)).copied().unwrap_or(0);
+                assert_eq!(quarantined_other, no_time, "{name} {format:?}: events without a time");
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_order_and_late_events_land_in_gold_as_a_plain_reference_computes() {
+    let setup = setup("gold-reference");
+    let events = events(3_000, 7);
+    produce(&setup.tansu.brokers(), &events);
+    let mut host = setup.weir_run();
+    setup.wait_for_bronze(events.len()).await;
+    sigterm(&mut host);
+    setup.check(&events).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_sigkills_in_open_windows_leave_gold_equal_to_the_reference() {
+    let setup = setup("gold-crash");
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    println!("seed: {seed}");
+    let events = events(6_000, seed);
+    // Produced in steps while the host is killed and restarted, so each kill falls in the
+    // middle of open windows with state checkpointed and records in flight.
+    let brokers = setup.tansu.brokers();
+    let chunks: Vec<Vec<Event>> = events.chunks(500).map(<[Event]>::to_vec).collect();
+    let producer = std::thread::spawn(move || {
+        for chunk in chunks {
+            produce(&brokers, &chunk);
+            std::thread::sleep(Duration::from_millis(1_500));
+        }
+    });
+    let mut rng = Lcg(seed);
+    let mut progress = Vec::new();
+    for kill in 0..5 {
+        let mut host = setup.weir_run();
+        let wait = 2_500 + rng.below(4_000);
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        host.kill().unwrap(); // SIGKILL
+        host.wait().unwrap();
+        let gold = match setup.tables().await {
+            Some(tables) => rows(&tables.gold[0].read_all().await.unwrap()),
+            None => 0,
+        };
+        println!("kill {kill} after {wait} ms: per_minute holds {gold} rows");
+        progress.push(gold);
+    }
+    producer.join().unwrap();
+    assert!(
+        progress.iter().filter(|g| **g > 0).count() >= 2,
+        "too few killed runs wrote gold rows: {progress:?}"
+    );
+    let mut host = setup.weir_run();
+    setup.wait_for_bronze(events.len()).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    sigterm(&mut host);
+    setup.check(&events).await;
+}

@@ -7,7 +7,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::pipeline::{copy_posts_pipeline, origins, rows, sigterm, silver_ids, unique, wait_for_rows};
+use common::pipeline::{copy_posts_pipeline, origins, rows, sigterm, silver_ids, strip_gold, unique, wait_for_rows};
 use common::services::Tansu;
 use weir::cli::demo;
 use weir::config;
@@ -42,6 +42,7 @@ async fn two_hosts_in_one_group_write_what_one_writes() {
         &work.path().join("pipelines"),
         &[("max_interval_ms = 5000", "max_interval_ms = 300")],
     );
+    strip_gold(&pipelines);
     let posts = pipelines.join("posts");
 
     let log_a = work.path().join("a.log").display().to_string();
@@ -121,6 +122,7 @@ async fn a_host_losing_partitions_drops_its_uncommitted_rows_and_nothing_is_dupl
         &work.path().join("pipelines"),
         &[("max_interval_ms = 5000", "max_interval_ms = 15000")],
     );
+    strip_gold(&pipelines);
     let posts = pipelines.join("posts");
     let log_a = work.path().join("a.log").display().to_string();
     let log_b = work.path().join("b.log").display().to_string();

@@ -447,3 +447,112 @@ async fn five_sigkills_in_open_windows_leave_gold_equal_to_the_reference() {
     sigterm(&mut host);
     setup.check(&events).await;
 }
+
+/// The events as one partition's batch, offsets from `first`.
+fn batch(events: &[Event], first: usize) -> weir::source::PartitionBatch {
+    weir::source::PartitionBatch {
+        topic: "events".into(),
+        partition: 0,
+        records: events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| weir::source::SourceRecord {
+                partition: 0,
+                offset: (first + i) as i64,
+                timestamp_ms: None,
+                key: Some(e.id.clone().into_bytes()),
+                value: Some(e.json().into_bytes()),
+                headers: Vec::new(),
+            })
+            .collect(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_aggregate_version_takes_over_open_windows_only_if_it_reads_their_state() {
+    use weir::gold::GoldAggregator;
+    use weir::pipeline::{PipelineRunner, StageSwap, swap_channel};
+    use weir::plugin::{Plugin, PluginEngine};
+
+    let work = tempfile::tempdir().unwrap();
+    let folder = work.path().join("pipelines/events");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::copy(
+        common::repo_root().join("pipelines/posts/avg_score.wasm"),
+        folder.join("avg_score.wasm"),
+    )
+    .unwrap();
+    std::fs::copy(common::plugin_path("weir_count"), folder.join("count.wasm")).unwrap();
+    std::fs::write(folder.join("pipeline.toml"), pipeline_text()).unwrap();
+    let vars = [
+        ("KAFKA_BROKERS".to_string(), "127.0.0.1:1".to_string()),
+        (
+            "WEIR_LAKEHOUSE".to_string(),
+            work.path().join("lake").display().to_string(),
+        ),
+        ("GROUP".to_string(), "gold-swap".to_string()),
+    ]
+    .into();
+    let mut pipeline = config::load(&folder.join("pipeline.toml"), &config::from_map(&vars)).unwrap();
+    pipeline.tables.format = vec![TableFormat::Delta];
+    pipeline.gold.truncate(1);
+    let gold = pipeline.gold[0].clone();
+    let engine = PluginEngine::new(work.path().join("cache")).unwrap();
+    let mut events = events(800, 11);
+    for event in &mut events {
+        event.partition = 0;
+    }
+
+    let mut runner = PipelineRunner::start(pipeline.clone(), &engine).await.unwrap();
+    let (swaps, receiver) = swap_channel();
+    runner.accept_swaps(receiver);
+    runner.ingest(batch(&events[..400], 0)).unwrap();
+    let running = runner.gold_versions()[0].1.clone();
+    assert!(runner.gold_groups()[0] > 0, "open windows before the swaps");
+
+    // A version with another state format is refused; the running one keeps the windows.
+    let count = Plugin::load_file(&engine, &folder.join("count.wasm")).unwrap();
+    let incompatible = GoldAggregator::start_plugin(&pipeline.name, &gold, count.clone()).unwrap();
+    swaps.send(StageSwap {
+        gold: vec![(0, incompatible)],
+        ..StageSwap::default()
+    });
+    runner.apply_swaps();
+    let refused = &runner.swapped().last().unwrap().refused;
+    assert_eq!(refused.len(), 1);
+    assert!(refused[0].2.contains("state must be 8 bytes"), "{refused:?}");
+    assert_eq!(runner.gold_versions()[0].1, running);
+    assert!(runner.gold_groups()[0] > 0);
+
+    // A version that reads the state takes the open windows over.
+    let avg = Plugin::load_file(&engine, &folder.join("avg_score.wasm")).unwrap();
+    let compatible = GoldAggregator::start_plugin(&pipeline.name, &gold, avg).unwrap();
+    swaps.send(StageSwap {
+        gold: vec![(0, compatible)],
+        ..StageSwap::default()
+    });
+    runner.apply_swaps();
+    let swapped = runner.swapped().last().unwrap();
+    assert!(swapped.refused.is_empty());
+    assert_eq!(swapped.stages.len(), 1);
+    runner.ingest(batch(&events[400..], 400)).unwrap();
+    runner.flush().await.unwrap();
+    assert!(runner.gold_groups()[0] > 0, "windows still open at the end");
+    drop(runner);
+
+    // Every window counts the records before and after the swap.
+    let decoder = SilverDecoder::new(&pipeline.tables.silver.columns);
+    let tables = Tables::open(&pipeline, &decoder).await.unwrap();
+    let (name, size, slide, lateness) = GOLD[0];
+    let (want, _) = reference(&events, size, slide, lateness);
+    let got = gold_rows(&tables.gold[0].read_all().await.unwrap());
+    assert_same(name, TableFormat::Delta, &got, &want);
+    drop(tables);
+
+    // A restart with the incompatible version on disk is refused with the reason.
+    let mut changed = pipeline.clone();
+    changed.gold[0].plugin = folder.join("count.wasm");
+    let error = PipelineRunner::start(changed, &engine).await.unwrap_err().to_string();
+    assert!(error.contains("cannot read the state of the open windows"), "{error}");
+    assert!(error.contains("state must be 8 bytes"), "{error}");
+}

@@ -493,7 +493,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let pipeline_dir = dir.path().join("posts");
         std::fs::create_dir(&pipeline_dir).unwrap();
-        for plugin in ["validate.wasm", "normalize.wasm", "dedup_key.wasm"] {
+        for plugin in ["validate.wasm", "normalize.wasm", "dedup_key.wasm", "avg_score.wasm"] {
             std::fs::write(pipeline_dir.join(plugin), b"").unwrap();
         }
         let file = pipeline_dir.join(PIPELINE_FILE);
@@ -602,6 +602,64 @@ mod tests {
         let err = error_of("max_records = 100000", "max_records = 0");
         assert!(
             err.contains("`commit`: max_records, max_bytes and max_interval_ms must be positive"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn gold_sections_are_checked_and_resolved() {
+        let pipeline = load_text(EXAMPLE, &[]).unwrap();
+        let gold = &pipeline.gold[0];
+        assert_eq!(gold.table(), "gold_avg_score_daily");
+        assert_eq!(
+            gold.window,
+            WindowSpec {
+                size_us: 86_400_000_000,
+                slide_us: 86_400_000_000,
+                lateness_us: 3_600_000_000,
+            }
+        );
+        assert!(gold.plugin.ends_with("avg_score.wasm"));
+        assert!(gold.config.contains("\"group_by\":\"subreddit\""), "{}", gold.config);
+
+        let err = error_of("event_time = \"created_utc\"", "event_time = \"score\"");
+        assert!(
+            err.contains("`gold[0].event_time`: `score` must be a timestamp column"),
+            "{err}"
+        );
+        let err = error_of("event_time = \"created_utc\"", "event_time = \"created\"");
+        assert!(err.contains("`created` is not a declared silver column"), "{err}");
+        let err = error_of(
+            "window = { size = \"1d\" }",
+            "window = { size = \"1d\", slide = \"7h\" }",
+        );
+        assert!(
+            err.contains("`gold[0].window`: size and slide must be positive"),
+            "{err}"
+        );
+        let err = error_of("allowed_lateness = \"1h\"", "allowed_lateness = \"1 hour\"");
+        assert!(
+            err.contains("`gold[0].allowed_lateness`") && err.contains("unknown unit"),
+            "{err}"
+        );
+        let err = error_of("key_column = \"subreddit\"", "key_column = \"avg_score\"");
+        assert!(
+            err.contains("column `avg_score` is declared twice or is one the host writes"),
+            "{err}"
+        );
+        let err = error_of(
+            "{ name = \"post_count\", type = \"int64\" }",
+            "{ name = \"post_count\", type = \"int64\", nullable = false }",
+        );
+        assert!(err.contains("column `post_count` must be nullable"), "{err}");
+        let err = error_of("name = \"avg_score_daily\"", "name = \"validate\"");
+        assert!(err.contains("`validate` names another stage or gold table"), "{err}");
+        let err = error_of(
+            "kind = \"transform\"\n\n[[stages]]\nname = \"validate\"",
+            "kind = \"aggregate\"\n\n[[stages]]\nname = \"validate\"",
+        );
+        assert!(
+            err.contains("aggregates run over windows in a [[gold]] section"),
             "{err}"
         );
     }

@@ -5,6 +5,7 @@
 #   scripts/bench.sh plugin     only the plugin throughput benchmark
 #   scripts/bench.sh pipeline   only the end-to-end pipeline benchmark (starts a tansu broker)
 #   scripts/bench.sh reload     only the plugin swap pause benchmark
+#   scripts/bench.sh gold       only the gold aggregation benchmark (10k and 1M keys)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
@@ -14,6 +15,7 @@ case "${1:-all}" in
   plugin) cargo bench -p weir --bench plugin_throughput ;;
   pipeline) cargo bench -p weir --bench pipeline_throughput ;;
   reload) cargo bench -p weir --bench reload_pause ;;
-  all) for bench in plugin_throughput pipeline_throughput reload_pause; do cargo bench -p weir --bench "$bench"; done ;;
-  *) echo "unknown benchmark: $1 (plugin, pipeline, reload or all)" >&2; exit 2 ;;
+  gold) cargo bench -p weir --bench gold_aggregate ;;
+  all) for bench in plugin_throughput pipeline_throughput reload_pause gold_aggregate; do cargo bench -p weir --bench "$bench"; done ;;
+  *) echo "unknown benchmark: $1 (plugin, pipeline, reload, gold or all)" >&2; exit 2 ;;
 esac

@@ -323,9 +323,24 @@ impl Setup {
             .env("WEIR_CACHE_DIR", self.lakehouse.join("cache"))
             .env("WEIR_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(self.log())
             .spawn()
             .unwrap()
+    }
+
+    /// Every run's log, appended to one file (shown when the test fails).
+    fn log(&self) -> std::fs::File {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.lakehouse.with_file_name("weir.log"))
+            .unwrap()
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(self.lakehouse.with_file_name("weir.log")).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
     }
 
     async fn tables(&self) -> Option<Tables> {
@@ -344,7 +359,8 @@ impl Setup {
                 }
                 assert!(
                     started.elapsed() < Duration::from_secs(120),
-                    "bronze {bronze}/{n} after 120 s"
+                    "bronze {bronze}/{n} after 120 s; weir's log:\n{}",
+                    self.log_tail()
                 );
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
@@ -445,6 +461,11 @@ async fn five_sigkills_in_open_windows_leave_gold_equal_to_the_reference() {
     setup.wait_for_bronze(events.len()).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     sigterm(&mut host);
+    let log = std::fs::read_to_string(setup.lakehouse.with_file_name("weir.log")).unwrap_or_default();
+    println!(
+        "rebalances that reset gold to its last commit: {}",
+        log.matches("gold state reset to the last commit").count()
+    );
     setup.check(&events).await;
 }
 

@@ -88,6 +88,35 @@ impl Setup {
     }
 }
 
+/// The gold rows as Weir reads its Delta table back: [subreddit, window start (µs), count,
+/// average] each. Their correctness is the gold tests' business; here the readers must agree.
+async fn gold_as_written(pipeline: &Pipeline) -> Vec<serde_json::Value> {
+    use arrow::array::AsArray;
+    use arrow::datatypes::{Float64Type, Int64Type, TimestampMicrosecondType};
+    let decoder = SilverDecoder::new(&pipeline.tables.silver.columns);
+    let tables = weir::pipeline::Tables::open(pipeline, &decoder).await.unwrap();
+    let mut rows = Vec::new();
+    for batch in tables.gold[0].read(config::TableFormat::Delta).await.unwrap() {
+        let subreddit = batch.column_by_name("subreddit").unwrap().as_string::<i32>();
+        let start = batch
+            .column_by_name("window_start")
+            .unwrap()
+            .as_primitive::<TimestampMicrosecondType>();
+        let count = batch.column_by_name("post_count").unwrap().as_primitive::<Int64Type>();
+        let avg = batch.column_by_name("avg_score").unwrap().as_primitive::<Float64Type>();
+        for row in 0..batch.num_rows() {
+            rows.push(serde_json::json!([
+                subreddit.value(row),
+                start.value(row),
+                count.value(row),
+                avg.value(row)
+            ]));
+        }
+    }
+    assert!(!rows.is_empty(), "the readers test wants gold rows to compare");
+    rows
+}
+
 /// The silver row each valid post should become: the first post of each id, with the new column
 /// only for posts produced after the schema change.
 fn expected_silver(n: usize, changed_at: usize) -> serde_json::Map<String, serde_json::Value> {
@@ -152,6 +181,7 @@ async fn deltalake_pyiceberg_and_duckdb_read_every_table_before_and_after_a_sche
 
     let expected = demo::dataset(total);
     let silver = expected_silver(total, first);
+    let gold = gold_as_written(&setup.pipeline(&pipelines.join("posts"))).await;
     assert_eq!(silver.len(), expected.silver_rows());
     let spec = serde_json::json!({
         "s3": {
@@ -164,6 +194,7 @@ async fn deltalake_pyiceberg_and_duckdb_read_every_table_before_and_after_a_sche
             "bronze": "s3://lake/posts/bronze",
             "silver": "s3://lake/posts/silver",
             "quarantine": "s3://lake/posts/quarantine",
+            "gold_avg_score_daily": "s3://lake/posts/gold_avg_score_daily",
         },
         "catalog_uri": format!("sqlite:///{}", work.path().join("catalog.db").display()),
         "namespace": "posts",
@@ -172,6 +203,7 @@ async fn deltalake_pyiceberg_and_duckdb_read_every_table_before_and_after_a_sche
             "bronze": total,
             "quarantine": expected.invalid,
             "silver": silver,
+            "gold": gold,
         },
     });
     let spec_file = work.path().join("spec.json");

@@ -19,7 +19,8 @@ from deltalake import DeltaTable
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.expressions import And, GreaterThanOrEqual, LessThan
 
-LAYERS = ("bronze", "silver", "quarantine")
+GOLD = "gold_avg_score_daily"
+LAYERS = ("bronze", "silver", "quarantine", GOLD)
 SILVER_TYPES = {
     "id": pa.string(),
     "subreddit": pa.string(),
@@ -79,6 +80,27 @@ def check_silver(reader, table, spec):
     print(f"ok   {reader}: every silver value matches ({old} rows from before the schema change read {new_column} as null)")
 
 
+def check_gold(reader, table, spec):
+    """The gold rows as Weir wrote them: (subreddit, window start in µs, count, average)."""
+    table = normalise(table)
+    check(
+        table.schema.field("window_start").type == pa.timestamp("us", tz="UTC"),
+        f"{reader}: {GOLD}.window_start is a UTC timestamp",
+    )
+    starts = pc.cast(table.column("window_start"), pa.int64()).to_pylist()
+    got = sorted(
+        (s, w, n, round(a, 9))
+        for s, w, n, a in zip(
+            table.column("subreddit").to_pylist(),
+            starts,
+            table.column("post_count").to_pylist(),
+            table.column("avg_score").to_pylist(),
+        )
+    )
+    want = sorted((s, w, n, round(a, 9)) for s, w, n, a in spec["expected"]["gold"])
+    check(len(want) > 0 and got == want, f"{reader}: {GOLD} holds the {len(want)} rows Weir wrote")
+
+
 def day_bounds(spec):
     """The UTC day of the median produced post: the day the pruning checks query."""
     times = sorted(w["created_utc"] for w in spec["expected"]["silver"].values())
@@ -105,6 +127,8 @@ def check_delta(spec):
         table = DeltaTable(spec["delta"][layer], storage_options=options).to_pyarrow_table()
         if layer == "silver":
             check_silver("deltalake", table, spec)
+        elif layer == GOLD:
+            check_gold("deltalake", table, spec)
         else:
             check(table.num_rows == spec["expected"][layer], f"deltalake: {layer} has {spec['expected'][layer]} rows")
     silver = DeltaTable(spec["delta"]["silver"], storage_options=options)
@@ -138,6 +162,8 @@ def check_pyiceberg(spec):
         table = catalog.load_table(f"{spec['namespace']}.{layer}").scan().to_arrow()
         if layer == "silver":
             check_silver("pyiceberg", table, spec)
+        elif layer == GOLD:
+            check_gold("pyiceberg", table, spec)
         else:
             check(table.num_rows == spec["expected"][layer], f"pyiceberg: {layer} has {spec['expected'][layer]} rows")
     silver = catalog.load_table(f"{spec['namespace']}.silver")
@@ -188,11 +214,11 @@ def check_duckdb(spec, metadata):
     ):
         reader = f"duckdb {fmt}"
         for layer in LAYERS:
-            if layer == "silver":
+            if layer in ("silver", GOLD):
                 table = con.execute(f"SELECT * FROM {source(layer)}").arrow()
                 if isinstance(table, pa.RecordBatchReader):
                     table = table.read_all()
-                check_silver(reader, table, spec)
+                (check_silver if layer == "silver" else check_gold)(reader, table, spec)
             else:
                 (count,) = con.execute(f"SELECT count(*) FROM {source(layer)}").fetchone()
                 check(count == spec["expected"][layer], f"{reader}: {layer} has {spec['expected'][layer]} rows")

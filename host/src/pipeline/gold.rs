@@ -88,6 +88,18 @@ impl GoldTable {
         })
     }
 
+    /// Goes back to the state of the last gold commit, forgetting what was counted since (the
+    /// records are read again).
+    pub async fn reload(&mut self) -> Result<(), GoldError> {
+        let state = match self.seq {
+            0 => Default::default(),
+            seq => self.checkpoints.read(seq).await?.state,
+        };
+        self.aggregator.set_state(state);
+        tracing::warn!(gold = %self.aggregator.gold().name, checkpoint = self.seq, "gold state reset to the last commit after a rebalance");
+        Ok(())
+    }
+
     /// Finishes the windows the watermark passed, and writes the checkpoint of the coming
     /// commit: the state after it, its rows and offsets. Returns what to commit to each format.
     pub async fn prepare(

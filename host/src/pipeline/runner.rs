@@ -276,17 +276,20 @@ impl PipelineRunner {
         for batch in batches {
             self.process(batch)?;
         }
-        let revoked = self.source.take_revoked();
+        let mut revoked = self.source.take_revoked();
+        let mut reread = Vec::new();
         if !revoked.is_empty() && !self.gold.is_empty() {
-            // Each host would finish windows over its own partitions only: partial rows.
-            return Err(RunError::Unsupported {
-                pipeline: self.pipeline.name.clone(),
-                message: format!(
-                    "partitions {revoked:?} were revoked: a pipeline with gold tables runs on one host \
-                     (its windows span every partition); stop the other members of group `{}`",
-                    self.pipeline.source.group
-                ),
-            });
+            // Gold state holds every partition's uncommitted records, with no way to take one
+            // partition's out: go back to the last commit for all of them, and read the
+            // partitions still owned again from where the tables stand.
+            reread = self.assigned.iter().copied().filter(|p| !revoked.contains(p)).collect();
+            revoked.extend(&reread);
+            for table in &mut self.gold {
+                table.reload().await.map_err(|source| RunError::Gold {
+                    pipeline: self.pipeline.name.clone(),
+                    source,
+                })?;
+            }
         }
         if !revoked.is_empty() {
             self.drop_partitions(&revoked).map_err(|source| RunError::Sink {
@@ -297,7 +300,7 @@ impl PipelineRunner {
                 },
             })?;
         }
-        for partition in self.source.take_assigned() {
+        for partition in reread.into_iter().chain(self.source.take_assigned()) {
             self.assigned.insert(partition);
             let next = self.resume_offset(partition).await?;
             self.source.resume_at(partition, next);

@@ -577,3 +577,98 @@ async fn a_new_aggregate_version_takes_over_open_windows_only_if_it_reads_their_
     assert!(error.contains("cannot read the state of the open windows"), "{error}");
     assert!(error.contains("state must be 8 bytes"), "{error}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_format_left_one_gold_commit_behind_by_a_crash_gets_that_commits_rows_on_start() {
+    use std::collections::BTreeSet;
+    use weir::gold::{GoldAggregator, GoldInput};
+    use weir::pipeline::{GoldTable, PipelineRunner};
+    use weir::plugin::{PluginEngine, Record};
+
+    let work = tempfile::tempdir().unwrap();
+    let folder = work.path().join("pipelines/events");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::copy(
+        common::repo_root().join("pipelines/posts/avg_score.wasm"),
+        folder.join("avg_score.wasm"),
+    )
+    .unwrap();
+    std::fs::write(folder.join("pipeline.toml"), pipeline_text()).unwrap();
+    let vars = [
+        ("KAFKA_BROKERS".to_string(), "127.0.0.1:1".to_string()),
+        (
+            "WEIR_LAKEHOUSE".to_string(),
+            work.path().join("lake").display().to_string(),
+        ),
+        ("GROUP".to_string(), "gold-repair".to_string()),
+    ]
+    .into();
+    let mut pipeline = config::load(&folder.join("pipeline.toml"), &config::from_map(&vars)).unwrap();
+    pipeline.gold.truncate(1);
+    let engine = PluginEngine::new(work.path().join("cache")).unwrap();
+    let mut events = events(900, 5);
+    for event in &mut events {
+        event.partition = 0;
+    }
+    let decoder = SilverDecoder::new(&pipeline.tables.silver.columns);
+
+    // Gold commit 1 in both formats.
+    let mut runner = PipelineRunner::start(pipeline.clone(), &engine).await.unwrap();
+    runner.ingest(batch(&events[..400], 0)).unwrap();
+    runner.flush().await.unwrap();
+    drop(runner);
+
+    // Gold commit 2 reaches Delta, and the process dies before Iceberg's commit.
+    let mut tables = Tables::open(&pipeline, &decoder).await.unwrap();
+    let aggregator = GoldAggregator::start(&pipeline.name, &pipeline.gold[0], &engine).unwrap();
+    let mut gold = GoldTable::open(&pipeline, &pipeline.gold[0], &mut tables.gold[0], aggregator)
+        .await
+        .unwrap();
+    let records: Vec<(Record, Option<i64>)> = events[400..]
+        .iter()
+        .map(|e| {
+            let record = Record {
+                key: None,
+                value: e.json(),
+                timestamp_ms: None,
+            };
+            (record, e.ts_us)
+        })
+        .collect();
+    let inputs: Vec<GoldInput<'_>> = records
+        .iter()
+        .map(|(record, event_us)| GoldInput {
+            record,
+            event_us: *event_us,
+        })
+        .collect();
+    tokio::task::block_in_place(|| gold.aggregator.ingest(0, &inputs));
+    let offsets = vec![("events".to_string(), 0, events.len() as i64)];
+    let data = gold
+        .prepare(1, &BTreeSet::new(), &offsets, &HashMap::new())
+        .await
+        .unwrap();
+    let new_rows = rows(&data.batches);
+    assert!(new_rows > 0, "commit 2 finishes windows");
+    assert_eq!(tables.gold[0].sinks[0].format(), TableFormat::Delta);
+    tables.gold[0].sinks[0].commit(data).await.unwrap();
+    drop((gold, tables));
+    let before = Tables::open(&pipeline, &decoder).await.unwrap();
+    let delta = rows(&before.gold[0].read(TableFormat::Delta).await.unwrap());
+    let iceberg = rows(&before.gold[0].read(TableFormat::Iceberg).await.unwrap());
+    assert_eq!(delta, iceberg + new_rows, "Iceberg is one gold commit behind");
+    drop(before);
+
+    // On start, Iceberg gets commit 2's rows from its checkpoint: both formats agree again.
+    drop(PipelineRunner::start(pipeline.clone(), &engine).await.unwrap());
+    let after = Tables::open(&pipeline, &decoder).await.unwrap();
+    let delta = gold_rows(&after.gold[0].read(TableFormat::Delta).await.unwrap());
+    let iceberg = gold_rows(&after.gold[0].read(TableFormat::Iceberg).await.unwrap());
+    assert_eq!(delta.len(), iceberg.len());
+    assert_same("per_minute", TableFormat::Iceberg, &iceberg, &delta);
+    let cp = after.gold[0].sinks[1]
+        .next_offset(weir::pipeline::CHECKPOINT_TOPIC, 0)
+        .await
+        .unwrap();
+    assert_eq!(cp, Some(2), "Iceberg is at checkpoint 2");
+}

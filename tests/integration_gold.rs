@@ -469,6 +469,28 @@ async fn five_sigkills_in_open_windows_leave_gold_equal_to_the_reference() {
     setup.check(&events).await;
 }
 
+/// The test pipeline under `work`, with its first gold table only and no broker (records are
+/// fed with `PipelineRunner::ingest`); also returns its folder.
+fn offline_pipeline(work: &std::path::Path, group: &str) -> (Pipeline, std::path::PathBuf) {
+    let folder = work.join("pipelines/events");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::copy(
+        common::repo_root().join("pipelines/posts/avg_score.wasm"),
+        folder.join("avg_score.wasm"),
+    )
+    .unwrap();
+    std::fs::write(folder.join("pipeline.toml"), pipeline_text()).unwrap();
+    let vars = [
+        ("KAFKA_BROKERS".to_string(), "127.0.0.1:1".to_string()),
+        ("WEIR_LAKEHOUSE".to_string(), work.join("lake").display().to_string()),
+        ("GROUP".to_string(), group.to_string()),
+    ]
+    .into();
+    let mut pipeline = config::load(&folder.join("pipeline.toml"), &config::from_map(&vars)).unwrap();
+    pipeline.gold.truncate(1);
+    (pipeline, folder)
+}
+
 /// The events as one partition's batch, offsets from `first`.
 fn batch(events: &[Event], first: usize) -> weir::source::PartitionBatch {
     weir::source::PartitionBatch {
@@ -496,27 +518,9 @@ async fn a_new_aggregate_version_takes_over_open_windows_only_if_it_reads_their_
     use weir::plugin::{Plugin, PluginEngine};
 
     let work = tempfile::tempdir().unwrap();
-    let folder = work.path().join("pipelines/events");
-    std::fs::create_dir_all(&folder).unwrap();
-    std::fs::copy(
-        common::repo_root().join("pipelines/posts/avg_score.wasm"),
-        folder.join("avg_score.wasm"),
-    )
-    .unwrap();
+    let (mut pipeline, folder) = offline_pipeline(work.path(), "gold-swap");
     std::fs::copy(common::plugin_path("weir_count"), folder.join("count.wasm")).unwrap();
-    std::fs::write(folder.join("pipeline.toml"), pipeline_text()).unwrap();
-    let vars = [
-        ("KAFKA_BROKERS".to_string(), "127.0.0.1:1".to_string()),
-        (
-            "WEIR_LAKEHOUSE".to_string(),
-            work.path().join("lake").display().to_string(),
-        ),
-        ("GROUP".to_string(), "gold-swap".to_string()),
-    ]
-    .into();
-    let mut pipeline = config::load(&folder.join("pipeline.toml"), &config::from_map(&vars)).unwrap();
     pipeline.tables.format = vec![TableFormat::Delta];
-    pipeline.gold.truncate(1);
     let gold = pipeline.gold[0].clone();
     let engine = PluginEngine::new(work.path().join("cache")).unwrap();
     let mut events = events(800, 11);
@@ -586,25 +590,7 @@ async fn a_format_left_one_gold_commit_behind_by_a_crash_gets_that_commits_rows_
     use weir::plugin::{PluginEngine, Record};
 
     let work = tempfile::tempdir().unwrap();
-    let folder = work.path().join("pipelines/events");
-    std::fs::create_dir_all(&folder).unwrap();
-    std::fs::copy(
-        common::repo_root().join("pipelines/posts/avg_score.wasm"),
-        folder.join("avg_score.wasm"),
-    )
-    .unwrap();
-    std::fs::write(folder.join("pipeline.toml"), pipeline_text()).unwrap();
-    let vars = [
-        ("KAFKA_BROKERS".to_string(), "127.0.0.1:1".to_string()),
-        (
-            "WEIR_LAKEHOUSE".to_string(),
-            work.path().join("lake").display().to_string(),
-        ),
-        ("GROUP".to_string(), "gold-repair".to_string()),
-    ]
-    .into();
-    let mut pipeline = config::load(&folder.join("pipeline.toml"), &config::from_map(&vars)).unwrap();
-    pipeline.gold.truncate(1);
+    let (pipeline, _) = offline_pipeline(work.path(), "gold-repair");
     let engine = PluginEngine::new(work.path().join("cache")).unwrap();
     let mut events = events(900, 5);
     for event in &mut events {

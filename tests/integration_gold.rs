@@ -272,6 +272,19 @@ fn assert_same(name: &str, format: TableFormat, got: &GoldRows, want: &GoldRows)
     }
 }
 
+/// Writes the test pipeline, with the avg-score plugin, as `pipelines/events`; returns the folder.
+fn write_pipeline(pipelines: &std::path::Path) -> std::path::PathBuf {
+    let folder = pipelines.join("events");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::copy(
+        common::repo_root().join("pipelines/posts/avg_score.wasm"),
+        folder.join("avg_score.wasm"),
+    )
+    .unwrap();
+    std::fs::write(folder.join("pipeline.toml"), pipeline_text()).unwrap();
+    folder
+}
+
 struct Setup {
     tansu: Tansu,
     _work: tempfile::TempDir,
@@ -287,14 +300,7 @@ fn setup(group: &str) -> Setup {
     let work = tempfile::tempdir().unwrap();
     let pipelines = work.path().join("pipelines");
     let lakehouse = work.path().join("lakehouse");
-    let folder = pipelines.join("events");
-    std::fs::create_dir_all(&folder).unwrap();
-    std::fs::copy(
-        common::repo_root().join("pipelines/posts/avg_score.wasm"),
-        folder.join("avg_score.wasm"),
-    )
-    .unwrap();
-    std::fs::write(folder.join("pipeline.toml"), pipeline_text()).unwrap();
+    let folder = write_pipeline(&pipelines);
     let vars = [
         ("KAFKA_BROKERS".to_string(), tansu.brokers()),
         ("WEIR_LAKEHOUSE".to_string(), lakehouse.display().to_string()),
@@ -472,14 +478,7 @@ async fn five_sigkills_in_open_windows_leave_gold_equal_to_the_reference() {
 /// The test pipeline under `work`, with its first gold table only and no broker (records are
 /// fed with `PipelineRunner::ingest`); also returns its folder.
 fn offline_pipeline(work: &std::path::Path, group: &str) -> (Pipeline, std::path::PathBuf) {
-    let folder = work.join("pipelines/events");
-    std::fs::create_dir_all(&folder).unwrap();
-    std::fs::copy(
-        common::repo_root().join("pipelines/posts/avg_score.wasm"),
-        folder.join("avg_score.wasm"),
-    )
-    .unwrap();
-    std::fs::write(folder.join("pipeline.toml"), pipeline_text()).unwrap();
+    let folder = write_pipeline(&work.join("pipelines"));
     let vars = [
         ("KAFKA_BROKERS".to_string(), "127.0.0.1:1".to_string()),
         ("WEIR_LAKEHOUSE".to_string(), work.join("lake").display().to_string()),

@@ -66,6 +66,12 @@ impl Metrics {
         }
     }
 
+    /// Counts one plugin reload of `stage`, done or refused.
+    pub fn plugin_reload(&self, pipeline: &str, stage: &str, ok: bool) {
+        let result = if ok { "ok" } else { "failed" };
+        self.plugin_reloads.with_label_values(&[pipeline, stage, result]).inc();
+    }
+
     /// The metrics in Prometheus' text format.
     pub fn render(&self) -> String {
         let encoder = prometheus::TextEncoder::new();

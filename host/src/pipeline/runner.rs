@@ -326,10 +326,7 @@ impl PipelineRunner {
                 .with_label_values(&[pipeline.as_str()])
                 .observe(swapped.pause.as_secs_f64());
             for (stage, old, new) in &swapped.stages {
-                metrics()
-                    .plugin_reloads
-                    .with_label_values(&[pipeline.as_str(), stage.as_str(), "ok"])
-                    .inc();
+                metrics().plugin_reload(pipeline, stage, true);
                 tracing::info!(
                     pipeline = %pipeline,
                     stage = %stage,
@@ -340,10 +337,7 @@ impl PipelineRunner {
                 );
             }
             for (gold, new, reason) in &swapped.refused {
-                metrics()
-                    .plugin_reloads
-                    .with_label_values(&[pipeline.as_str(), gold.as_str(), "failed"])
-                    .inc();
+                metrics().plugin_reload(pipeline, gold, false);
                 tracing::warn!(
                     pipeline = %pipeline,
                     stage = %gold,

@@ -397,10 +397,7 @@ impl Supervisor {
             }
             Err(e) => {
                 for (_, stage) in users {
-                    metrics()
-                        .plugin_reloads
-                        .with_label_values(&[name.as_str(), stage.as_str(), "failed"])
-                        .inc();
+                    metrics().plugin_reload(&name, &stage, false);
                     tracing::warn!(
                         pipeline = %name,
                         stage = %stage,

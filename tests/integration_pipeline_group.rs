@@ -49,6 +49,18 @@ async fn two_hosts_in_one_group_write_what_one_writes() {
     let log_b = work.path().join("b.log").display().to_string();
     let mut a = weir_run(&pipelines, &brokers, &lakehouse, &log_a);
     let mut b = weir_run(&pipelines, &brokers, &lakehouse, &log_b);
+    // Produce once both are members: else the first one can finish before the second joins.
+    let started = std::time::Instant::now();
+    while ![&log_a, &log_b]
+        .iter()
+        .all(|log| std::fs::read_to_string(log).is_ok_and(|t| t.contains("partitions assigned")))
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the hosts did not both join"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     demo::produce_to(&brokers, "posts", 0..RECORDS).unwrap();
 
     let vars = [

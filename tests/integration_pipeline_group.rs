@@ -57,7 +57,9 @@ async fn two_hosts_in_one_group_write_what_one_writes() {
     {
         assert!(
             started.elapsed() < Duration::from_secs(60),
-            "the hosts did not both join"
+            "the hosts did not both join:\n{}\n{}",
+            std::fs::read_to_string(&log_a).unwrap_or_default(),
+            std::fs::read_to_string(&log_b).unwrap_or_default()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

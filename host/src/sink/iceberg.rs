@@ -122,6 +122,7 @@ impl IcebergSink {
             match catalog.create_namespace(&namespace, HashMap::new()).await {
                 Ok(_) => {}
                 Err(e) if e.kind() == ErrorKind::NamespaceAlreadyExists => {}
+                Err(_) if catalog.namespace_exists(&namespace).await.unwrap_or(false) => {}
                 Err(e) => return Err(error(e)),
             }
         }
@@ -140,7 +141,13 @@ impl IcebergSink {
                 .build();
             match catalog.create_table(&namespace, creation).await {
                 Ok(table) => table,
+                // Another writer created it first (the SQL catalog reports that as a failed
+                // UNIQUE constraint, not as `TableAlreadyExists`): open theirs.
                 Err(e) if e.kind() == ErrorKind::TableAlreadyExists => {
+                    catalog.load_table(&ident).await.map_err(error)?
+                }
+                Err(e) if catalog.table_exists(&ident).await.unwrap_or(false) => {
+                    tracing::debug!(table = name, error = %e, "table created by another writer meanwhile");
                     catalog.load_table(&ident).await.map_err(error)?
                 }
                 Err(e) => return Err(error(e)),
@@ -463,6 +470,15 @@ mod tests {
         IcebergSink::open(catalog, "posts", location, "bronze", "posts", table_schema)
             .await
             .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_writers_creating_the_same_table_at_once_both_open_it() {
+        for _ in 0..5 {
+            let dir = tempfile::tempdir().unwrap();
+            let (a, b) = tokio::join!(open(dir.path(), schema::bronze()), open(dir.path(), schema::bronze()));
+            assert_eq!(a.table.identifier(), b.table.identifier());
+        }
     }
 
     #[tokio::test]

@@ -321,7 +321,7 @@ fn setup(group: &str) -> Setup {
 impl Setup {
     fn weir_run(&self) -> Child {
         Command::new(env!("CARGO_BIN_EXE_weir"))
-            .arg("run")
+            .args(["run", "--listen", "127.0.0.1:0"])
             .arg(&self.pipelines)
             .env("KAFKA_BROKERS", self.tansu.brokers())
             .env("WEIR_LAKEHOUSE", &self.lakehouse)

@@ -34,7 +34,7 @@ fn test_pipelines(dir: &Path) {
 
 fn weir_run(pipelines: &Path, brokers: &str, lakehouse: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_weir"))
-        .arg("run")
+        .args(["run", "--listen", "127.0.0.1:0"])
         .arg(pipelines)
         .env("KAFKA_BROKERS", brokers)
         .env("WEIR_LAKEHOUSE", lakehouse)

@@ -18,7 +18,7 @@ const RECORDS: usize = 8_000;
 
 fn weir_run(pipelines: &std::path::Path, brokers: &str, lakehouse: &std::path::Path, log: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_weir"))
-        .arg("run")
+        .args(["run", "--listen", "127.0.0.1:0"])
         .arg(pipelines)
         .env("KAFKA_BROKERS", brokers)
         .env("WEIR_LAKEHOUSE", lakehouse)

@@ -72,7 +72,15 @@ fn pipeline_toml(topic: &str) -> String {
 /// `weir run` on `pipelines`, logging JSON lines into the returned `Log`.
 fn weir_run(pipelines: &Path, brokers: &str, work: &Path) -> (Child, Log) {
     let mut host = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(["--log-format", "json", "run", "--reload-quiet-ms", "200"])
+        .args([
+            "--log-format",
+            "json",
+            "run",
+            "--listen",
+            "127.0.0.1:0",
+            "--reload-quiet-ms",
+            "200",
+        ])
         .arg(pipelines)
         .env("KAFKA_BROKERS", brokers)
         .env("WEIR_LAKEHOUSE", work.join("lake"))

@@ -28,7 +28,7 @@ fn catalog_uri(cache: &Path) -> String {
 
 fn weir_run(pipelines: &Path, tansu: &Tansu, s3: &SeaweedFs, group: &str, cache: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_weir"))
-        .arg("run")
+        .args(["run", "--listen", "127.0.0.1:0"])
         .arg(pipelines)
         .env("KAFKA_BROKERS", tansu.brokers())
         .env("POSTS_GROUP", group)

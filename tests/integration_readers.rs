@@ -54,7 +54,7 @@ impl Setup {
 
     fn run(&self, pipelines: &Path) -> Child {
         Command::new(env!("CARGO_BIN_EXE_weir"))
-            .arg("run")
+            .args(["run", "--listen", "127.0.0.1:0"])
             .arg(pipelines)
             .envs(self.vars())
             .env("AWS_ACCESS_KEY_ID", S3_ACCESS_KEY)

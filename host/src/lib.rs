@@ -9,16 +9,19 @@
 //! - [`pipeline`]: one running pipeline: source, stages, decoder, tables, exactly-once commits.
 //! - [`sink`]: the medallion tables' schemas and the Delta writer with offsets in each commit.
 //! - [`reload`]: watches the pipelines folder and reloads plugins and pipelines as files change.
-//! - [`metrics`]: the Prometheus metrics.
+//! - [`metrics`]: the Prometheus metrics; [`health`]: whether each pipeline consumes (`/readyz`);
+//!   [`serve`]: the HTTP endpoints.
 //! - [`cli`]: the `weir` subcommands' implementations (the binary in `main.rs` only parses).
 
 pub mod cli;
 pub mod config;
 pub mod decode;
 pub mod gold;
+pub mod health;
 pub mod metrics;
 pub mod pipeline;
 pub mod plugin;
 pub mod reload;
+pub mod serve;
 pub mod sink;
 pub mod source;

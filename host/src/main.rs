@@ -41,6 +41,9 @@ enum Command {
         /// copied is never read).
         #[arg(long, default_value_t = 500, value_name = "MS")]
         reload_quiet_ms: u64,
+        /// Where to serve /metrics, /healthz and /readyz (`off`: nowhere).
+        #[arg(long, default_value = "0.0.0.0:9464", value_name = "ADDR")]
+        listen: String,
     },
     /// Produce generated posts (the demo's dataset) to a Kafka topic, for trying pipelines out.
     Generate {
@@ -146,12 +149,21 @@ fn main() -> ExitCode {
             path,
             no_watch,
             reload_quiet_ms,
+            listen,
         } => {
             let options = weir::reload::SupervisorOptions {
                 watch: !no_watch,
                 quiet: std::time::Duration::from_millis(reload_quiet_ms),
             };
-            runtime().and_then(|rt| rt.block_on(weir::cli::run::run(&path, options, weir::cli::run::shutdown_signal())))
+            let listen = (listen != "off").then_some(listen.as_str());
+            runtime().and_then(|rt| {
+                rt.block_on(weir::cli::run::run(
+                    &path,
+                    options,
+                    listen,
+                    weir::cli::run::shutdown_signal(),
+                ))
+            })
         }
         Command::Check { path } => match weir::cli::check::run(&path, &mut std::io::stdout().lock()) {
             Ok(0) => Ok(()),

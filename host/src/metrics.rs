@@ -1,13 +1,33 @@
-//! The host's Prometheus metrics, registered once in one registry.
+//! The host's Prometheus metrics, registered once in one registry and served at `/metrics`
+//! (see `serve`). Names and labels are part of the user interface: dashboards and alerts use them.
 
 use std::sync::OnceLock;
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
 
 /// Every metric Weir exports.
 #[derive(Debug)]
 pub struct Metrics {
     pub registry: Registry,
+    /// Records taken from Kafka, by pipeline.
+    pub records_in: IntCounterVec,
+    /// Records per stage and outcome (`accepted`, `rejected`, `failed`), by pipeline. Stages
+    /// are the transform stages, `decode` (not UTF-8, no value), `silver` (does not fit the
+    /// declared columns), and each gold aggregate.
+    pub stage_records: IntCounterVec,
+    /// Silver rows dropped because their key was already there, by pipeline.
+    pub duplicates: IntCounterVec,
+    /// Rows committed, by pipeline, table and format.
+    pub rows_committed: IntCounterVec,
+    /// Time one table commit took, by pipeline, table and format.
+    pub commit_seconds: HistogramVec,
+    /// Time one batched plugin call took (with failure isolation), by pipeline and stage.
+    pub plugin_call_seconds: HistogramVec,
+    /// Records a plugin failed on, by pipeline, stage and failure (`deadline`, `memory`,
+    /// `trap`, `contract`).
+    pub plugin_failures: IntCounterVec,
+    /// Messages behind the committed offset, per partition (librdkafka statistics).
+    pub consumer_lag: IntGaugeVec,
     /// Plugin reloads by pipeline, stage and result (`ok`, `failed`).
     pub plugin_reloads: IntCounterVec,
     /// Pipeline (re)starts and stops caused by file changes, by pipeline, action (`start`,
@@ -23,43 +43,110 @@ pub fn metrics() -> &'static Metrics {
     METRICS.get_or_init(Metrics::new)
 }
 
+fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let metric = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("metric registered once");
+    metric
+}
+
+fn histogram(registry: &Registry, name: &str, help: &str, buckets: Vec<f64>, labels: &[&str]) -> HistogramVec {
+    let metric = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels).expect("valid metric");
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("metric registered once");
+    metric
+}
+
 impl Metrics {
     fn new() -> Self {
         let registry = Registry::new();
-        let plugin_reloads = IntCounterVec::new(
-            Opts::new(
-                "weir_plugin_reloads_total",
-                "Plugin reloads triggered by a changed .wasm file, by result",
-            ),
-            &["pipeline", "stage", "result"],
-        )
-        .expect("valid metric");
-        let pipeline_reloads = IntCounterVec::new(
-            Opts::new(
-                "weir_pipeline_reloads_total",
-                "Pipeline starts, restarts and stops triggered by changed pipeline folders, by result",
-            ),
-            &["pipeline", "action", "result"],
-        )
-        .expect("valid metric");
-        let swap_pause = HistogramVec::new(
-            HistogramOpts::new(
-                "weir_plugin_swap_pause_seconds",
-                "Time the data path paused to swap reloaded plugins in",
-            )
-            .buckets(vec![1e-6, 5e-6, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 0.1]),
+        let seconds = vec![1e-4, 5e-4, 1e-3, 5e-3, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0];
+        let records_in = counter(
+            &registry,
+            "weir_records_in_total",
+            "Records taken from Kafka",
             &["pipeline"],
+        );
+        let stage_records = counter(
+            &registry,
+            "weir_stage_records_total",
+            "Records per stage and outcome (accepted, rejected, failed)",
+            &["pipeline", "stage", "outcome"],
+        );
+        let duplicates = counter(
+            &registry,
+            "weir_duplicates_total",
+            "Silver rows dropped because their key was already there",
+            &["pipeline"],
+        );
+        let rows_committed = counter(
+            &registry,
+            "weir_rows_committed_total",
+            "Rows committed per table and format",
+            &["pipeline", "table", "format"],
+        );
+        let commit_seconds = histogram(
+            &registry,
+            "weir_commit_seconds",
+            "Time one table commit took",
+            seconds.clone(),
+            &["pipeline", "table", "format"],
+        );
+        let plugin_call_seconds = histogram(
+            &registry,
+            "weir_plugin_call_seconds",
+            "Time one batched plugin call took, failure isolation included",
+            seconds,
+            &["pipeline", "stage"],
+        );
+        let plugin_failures = counter(
+            &registry,
+            "weir_plugin_failures_total",
+            "Records a plugin failed on, by failure (deadline, memory, trap, contract)",
+            &["pipeline", "stage", "failure"],
+        );
+        let consumer_lag = IntGaugeVec::new(
+            Opts::new(
+                "weir_consumer_lag",
+                "Messages between a partition's end and the offset committed after the tables",
+            ),
+            &["pipeline", "topic", "partition"],
         )
         .expect("valid metric");
-        for collector in [
-            Box::new(plugin_reloads.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(pipeline_reloads.clone()),
-            Box::new(swap_pause.clone()),
-        ] {
-            registry.register(collector).expect("metric registered once");
-        }
+        registry
+            .register(Box::new(consumer_lag.clone()))
+            .expect("metric registered once");
+        let plugin_reloads = counter(
+            &registry,
+            "weir_plugin_reloads_total",
+            "Plugin reloads triggered by a changed .wasm file, by result",
+            &["pipeline", "stage", "result"],
+        );
+        let pipeline_reloads = counter(
+            &registry,
+            "weir_pipeline_reloads_total",
+            "Pipeline starts, restarts and stops triggered by changed pipeline folders, by result",
+            &["pipeline", "action", "result"],
+        );
+        let swap_pause = histogram(
+            &registry,
+            "weir_plugin_swap_pause_seconds",
+            "Time the data path paused to swap reloaded plugins in",
+            vec![1e-6, 5e-6, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 0.1],
+            &["pipeline"],
+        );
         Metrics {
             registry,
+            records_in,
+            stage_records,
+            duplicates,
+            rows_committed,
+            commit_seconds,
+            plugin_call_seconds,
+            plugin_failures,
+            consumer_lag,
             plugin_reloads,
             pipeline_reloads,
             swap_pause,
@@ -70,6 +157,15 @@ impl Metrics {
     pub fn plugin_reload(&self, pipeline: &str, stage: &str, ok: bool) {
         let result = if ok { "ok" } else { "failed" };
         self.plugin_reloads.with_label_values(&[pipeline, stage, result]).inc();
+    }
+
+    /// Counts `n` records of `stage` with `outcome` (`accepted`, `rejected`, `failed`).
+    pub fn stage(&self, pipeline: &str, stage: &str, outcome: &str, n: usize) {
+        if n > 0 {
+            self.stage_records
+                .with_label_values(&[pipeline, stage, outcome])
+                .inc_by(n as u64);
+        }
     }
 
     /// The metrics in Prometheus' text format.
@@ -88,10 +184,18 @@ mod tests {
     #[test]
     fn counters_show_in_the_text_format() {
         let m = metrics();
-        m.plugin_reloads.with_label_values(&["p", "tag", "failed"]).inc();
+        m.plugin_reload("p", "tag", false);
+        m.stage("p", "validate", "rejected", 3);
+        m.stage("p", "validate", "failed", 0);
         let text = m.render();
+        for line in [
+            r#"weir_plugin_reloads_total{pipeline="p",result="failed",stage="tag"} 1"#,
+            r#"weir_stage_records_total{outcome="rejected",pipeline="p",stage="validate"} 3"#,
+        ] {
+            assert!(text.contains(line), "{line} not in\n{text}");
+        }
         assert!(
-            text.contains(r#"weir_plugin_reloads_total{pipeline="p",result="failed",stage="tag"} 1"#),
+            !text.contains(r#"outcome="failed",pipeline="p",stage="validate""#),
             "{text}"
         );
     }

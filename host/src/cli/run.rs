@@ -7,14 +7,28 @@ use std::path::Path;
 use crate::plugin::PluginEngine;
 use crate::reload::{Supervisor, SupervisorOptions};
 
-/// Runs the pipelines under `root` until `shutdown` resolves or one of them fails.
+/// Runs the pipelines under `root` until `shutdown` resolves or one of them fails, serving
+/// `/metrics`, `/healthz` and `/readyz` on `listen` (none when `None`).
 pub async fn run(
     root: &Path,
     options: SupervisorOptions,
+    listen: Option<&str>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let engine = PluginEngine::new(PluginEngine::default_cache_dir())?;
-    Supervisor::run(root, engine, options, shutdown).await?;
+    let server = match listen {
+        Some(addr) => {
+            let (listener, bound) = crate::serve::bind(addr).await?;
+            tracing::info!(address = %bound, "serving /metrics, /healthz and /readyz");
+            Some(tokio::spawn(crate::serve::serve(listener)))
+        }
+        None => None,
+    };
+    let result = Supervisor::run(root, engine, options, shutdown).await;
+    if let Some(server) = server {
+        server.abort();
+    }
+    result?;
     Ok(())
 }
 

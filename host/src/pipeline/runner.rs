@@ -19,12 +19,13 @@ use super::rows::{self, Rejected};
 use super::stages::{RunningStage, Started, SwapReceiver, Swapped};
 use super::tables::{Layer, Tables};
 use crate::config::Pipeline;
+use crate::config::TableFormat;
 use crate::decode::{Origin, SilverDecoder};
 use crate::gold::{GoldAggregator, GoldError, GoldInput};
 use crate::metrics::metrics;
 use crate::plugin::{BatchContext, Outputs, PluginEngine, PluginError, Record, Verdict};
-use crate::sink::SinkError;
 use crate::sink::delta::CommitData;
+use crate::sink::{SinkError, TableSink};
 use crate::source::{KafkaSource, PartitionBatch, SourceError, SourceRecord};
 
 /// Why a pipeline stopped.
@@ -180,7 +181,7 @@ impl PipelineRunner {
                     .unwrap_or(0)
             })
             .collect();
-        let source = KafkaSource::connect(&pipeline.source).map_err(|source| RunError::Source {
+        let source = KafkaSource::connect(&name, &pipeline.source).map_err(|source| RunError::Source {
             pipeline: name.clone(),
             source,
         })?;
@@ -499,27 +500,49 @@ impl PipelineRunner {
         let context = BatchContext {
             processing_time_ms: crate::cli::now_ms(),
         };
+        let pipeline = self.pipeline.name.as_str();
+        let m = metrics();
+        m.records_in.with_label_values(&[pipeline]).inc_by(records.len() as u64);
+        m.stage(pipeline, "decode", "rejected", rejected.len());
         for running in &mut self.stages {
             self.buffer.used(&running.name, &running.sha256);
+            let started = std::time::Instant::now();
             let verdicts = tokio::task::block_in_place(|| running.stage.process(&inputs, context));
+            m.plugin_call_seconds
+                .with_label_values(&[pipeline, running.name.as_str()])
+                .observe(started.elapsed().as_secs_f64());
             let mut next_inputs = Vec::with_capacity(inputs.len());
             let mut next_from = Vec::with_capacity(from.len());
+            let (mut accepted, mut refused, mut failed) = (0, 0, 0);
             for ((input, i), verdict) in inputs.into_iter().zip(from).zip(verdicts) {
                 match verdict {
                     Verdict::Ok(Outputs::Unchanged) => {
+                        accepted += 1;
                         next_inputs.push(input);
                         next_from.push(i);
                     }
                     Verdict::Ok(Outputs::Records(outputs)) => {
+                        accepted += 1;
                         next_from.extend(std::iter::repeat_n(i, outputs.len()));
                         next_inputs.extend(outputs);
                     }
                     other => {
+                        if let Verdict::Failed(failure) = &other {
+                            failed += 1;
+                            m.plugin_failures
+                                .with_label_values(&[pipeline, running.name.as_str(), failure.kind()])
+                                .inc();
+                        } else {
+                            refused += 1;
+                        }
                         let reason = other.reason().unwrap_or_default();
                         rejected.push(reject(records[i], &running.name, &reason, Some(running.sha256.clone())));
                     }
                 }
             }
+            m.stage(pipeline, &running.name, "accepted", accepted);
+            m.stage(pipeline, &running.name, "rejected", refused);
+            m.stage(pipeline, &running.name, "failed", failed);
             (inputs, from) = (next_inputs, next_from);
         }
 
@@ -535,6 +558,8 @@ impl PipelineRunner {
             .collect();
         let decoded = self.decoder.decode(&values, &origins);
         let mut decoded_ok = vec![true; inputs.len()];
+        m.stage(pipeline, "silver", "rejected", decoded.rejected.len());
+        m.stage(pipeline, "silver", "accepted", inputs.len() - decoded.rejected.len());
         for (index, reason) in &decoded.rejected {
             decoded_ok[*index] = false;
             rejected.push(reject(records[from[*index]], "silver", reason, None));
@@ -567,6 +592,7 @@ impl PipelineRunner {
                 };
             if !new_key {
                 self.stats.duplicates += 1;
+                m.duplicates.with_label_values(&[pipeline]).inc();
             }
             keep.push(new_key);
             in_silver.push(new_key);
@@ -602,7 +628,14 @@ impl PipelineRunner {
                 }
                 let aggregator = &mut table.aggregator;
                 self.buffer.used(&aggregator.gold().name, aggregator.sha256());
+                let started = std::time::Instant::now();
                 let refused = tokio::task::block_in_place(|| aggregator.ingest(partition, &items));
+                let gold = aggregator.gold().name.as_str();
+                m.plugin_call_seconds
+                    .with_label_values(&[pipeline, gold])
+                    .observe(started.elapsed().as_secs_f64());
+                m.stage(pipeline, gold, "accepted", items.len() - refused.len());
+                m.stage(pipeline, gold, "rejected", refused.len());
                 for (item, reason) in refused {
                     let record = records[from[item_input[item]]];
                     let sha = Some(aggregator.sha256().to_string());
@@ -696,10 +729,7 @@ impl PipelineRunner {
                         offsets: data.offsets.clone(),
                         metadata: data.metadata.clone(),
                     };
-                    table.commit(commit).await.map_err(|source| RunError::Sink {
-                        pipeline: name.clone(),
-                        source,
-                    })?;
+                    timed_commit(&name, &self.pipeline.gold[g].table(), table, commit).await?;
                     for (_, partition, next) in &offsets {
                         self.table_next[i].insert(*partition, *next);
                     }
@@ -722,10 +752,7 @@ impl PipelineRunner {
                 offsets: offsets.clone(),
                 metadata: metadata.clone(),
             };
-            table.commit(commit).await.map_err(|source| RunError::Sink {
-                pipeline: name.clone(),
-                source,
-            })?;
+            timed_commit(&name, layer.name(), table, commit).await?;
             for (_, partition, next) in &offsets {
                 self.table_next[i].insert(*partition, *next);
             }
@@ -753,6 +780,27 @@ impl PipelineRunner {
             source,
         }
     }
+}
+
+/// Commits `commit` to `table`, counting its rows and timing it.
+async fn timed_commit(pipeline: &str, name: &str, table: &mut TableSink, commit: CommitData) -> Result<(), RunError> {
+    let rows: usize = commit.batches.iter().map(RecordBatch::num_rows).sum();
+    let format = match table.format() {
+        TableFormat::Delta => "delta",
+        TableFormat::Iceberg => "iceberg",
+    };
+    let started = std::time::Instant::now();
+    table.commit(commit).await.map_err(|source| RunError::Sink {
+        pipeline: pipeline.to_string(),
+        source,
+    })?;
+    let labels = [pipeline, name, format];
+    metrics()
+        .commit_seconds
+        .with_label_values(&labels)
+        .observe(started.elapsed().as_secs_f64());
+    metrics().rows_committed.with_label_values(&labels).inc_by(rows as u64);
+    Ok(())
 }
 
 /// The rows of `batches` a table whose next offsets are `next` does not hold yet.

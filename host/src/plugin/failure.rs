@@ -18,6 +18,16 @@ pub enum Failure {
 }
 
 impl Failure {
+    /// A short name of the failure, for metrics: `deadline`, `memory`, `trap` or `contract`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Failure::Deadline { .. } => "deadline",
+            Failure::MemoryLimit { .. } => "memory",
+            Failure::Trap { .. } => "trap",
+            Failure::Contract { .. } => "contract",
+        }
+    }
+
     /// Sorts a wasmtime error from a call into deadline, memory cap or other trap.
     pub fn classify(error: &wasmtime::Error, limits: &Limits) -> Failure {
         if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {

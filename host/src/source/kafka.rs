@@ -33,9 +33,44 @@ struct Assignment {
 
 struct Context {
     assignment: Mutex<Assignment>,
+    /// The pipeline this consumer reads for: metric labels and health.
+    pipeline: String,
 }
 
 impl ClientContext for Context {
+    /// librdkafka's statistics (every `statistics.interval.ms`): consumer lag per partition,
+    /// and whether this consumer is connected and in its group (for `/readyz`).
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let broker_up = statistics.brokers.values().any(|b| b.nodeid >= 0 && b.state == "UP");
+        let (group_joined, assigned) = statistics.cgrp.as_ref().map_or((false, 0), |g| {
+            (g.state == "up" && g.join_state == "steady", g.assignment_size)
+        });
+        crate::health::health().update(
+            &self.pipeline,
+            crate::health::ConsumerState {
+                broker_up,
+                group_joined,
+                assigned,
+            },
+        );
+        let owned = self
+            .assignment
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .owned
+            .clone();
+        for (topic, stats) in &statistics.topics {
+            for (partition, p) in &stats.partitions {
+                if owned.contains(partition) && p.consumer_lag >= 0 {
+                    crate::metrics::metrics()
+                        .consumer_lag
+                        .with_label_values(&[self.pipeline.as_str(), topic.as_str(), &partition.to_string()])
+                        .set(p.consumer_lag);
+                }
+            }
+        }
+    }
+
     fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
         use rdkafka::config::RDKafkaLogLevel as L;
         match level {
@@ -71,6 +106,7 @@ impl ConsumerContext for Context {
 
 /// A consumer group member reading one topic.
 pub struct KafkaSource {
+    pipeline: String,
     consumer: BaseConsumer<Context>,
     topic: String,
     batch_records: usize,
@@ -92,13 +128,14 @@ impl KafkaSource {
     /// Joins the consumer group of `config` and subscribes to its topic. librdkafka properties in
     /// `config.properties` are passed through and override Weir's defaults, except that offsets
     /// are never auto-committed (the tables hold the truth).
-    pub fn connect(config: &SourceConfig) -> Result<Self, SourceError> {
+    pub fn connect(pipeline: &str, config: &SourceConfig) -> Result<Self, SourceError> {
         let mut client = ClientConfig::new();
         client
             .set("bootstrap.servers", &config.brokers)
             .set("group.id", &config.group)
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "10000")
+            .set("statistics.interval.ms", "1000")
             .set("enable.partition.eof", "false");
         for (key, value) in &config.properties {
             client.set(key, value);
@@ -108,6 +145,7 @@ impl KafkaSource {
             .set("enable.auto.offset.store", "false");
         let context = Context {
             assignment: Mutex::default(),
+            pipeline: pipeline.to_string(),
         };
         let consumer: BaseConsumer<Context> = client.create_with_context(context).map_err(|e| SourceError::Create {
             brokers: config.brokers.clone(),
@@ -119,7 +157,9 @@ impl KafkaSource {
                 topic: config.topic.clone(),
                 message: e.to_string(),
             })?;
+        crate::health::health().register(pipeline);
         Ok(KafkaSource {
+            pipeline: pipeline.to_string(),
             consumer,
             topic: config.topic.clone(),
             batch_records: config.batch_records.max(1),
@@ -276,6 +316,12 @@ impl KafkaSource {
     }
 }
 
+impl Drop for KafkaSource {
+    fn drop(&mut self) {
+        crate::health::health().remove(&self.pipeline);
+    }
+}
+
 fn to_record(message: &rdkafka::message::BorrowedMessage<'_>) -> SourceRecord {
     let headers = message
         .headers()
@@ -359,7 +405,7 @@ mod tests {
             batch_records: 7,
             properties: [("session.timeout.ms".to_string(), "6000".to_string())].into(),
         };
-        KafkaSource::connect(&config).unwrap()
+        KafkaSource::connect("test", &config).unwrap()
     }
 
     /// Polls until `expected` records came, resuming new partitions at `resume`.

@@ -1,0 +1,132 @@
+//! Whether each running pipeline is consuming: what `/readyz` answers. The Kafka client's
+//! statistics (every second) say whether a broker connection is up and whether the consumer
+//! group is joined with partitions assigned; a pipeline whose statistics stopped coming is not
+//! ready either. A pipeline is registered while its consumer exists.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
+
+/// How long statistics may be missing before a pipeline counts as stuck.
+const STALE: Duration = Duration::from_secs(10);
+
+/// One pipeline's consumer, as its last statistics saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ConsumerState {
+    /// A connection to some broker is up.
+    pub broker_up: bool,
+    /// The consumer group is joined and stable.
+    pub group_joined: bool,
+    /// Partitions assigned to this host.
+    pub assigned: i32,
+}
+
+#[derive(Debug, Default)]
+struct Entry {
+    state: ConsumerState,
+    at: Option<Instant>,
+}
+
+/// The running pipelines' consumers.
+#[derive(Debug, Default)]
+pub struct Health {
+    pipelines: Mutex<BTreeMap<String, Entry>>,
+}
+
+/// The process-wide health registry.
+pub fn health() -> &'static Health {
+    static HEALTH: OnceLock<Health> = OnceLock::new();
+    HEALTH.get_or_init(Health::default)
+}
+
+impl Health {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Entry>> {
+        self.pipelines.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Starts tracking `pipeline` (not ready until its first statistics).
+    pub fn register(&self, pipeline: &str) {
+        self.lock().insert(pipeline.to_string(), Entry::default());
+    }
+
+    /// Stops tracking `pipeline`.
+    pub fn remove(&self, pipeline: &str) {
+        self.lock().remove(pipeline);
+    }
+
+    /// Records `pipeline`'s consumer state now.
+    pub fn update(&self, pipeline: &str, state: ConsumerState) {
+        if let Some(entry) = self.lock().get_mut(pipeline) {
+            entry.state = state;
+            entry.at = Some(Instant::now());
+        }
+    }
+
+    /// Whether every pipeline consumes (there is at least one), and one line per pipeline.
+    pub fn ready(&self) -> (bool, String) {
+        let pipelines = self.lock();
+        let mut all = !pipelines.is_empty();
+        let mut report = String::new();
+        for (name, entry) in pipelines.iter() {
+            let fresh = entry.at.is_some_and(|at| at.elapsed() < STALE);
+            let state = entry.state;
+            let ready = fresh && state.broker_up && state.group_joined && state.assigned > 0;
+            all &= ready;
+            let why = if ready {
+                "consuming".to_string()
+            } else if !fresh {
+                "no recent consumer statistics".to_string()
+            } else if !state.broker_up {
+                "no broker connection".to_string()
+            } else {
+                format!(
+                    "not in its consumer group yet (partitions assigned: {})",
+                    state.assigned
+                )
+            };
+            report.push_str(&format!(
+                "{name}: {}\n",
+                if ready { why } else { format!("not ready: {why}") }
+            ));
+        }
+        if pipelines.is_empty() {
+            report.push_str("no pipeline running\n");
+        }
+        (all, report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_only_when_every_pipeline_consumes() {
+        let health = Health::default();
+        assert!(!health.ready().0, "nothing running is not ready");
+        health.register("a");
+        health.register("b");
+        let up = ConsumerState {
+            broker_up: true,
+            group_joined: true,
+            assigned: 2,
+        };
+        health.update("a", up);
+        let (ready, report) = health.ready();
+        assert!(!ready);
+        assert!(
+            report.contains("b: not ready: no recent consumer statistics"),
+            "{report}"
+        );
+        health.update("b", up);
+        assert!(health.ready().0);
+        health.update("b", ConsumerState { broker_up: false, ..up });
+        let (ready, report) = health.ready();
+        assert!(
+            !ready && report.contains("b: not ready: no broker connection"),
+            "{report}"
+        );
+        health.remove("b");
+        assert!(health.ready().0);
+    }
+}

@@ -1,0 +1,197 @@
+//! The operations endpoints of `weir run` against a real Kafka-protocol broker (tansu):
+//! `/metrics` counts exactly what was produced, accepted and rejected, `/readyz` goes ready once
+//! the pipeline consumes and not ready when the broker stops, `/healthz` answers throughout.
+#![allow(clippy::unwrap_used)] // a test crate: panicking is how it fails
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::pipeline::copy_posts_pipeline;
+use common::services::{Tansu, free_port};
+use weir::cli::demo;
+
+const RECORDS: usize = 2_000;
+
+/// GETs `path` on `port`: (status code, body), or None if nothing answers.
+fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split_whitespace().nth(1)?.parse().ok()?;
+    let body = response.split_once("\r\n\r\n")?.1.to_string();
+    Some((status, body))
+}
+
+/// The value of the sample `name` whose labels include every (label, value) of `labels`,
+/// summed over the samples that match (e.g. every stage).
+fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let mut found = None;
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let (metric, rest) = series.split_once('{').unwrap_or((series, ""));
+        if metric != name {
+            continue;
+        }
+        if labels.iter().all(|(k, v)| rest.contains(&format!("{k}=\"{v}\""))) {
+            *found.get_or_insert(0.0) += value.parse::<f64>().unwrap();
+        }
+    }
+    found
+}
+
+fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn metrics_count_what_was_produced_and_readiness_follows_the_broker() {
+    let tansu = Tansu::start();
+    tansu.create_topic("posts", 4);
+    let work = tempfile::tempdir().unwrap();
+    let pipelines = copy_posts_pipeline(
+        &work.path().join("pipelines"),
+        &[("max_interval_ms = 5000", "max_interval_ms = 300")],
+    );
+    let port = free_port();
+    let log = std::fs::File::create(work.path().join("weir.log")).unwrap();
+    let mut host = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["run", "--listen", &format!("127.0.0.1:{port}")])
+        .arg(&pipelines)
+        .env("KAFKA_BROKERS", tansu.brokers())
+        .env("WEIR_LAKEHOUSE", work.path().join("lakehouse"))
+        .env("POSTS_GROUP", "ops")
+        .env("WEIR_CACHE_DIR", work.path().join("cache"))
+        .env("WEIR_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let log = || std::fs::read_to_string(work.path().join("weir.log")).unwrap_or_default();
+
+    wait_for("/healthz answers", Duration::from_secs(60), || {
+        get(port, "/healthz").is_some_and(|(status, _)| status == 200)
+    });
+    wait_for("/readyz says ready", Duration::from_secs(60), || {
+        get(port, "/readyz").is_some_and(|(status, _)| status == 200)
+    });
+    let (_, ready) = get(port, "/readyz").unwrap();
+    assert!(ready.contains("posts: consuming"), "{ready}");
+
+    demo::produce_to(&tansu.brokers(), "posts", 0..RECORDS).unwrap();
+    let expected = demo::dataset(RECORDS);
+    let committed = |text: &str, table: &str, format: &str| {
+        sample(
+            text,
+            "weir_rows_committed_total",
+            &[("pipeline", "posts"), ("table", table), ("format", format)],
+        )
+    };
+    let mut text = String::new();
+    wait_for("every record committed", Duration::from_secs(120), || {
+        text = get(port, "/metrics").map(|(_, body)| body).unwrap_or_default();
+        committed(&text, "silver", "iceberg") == Some(expected.silver_rows() as f64)
+    });
+    let posts = [("pipeline", "posts")];
+    assert_eq!(
+        sample(&text, "weir_records_in_total", &posts),
+        Some(RECORDS as f64),
+        "{}",
+        log()
+    );
+    for format in ["delta", "iceberg"] {
+        assert_eq!(committed(&text, "bronze", format), Some(RECORDS as f64), "{format}");
+        assert_eq!(
+            committed(&text, "silver", format),
+            Some(expected.silver_rows() as f64),
+            "{format}"
+        );
+        assert_eq!(
+            committed(&text, "quarantine", format),
+            Some(expected.invalid as f64),
+            "{format}"
+        );
+    }
+    // Every rejection is counted against the stage that made it: invalid posts only.
+    let rejected = sample(
+        &text,
+        "weir_stage_records_total",
+        &[("pipeline", "posts"), ("outcome", "rejected")],
+    );
+    assert_eq!(rejected, Some(expected.invalid as f64));
+    let validate = |outcome| {
+        sample(
+            &text,
+            "weir_stage_records_total",
+            &[("pipeline", "posts"), ("stage", "validate"), ("outcome", outcome)],
+        )
+        .unwrap_or(0.0)
+    };
+    let normalize_rejected = sample(
+        &text,
+        "weir_stage_records_total",
+        &[("pipeline", "posts"), ("stage", "normalize"), ("outcome", "rejected")],
+    )
+    .unwrap_or(0.0);
+    assert_eq!(
+        validate("accepted") + validate("rejected") + normalize_rejected,
+        RECORDS as f64,
+        "normalize passes everything it parses to validate"
+    );
+    assert_eq!(
+        sample(&text, "weir_duplicates_total", &posts),
+        Some(expected.duplicates as f64)
+    );
+    let calls = sample(
+        &text,
+        "weir_plugin_call_seconds_count",
+        &[("pipeline", "posts"), ("stage", "validate")],
+    );
+    assert!(calls.is_some_and(|n| n > 0.0), "plugin call latency recorded");
+    let commits = sample(
+        &text,
+        "weir_commit_seconds_count",
+        &[("pipeline", "posts"), ("table", "silver"), ("format", "delta")],
+    );
+    assert!(commits.is_some_and(|n| n > 0.0), "commit latency recorded");
+    assert_eq!(
+        sample(&text, "weir_plugin_failures_total", &posts),
+        None,
+        "no plugin failed"
+    );
+    // Consumer lag per partition, from the client's statistics, reaches 0 once the group
+    // offsets (committed after the tables) catch up.
+    wait_for("lag of every partition reported as 0", Duration::from_secs(30), || {
+        let text = get(port, "/metrics").map(|(_, body)| body).unwrap_or_default();
+        (0..4).all(|p| {
+            sample(
+                &text,
+                "weir_consumer_lag",
+                &[("pipeline", "posts"), ("partition", &p.to_string())],
+            ) == Some(0.0)
+        })
+    });
+
+    // The broker goes away: not ready, while the process stays alive.
+    drop(tansu);
+    wait_for("/readyz says not ready", Duration::from_secs(30), || {
+        get(port, "/readyz").is_some_and(|(status, _)| status == 503)
+    });
+    let (_, why) = get(port, "/readyz").unwrap();
+    assert!(why.contains("posts: not ready"), "{why}");
+    assert_eq!(get(port, "/healthz").map(|(status, _)| status), Some(200));
+    assert!(host.try_wait().unwrap().is_none(), "weir run kept running: {}", log());
+    host.kill().unwrap();
+    host.wait().unwrap();
+}

@@ -104,7 +104,10 @@ mod tests {
         assert_eq!(status, "200 OK");
         assert!(content_type.contains("version=0.0.4"));
         assert!(body.contains("# TYPE weir_records_in_total counter"), "{body}");
-        assert!(body.contains(r#"weir_records_in_total{pipeline="serve-test"} 1"#), "{body}");
+        assert!(
+            body.contains(r#"weir_records_in_total{pipeline="serve-test"} 1"#),
+            "{body}"
+        );
         assert_eq!(respond("GET /nope HTTP/1.1").0, "404 Not Found");
         assert_eq!(respond("POST /metrics HTTP/1.1").0, "405 Method Not Allowed");
     }

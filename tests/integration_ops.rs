@@ -183,6 +183,13 @@ fn metrics_count_what_was_produced_and_readiness_follows_the_broker() {
         })
     });
 
+    let text = get(port, "/metrics").map(|(_, body)| body).unwrap_or_default();
+    // What the Grafana dashboard and the autoscaler query is in a real /metrics.
+    let dashboard = std::fs::read_to_string(common::repo_root().join("deploy/grafana/dashboards/weir.json")).unwrap();
+    let hpa = std::fs::read_to_string(common::repo_root().join("deploy/k8s/hpa.yaml")).unwrap();
+    for name in common::metric_names(&format!("{dashboard}\n{hpa}")) {
+        assert!(text.contains(&format!("# TYPE {name} ")), "{name} is not in /metrics");
+    }
     // The broker goes away: not ready, while the process stays alive.
     drop(tansu);
     wait_for("/readyz says not ready", Duration::from_secs(30), || {

@@ -86,3 +86,27 @@ pub fn fixture_lines(name: &str) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// The `weir_*` metric names a dashboard or manifest refers to (histogram series suffixes
+/// dropped).
+pub fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(at) = text[i..].find("weir_") {
+        let start = i + at;
+        let end = start
+            + bytes[start..]
+                .iter()
+                .take_while(|b| b.is_ascii_lowercase() || **b == b'_')
+                .count();
+        let name = &text[start..end];
+        let name = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|suffix| name.strip_suffix(suffix))
+            .unwrap_or(name);
+        names.insert(name.to_string());
+        i = end;
+    }
+    names
+}

@@ -52,6 +52,28 @@ impl Setup {
         ]
     }
 
+    /// `weir maintain` on every table, everything small and every snapshot but the newest old:
+    /// its report, one line per table.
+    fn maintain(&self, pipelines: &Path) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(["maintain", "--snapshot-age-hours", "0", "--keep-snapshots", "1"])
+            .arg(pipelines)
+            .envs(self.vars())
+            .env("AWS_ACCESS_KEY_ID", S3_ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", S3_SECRET_KEY)
+            .env("AWS_REGION", "us-east-1")
+            .env("WEIR_LOG", "warn,deltalake_core::writer::stats=error")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "weir maintain failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    }
+
     fn run(&self, pipelines: &Path) -> Child {
         Command::new(env!("CARGO_BIN_EXE_weir"))
             .args(["run", "--listen", "127.0.0.1:0"])
@@ -159,7 +181,11 @@ async fn deltalake_pyiceberg_and_duckdb_read_every_table_before_and_after_a_sche
     setup.tansu.create_topic("posts", 4);
     let pipelines = copy_posts_pipeline(
         &work.path().join("pipelines"),
-        &[("max_interval_ms = 5000", "max_interval_ms = 300")],
+        // Many small commits (at most 500 records each), for `weir maintain` to compact.
+        &[
+            ("max_interval_ms = 5000", "max_interval_ms = 300"),
+            ("max_records = 100000", "max_records = 500"),
+        ],
     );
 
     let (first, total) = (3_000, 4_000);
@@ -178,6 +204,16 @@ async fn deltalake_pyiceberg_and_duckdb_read_every_table_before_and_after_a_sche
     std::fs::write(&file, text).unwrap();
     demo::produce_to(&setup.tansu.brokers(), "posts", first..total).unwrap();
     setup.run_to(&pipelines, total).await;
+
+    // Table upkeep on tables written in many small commits: fewer Delta files, old Iceberg
+    // snapshots gone; the readers below must still read every row.
+    let report = setup.maintain(&pipelines);
+    let bronze = report.lines().find(|l| l.starts_with("posts/bronze delta:")).unwrap();
+    let counts: Vec<usize> = bronze.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+    assert!(counts[0] >= 8 && counts[1] < counts[0] / 2, "compaction: {bronze}");
+    let expired = report.lines().find(|l| l.starts_with("posts/silver iceberg:")).unwrap();
+    assert!(!expired.contains(": 0 old snapshots"), "{report}");
+    println!("{report}");
 
     let expected = demo::dataset(total);
     let silver = expected_silver(total, first);

@@ -249,17 +249,22 @@ impl DeltaSink {
 
     /// Every row of the table's current version (for rebuilding in-memory state on start).
     pub async fn read_all(&self) -> Result<Vec<RecordBatch>, SinkError> {
-        use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-        use object_store::ObjectStoreExt as _;
-        use object_store::path::Path;
         let Ok(snapshot) = self.table.snapshot() else {
             return Ok(Vec::new());
         };
+        let paths: Vec<String> = snapshot.log_data().into_iter().map(|f| f.path().into_owned()).collect();
+        self.read_files(&paths).await
+    }
+
+    /// The rows of the data files at `paths` (relative to the table).
+    async fn read_files(&self, paths: &[String]) -> Result<Vec<RecordBatch>, SinkError> {
+        use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        use object_store::ObjectStoreExt as _;
+        use object_store::path::Path;
         let store = self.table.object_store();
         let mut batches = Vec::new();
-        for add in snapshot.log_data() {
-            let raw = add.path();
-            let path = Path::parse(raw.as_ref()).unwrap_or_else(|_| Path::from(raw.as_ref()));
+        for raw in paths {
+            let path = Path::parse(raw).unwrap_or_else(|_| Path::from(raw.as_str()));
             let read = async { store.get(&path).await?.bytes().await };
             let bytes = read.await.map_err(|e| self.error(DeltaTableError::from(e)))?;
             let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
@@ -276,6 +281,74 @@ impl DeltaSink {
             }
         }
         Ok(batches)
+    }
+
+    /// Rewrites the data files smaller than `small_bytes` into as few files as the partitions
+    /// allow, in one commit that removes the old files (`OPTIMIZE`: no data changes, so readers
+    /// and the offsets in `txn` actions are unaffected; old files stay for time travel until a
+    /// vacuum). Returns (files removed, files added); nothing to do is (0, 0).
+    pub async fn compact(&mut self, small_bytes: i64) -> Result<(usize, usize), SinkError> {
+        if self
+            .schema
+            .partition
+            .as_ref()
+            .is_some_and(|p| p.transform == crate::config::PartitionTransform::Identity)
+        {
+            // Identity partition values live only in the paths; rows read back lack them.
+            tracing::info!(table = %self.name, "identity-partitioned Delta table: not compacted");
+            return Ok((0, 0));
+        }
+        let snapshot = self.table.snapshot().map_err(|e| self.error(e))?.clone();
+        let mut by_partition: std::collections::BTreeMap<String, Vec<_>> = std::collections::BTreeMap::new();
+        for file in snapshot.log_data() {
+            if file.size() < small_bytes {
+                let partition = format!("{:?}", file.partition_values());
+                by_partition.entry(partition).or_default().push(file);
+            }
+        }
+        let files: Vec<_> = by_partition.into_values().filter(|g| g.len() > 1).flatten().collect();
+        if files.is_empty() {
+            return Ok((0, 0));
+        }
+        let paths: Vec<String> = files.iter().map(|f| f.path().into_owned()).collect();
+        let batches = self.read_files(&paths).await?;
+        let target = snapshot.snapshot().arrow_schema();
+        let mut writer = RecordBatchWriter::for_table(&self.table).map_err(|e| self.error(e))?;
+        for batch in batches.iter().filter(|b| b.num_rows() > 0) {
+            let rows = self.to_table_rows(batch, &target)?;
+            writer.write(rows).await.map_err(|e| self.schema_error(e))?;
+        }
+        let mut actions: Vec<Action> = Vec::new();
+        let added = writer.flush().await.map_err(|e| self.error(e))?;
+        let added_count = added.len();
+        actions.extend(added.into_iter().map(|mut add| {
+            add.data_change = false;
+            Action::Add(add)
+        }));
+        actions.extend(files.iter().map(|f| Action::Remove(f.remove_action(false))));
+        let operation = DeltaOperation::Optimize {
+            predicate: None,
+            target_size: small_bytes,
+        };
+        CommitBuilder::default()
+            .with_actions(actions)
+            .build(Some(&snapshot), self.table.log_store(), operation)
+            .await
+            .map_err(|e| self.error(e))?;
+        self.table.update_incremental(None).await.map_err(|e| self.error(e))?;
+        Ok((files.len(), added_count))
+    }
+
+    /// Writes a checkpoint of the current version, so readers replay fewer log files.
+    pub async fn checkpoint(&self) -> Result<(), SinkError> {
+        deltalake::checkpoints::create_checkpoint(&self.table, None)
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    /// The number of data files in the current version.
+    pub fn file_count(&self) -> usize {
+        self.table.snapshot().map_or(0, |s| s.log_data().into_iter().count())
     }
 
     fn error(&self, e: DeltaTableError) -> SinkError {

@@ -232,6 +232,27 @@ impl IcebergSink {
         self.table.metadata().current_snapshot_id()
     }
 
+    /// Drops from the table's metadata the snapshots older than `older_than_ms` (ms since the
+    /// epoch) beyond the newest `retain_last` (at least 1; the current snapshot, which carries
+    /// every offset, always stays). Data files are not deleted. Returns how many were dropped.
+    pub async fn expire_snapshots(&mut self, older_than_ms: i64, retain_last: usize) -> Result<usize, SinkError> {
+        let before = self.snapshot_count();
+        let tx = Transaction::new(&self.table);
+        let tx = tx
+            .expire_snapshots()
+            .expire_older_than_ms(older_than_ms)
+            .retain_last(retain_last.max(1))
+            .apply(tx)
+            .map_err(|e| self.error(e))?;
+        self.table = tx.commit(self.catalog.as_ref()).await.map_err(|e| self.error(e))?;
+        Ok(before.saturating_sub(self.snapshot_count()))
+    }
+
+    /// The snapshots in the table's metadata.
+    pub fn snapshot_count(&self) -> usize {
+        self.table.metadata().snapshots().count()
+    }
+
     /// The table's current metadata file: what a reader opens the table from.
     pub fn metadata_location(&self) -> Option<&str> {
         self.table.metadata_location()

@@ -55,6 +55,33 @@ impl TableSink {
         }
     }
 
+    /// Table upkeep: Delta compacts files smaller than `policy.small_file_bytes` and writes a
+    /// checkpoint; Iceberg expires snapshots older than `policy.snapshot_age_ms` beyond the
+    /// newest `policy.keep_snapshots`.
+    pub async fn maintain(&mut self, policy: &Upkeep) -> Result<UpkeepReport, SinkError> {
+        match self {
+            TableSink::Delta(t) => {
+                let files_before = t.file_count();
+                let (removed, added) = t.compact(policy.small_file_bytes).await?;
+                t.checkpoint().await?;
+                Ok(UpkeepReport {
+                    files_before,
+                    files_after: t.file_count(),
+                    compacted: (removed, added),
+                    snapshots_expired: 0,
+                })
+            }
+            TableSink::Iceberg(t) => {
+                let cutoff = crate::cli::now_ms() - policy.snapshot_age_ms;
+                let expired = t.expire_snapshots(cutoff, policy.keep_snapshots).await?;
+                Ok(UpkeepReport {
+                    snapshots_expired: expired,
+                    ..UpkeepReport::default()
+                })
+            }
+        }
+    }
+
     /// Every row of the current version.
     pub async fn read_all(&self) -> Result<Vec<RecordBatch>, SinkError> {
         match self {
@@ -62,4 +89,37 @@ impl TableSink {
             TableSink::Iceberg(t) => t.read_all().await,
         }
     }
+}
+
+/// What table upkeep does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Upkeep {
+    /// Delta data files below this size are rewritten together.
+    pub small_file_bytes: i64,
+    /// Iceberg snapshots younger than this are kept.
+    pub snapshot_age_ms: i64,
+    /// Iceberg keeps at least this many snapshots.
+    pub keep_snapshots: usize,
+}
+
+impl Default for Upkeep {
+    fn default() -> Self {
+        Upkeep {
+            small_file_bytes: 32 << 20,
+            snapshot_age_ms: 24 * 3_600_000,
+            keep_snapshots: 10,
+        }
+    }
+}
+
+/// What table upkeep did to one table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UpkeepReport {
+    /// Delta data files before and after.
+    pub files_before: usize,
+    pub files_after: usize,
+    /// Delta files (removed, written) by compaction.
+    pub compacted: (usize, usize),
+    /// Iceberg snapshots dropped from the metadata.
+    pub snapshots_expired: usize,
 }

@@ -202,3 +202,106 @@ fn metrics_count_what_was_produced_and_readiness_follows_the_broker() {
     host.kill().unwrap();
     host.wait().unwrap();
 }
+
+/// Plugins that trap or overrun their deadline are counted per stage and failure, in process
+/// (the metrics registry is this process's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traps_and_deadline_hits_are_counted_per_plugin() {
+    use weir::config;
+    use weir::pipeline::PipelineRunner;
+    use weir::plugin::PluginEngine;
+    use weir::source::{PartitionBatch, SourceRecord};
+
+    let work = tempfile::tempdir().unwrap();
+    let hostile = "[[stages]]\nname = \"panics\"\nplugin = \"panic.wasm\"\nkind = \"transform\"\n\n\
+                   [[stages]]\nname = \"spins\"\nplugin = \"spin.wasm\"\nkind = \"transform\"\n\
+                   limits = { deadline_ms = 50, memory_mib = 64 }\n\n[[stages]]\nname = \"normalize\"";
+    let pipelines = copy_posts_pipeline(
+        &work.path().join("pipelines"),
+        &[("[[stages]]\nname = \"normalize\"", hostile)],
+    );
+    let posts = pipelines.join("posts");
+    std::fs::copy(
+        common::plugin_path("weir_hostile_panic_on_record"),
+        posts.join("panic.wasm"),
+    )
+    .unwrap();
+    std::fs::copy(
+        common::plugin_path("weir_hostile_spin_forever"),
+        posts.join("spin.wasm"),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(posts.join("pipeline.toml")).unwrap();
+    std::fs::write(posts.join("pipeline.toml"), format!("name = \"ops-failures\"\n{text}")).unwrap();
+    let vars = [
+        ("KAFKA_BROKERS".to_string(), "127.0.0.1:1".to_string()),
+        (
+            "WEIR_LAKEHOUSE".to_string(),
+            work.path().join("lake").display().to_string(),
+        ),
+    ]
+    .into();
+    let mut pipeline = config::load(&posts.join("pipeline.toml"), &config::from_map(&vars)).unwrap();
+    pipeline.tables.format = vec![config::TableFormat::Delta];
+    let engine = PluginEngine::new(work.path().join("cache")).unwrap();
+    let mut runner = PipelineRunner::start(pipeline, &engine).await.unwrap();
+
+    let post = |i: usize, extra: &str| {
+        format!(
+            r#"{{"id":"t3_{i}","subreddit":"rust","author":"a","title":"t","score":1,"created_utc":1700000000{extra}}}"#
+        )
+    };
+    let values: Vec<String> = (0..40)
+        .map(|i| match i % 10 {
+            3 => post(i, r#","panic":true"#),
+            7 if i < 10 => post(i, r#","spin":true"#),
+            _ => post(i, ""),
+        })
+        .collect();
+    let records = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| SourceRecord {
+            partition: 0,
+            offset: i as i64,
+            timestamp_ms: None,
+            key: None,
+            value: Some(v.clone().into_bytes()),
+            headers: Vec::new(),
+        })
+        .collect();
+    runner
+        .ingest(PartitionBatch {
+            topic: "posts".into(),
+            partition: 0,
+            records,
+        })
+        .unwrap();
+    let text = weir::metrics::metrics().render();
+    let pipeline = ("pipeline", "ops-failures");
+    let failures = |stage, failure| {
+        sample(
+            &text,
+            "weir_plugin_failures_total",
+            &[pipeline, ("stage", stage), ("failure", failure)],
+        )
+    };
+    assert_eq!(failures("panics", "trap"), Some(4.0), "{text}");
+    assert_eq!(failures("spins", "deadline"), Some(1.0), "{text}");
+    let failed = |stage| {
+        sample(
+            &text,
+            "weir_stage_records_total",
+            &[pipeline, ("stage", stage), ("outcome", "failed")],
+        )
+    };
+    assert_eq!((failed("panics"), failed("spins")), (Some(4.0), Some(1.0)));
+    assert_eq!(
+        sample(
+            &text,
+            "weir_stage_records_total",
+            &[pipeline, ("stage", "spins"), ("outcome", "accepted")],
+        ),
+        Some(35.0)
+    );
+}

@@ -101,6 +101,16 @@ def check_gold(reader, table, spec):
     check(len(want) > 0 and got == want, f"{reader}: {GOLD} holds the {len(want)} rows Weir wrote")
 
 
+def check_layer(reader, layer, table, spec):
+    """Silver and gold row by row, the other layers by their row count."""
+    if layer == "silver":
+        check_silver(reader, table, spec)
+    elif layer == GOLD:
+        check_gold(reader, table, spec)
+    else:
+        check(table.num_rows == spec["expected"][layer], f"{reader}: {layer} has {spec['expected'][layer]} rows")
+
+
 def day_bounds(spec):
     """The UTC day of the median produced post: the day the pruning checks query."""
     times = sorted(w["created_utc"] for w in spec["expected"]["silver"].values())
@@ -125,12 +135,7 @@ def check_delta(spec):
     }
     for layer in LAYERS:
         table = DeltaTable(spec["delta"][layer], storage_options=options).to_pyarrow_table()
-        if layer == "silver":
-            check_silver("deltalake", table, spec)
-        elif layer == GOLD:
-            check_gold("deltalake", table, spec)
-        else:
-            check(table.num_rows == spec["expected"][layer], f"deltalake: {layer} has {spec['expected'][layer]} rows")
+        check_layer("deltalake", layer, table, spec)
     silver = DeltaTable(spec["delta"]["silver"], storage_options=options)
     day, _, _ = day_bounds(spec)
     every = silver.file_uris()
@@ -160,12 +165,7 @@ def check_pyiceberg(spec):
     catalog = iceberg_catalog(spec)
     for layer in LAYERS:
         table = catalog.load_table(f"{spec['namespace']}.{layer}").scan().to_arrow()
-        if layer == "silver":
-            check_silver("pyiceberg", table, spec)
-        elif layer == GOLD:
-            check_gold("pyiceberg", table, spec)
-        else:
-            check(table.num_rows == spec["expected"][layer], f"pyiceberg: {layer} has {spec['expected'][layer]} rows")
+        check_layer("pyiceberg", layer, table, spec)
     silver = catalog.load_table(f"{spec['namespace']}.silver")
     spec_fields = [(f.name, str(f.transform)) for f in silver.spec().fields]
     check(spec_fields == [("created_utc_day", "day")], f"pyiceberg: silver is partitioned by {spec_fields}")
@@ -218,7 +218,7 @@ def check_duckdb(spec, metadata):
                 table = con.execute(f"SELECT * FROM {source(layer)}").arrow()
                 if isinstance(table, pa.RecordBatchReader):
                     table = table.read_all()
-                (check_silver if layer == "silver" else check_gold)(reader, table, spec)
+                check_layer(reader, layer, table, spec)
             else:
                 (count,) = con.execute(f"SELECT count(*) FROM {source(layer)}").fetchone()
                 check(count == spec["expected"][layer], f"{reader}: {layer} has {spec['expected'][layer]} rows")

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use crate::config::{self, TableFormat};
 use crate::decode::SilverDecoder;
-use crate::pipeline::{Layer, Tables};
+use crate::pipeline::Tables;
 use crate::sink::table::Upkeep;
 
 /// Maintains every table under `root`, printing one line per table to `out`.
@@ -17,12 +17,7 @@ pub async fn run(root: &Path, policy: Upkeep, out: &mut dyn Write) -> anyhow::Re
         let pipeline = config::load(&file, &config::from_env)?;
         let decoder = SilverDecoder::new(&pipeline.tables.silver.columns);
         let mut tables = Tables::open(&pipeline, &decoder).await?;
-        let gold: Vec<String> = pipeline.gold.iter().map(|g| g.table()).collect();
-        for (layer, table) in tables.in_commit_order() {
-            let name = match layer {
-                Layer::Gold(g) => gold[g].as_str(),
-                other => other.name(),
-            };
+        for (_, table) in tables.in_commit_order() {
             let report = table.maintain(&policy).await?;
             let done = match table.format() {
                 TableFormat::Delta => format!(
@@ -31,7 +26,7 @@ pub async fn run(root: &Path, policy: Upkeep, out: &mut dyn Write) -> anyhow::Re
                 ),
                 TableFormat::Iceberg => format!("iceberg: {} old snapshots expired", report.snapshots_expired),
             };
-            writeln!(out, "{}/{name} {done}", pipeline.name)?;
+            writeln!(out, "{}/{} {done}", pipeline.name, table.name())?;
         }
     }
     Ok(())

@@ -58,7 +58,7 @@ pub fn run(args: &PluginTestArgs, out: &mut dyn Write) -> anyhow::Result<Summary
         "{} ({}, sha256 {}): {} records: {} accepted -> {} outputs, {} rejected, {} failed",
         file_name(&args.plugin),
         plugin.kind(),
-        &plugin.sha256()[..12],
+        crate::plugin::short_sha(plugin.sha256()),
         summary.records,
         summary.accepted,
         summary.outputs,

@@ -215,22 +215,14 @@ fn check(path: &Path, text: &str, file: PipelineFile) -> Result<Pipeline, Config
                 format!("two stages are named `{}`", stage.name),
             ));
         }
-        let plugin = dir.join(&stage.plugin);
-        if !plugin.is_file() {
-            let shown = stage.plugin.display().to_string();
-            return Err(invalid(
-                &key("plugin"),
-                &shown,
-                format!("{} does not exist", plugin.display()),
-            ));
-        }
-        if stage.limits.deadline_ms == 0 || stage.limits.memory_mib == 0 {
-            return Err(invalid(
-                &key("limits"),
-                "deadline_ms",
-                "deadline_ms and memory_mib must be positive".into(),
-            ));
-        }
+        let (plugin, config) = check_plugin(
+            dir.as_path(),
+            &stage.plugin,
+            &stage.limits,
+            &stage.config,
+            &key,
+            &invalid,
+        )?;
         if stage.kind != PluginKind::Transform {
             return Err(invalid(
                 &key("kind"),
@@ -241,8 +233,6 @@ fn check(path: &Path, text: &str, file: PipelineFile) -> Result<Pipeline, Config
                 ),
             ));
         }
-        let config = serde_json::to_string(&stage.config)
-            .map_err(|e| invalid(&key("config"), "config", format!("cannot be passed to the plugin: {e}")))?;
         stages.push(Stage {
             name: stage.name.clone(),
             plugin,
@@ -354,6 +344,37 @@ fn check(path: &Path, text: &str, file: PipelineFile) -> Result<Pipeline, Config
     })
 }
 
+/// A stage's or gold table's plugin file (relative to the pipeline's folder; it must exist),
+/// its limits (positive), and its config as JSON for `init`.
+fn check_plugin(
+    dir: &Path,
+    plugin: &Path,
+    limits: &Limits,
+    config: &toml::Table,
+    key: &dyn Fn(&str) -> String,
+    invalid: &dyn Fn(&str, &str, String) -> ConfigError,
+) -> Result<(PathBuf, String), ConfigError> {
+    let path = dir.join(plugin);
+    if !path.is_file() {
+        let shown = plugin.display().to_string();
+        return Err(invalid(
+            &key("plugin"),
+            &shown,
+            format!("{} does not exist", path.display()),
+        ));
+    }
+    if limits.deadline_ms == 0 || limits.memory_mib == 0 {
+        return Err(invalid(
+            &key("limits"),
+            "deadline_ms",
+            "deadline_ms and memory_mib must be positive".into(),
+        ));
+    }
+    let config = serde_json::to_string(config)
+        .map_err(|e| invalid(&key("config"), "config", format!("cannot be passed to the plugin: {e}")))?;
+    Ok((path, config))
+}
+
 /// Checks the `[[gold]]` sections: names, plugin files, the event-time column, window lengths
 /// and the output columns.
 fn check_gold(
@@ -381,22 +402,7 @@ fn check_gold(
             let message = format!("`{}` names another stage or gold table", gold.name);
             return Err(invalid(&key("name"), &needle, message));
         }
-        let plugin = dir.join(&gold.plugin);
-        if !plugin.is_file() {
-            let shown = gold.plugin.display().to_string();
-            return Err(invalid(
-                &key("plugin"),
-                &shown,
-                format!("{} does not exist", plugin.display()),
-            ));
-        }
-        if gold.limits.deadline_ms == 0 || gold.limits.memory_mib == 0 {
-            return Err(invalid(
-                &key("limits"),
-                "deadline_ms",
-                "deadline_ms and memory_mib must be positive".into(),
-            ));
-        }
+        let (plugin, config) = check_plugin(dir, &gold.plugin, &gold.limits, &gold.config, &key, invalid)?;
         let event_needle = format!("\"{}\"", gold.event_time);
         match silver.columns.iter().find(|c| c.name == gold.event_time) {
             Some(c) if c.ty == ColumnType::Timestamp => {}
@@ -460,8 +466,6 @@ fn check_gold(
             let message = format!("`{}` is a column the host writes", gold.key_column);
             return Err(invalid(&key("key_column"), &gold.key_column, message));
         }
-        let config = serde_json::to_string(&gold.config)
-            .map_err(|e| invalid(&key("config"), "config", format!("cannot be passed to the plugin: {e}")))?;
         checked.push(Gold {
             name: gold.name.clone(),
             plugin,

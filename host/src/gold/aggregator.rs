@@ -10,7 +10,9 @@ use super::error::GoldError;
 use super::state::GoldState;
 use crate::config::Gold;
 use crate::decode::{Origin, SilverDecoder};
-use crate::plugin::{AggregateStage, GroupInput, Plugin, PluginEngine, PluginLog, Record, StageSpec, Verdict};
+use crate::plugin::{
+    AggregateStage, GroupInput, Plugin, PluginEngine, PluginLog, Record, StageSpec, Verdict, short_sha,
+};
 use crate::sink::schema::{self, TableSchema};
 
 /// One record for a gold aggregate: its value after the stages, and its event time (µs).
@@ -125,7 +127,7 @@ impl GoldAggregator {
                 message: format!(
                     "plugin {} cannot read the state of the open windows ({reason}); run the \
                      version that wrote it until they close, or make the new one read its state",
-                    short(&self.sha256)
+                    short_sha(&self.sha256)
                 ),
             }),
         }
@@ -381,8 +383,4 @@ fn show(us: i64) -> String {
     arrow::temporal_conversions::timestamp_us_to_datetime(us)
         .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
         .unwrap_or_else(|| us.to_string())
-}
-
-fn short(sha256: &str) -> &str {
-    sha256.get(..12).unwrap_or(sha256)
 }

@@ -23,7 +23,7 @@ use crate::config::TableFormat;
 use crate::decode::{Origin, SilverDecoder};
 use crate::gold::{GoldAggregator, GoldError, GoldInput};
 use crate::metrics::metrics;
-use crate::plugin::{BatchContext, Outputs, PluginEngine, PluginError, Record, Verdict};
+use crate::plugin::{BatchContext, Outputs, PluginEngine, PluginError, Record, Verdict, short_sha};
 use crate::sink::delta::CommitData;
 use crate::sink::{SinkError, TableSink};
 use crate::source::{KafkaSource, PartitionBatch, SourceError, SourceRecord};
@@ -331,8 +331,8 @@ impl PipelineRunner {
                 tracing::info!(
                     pipeline = %pipeline,
                     stage = %stage,
-                    old = %short(old),
-                    new = %short(new),
+                    old = %short_sha(old),
+                    new = %short_sha(new),
                     pause_us = swapped.pause.as_micros() as u64,
                     "plugin reloaded"
                 );
@@ -342,7 +342,7 @@ impl PipelineRunner {
                 tracing::warn!(
                     pipeline = %pipeline,
                     stage = %gold,
-                    new = %short(new),
+                    new = %short_sha(new),
                     error = %reason,
                     "plugin reload failed; the running version stays"
                 );
@@ -571,14 +571,14 @@ impl PipelineRunner {
             .filter(|(_, ok)| **ok)
             .map(|(&i, _)| records[i].offset)
             .collect();
-        let mut keep = Vec::with_capacity(decoded.rows.num_rows());
-        // Whether each decoded row is (or already was) a silver row: what gold counts.
+        // Whether each decoded row is (or already was) a silver row: what gold counts. Rows at
+        // or past silver's offsets go to silver now if their key is new.
         let mut in_silver = Vec::with_capacity(decoded.rows.num_rows());
+        let mut duplicates = 0;
         for (row, offset) in silver_origins.iter().enumerate() {
             let key = key_of(&decoded.rows, &self.key_columns, row);
             if *offset < silver_floor {
                 // Replayed for a table behind silver: silver has it if its row came from here.
-                keep.push(false);
                 in_silver.push(!self.gold.is_empty() && self.silver_keys.get(&key) == Some(&(partition, *offset)));
                 continue;
             }
@@ -590,14 +590,17 @@ impl PipelineRunner {
                     }
                     Entry::Occupied(_) => false,
                 };
-            if !new_key {
-                self.stats.duplicates += 1;
-                m.duplicates.with_label_values(&[pipeline]).inc();
-            }
-            keep.push(new_key);
+            duplicates += usize::from(!new_key);
             in_silver.push(new_key);
         }
-        let silver = filter_record_batch(&decoded.rows, &BooleanArray::from(keep)).map_err(arrow_error)?;
+        self.stats.duplicates += duplicates as u64;
+        m.duplicates.with_label_values(&[pipeline]).inc_by(duplicates as u64);
+        let keep: BooleanArray = silver_origins
+            .iter()
+            .zip(&in_silver)
+            .map(|(offset, new)| Some(*new && *offset >= silver_floor))
+            .collect();
+        let silver = filter_record_batch(&decoded.rows, &keep).map_err(arrow_error)?;
 
         // Gold: the silver rows each gold table does not count yet, into its open windows.
         if !self.gold.is_empty() {
@@ -722,37 +725,32 @@ impl PipelineRunner {
                 Layer::Bronze => &buffer.bronze,
                 Layer::Quarantine => &buffer.quarantine,
                 Layer::Silver => &buffer.silver,
-                Layer::Gold(g) => {
-                    let data = &gold_commits[g];
-                    let commit = CommitData {
-                        batches: data.batches.clone(),
-                        offsets: data.offsets.clone(),
-                        metadata: data.metadata.clone(),
-                    };
-                    timed_commit(&name, &self.pipeline.gold[g].table(), table, commit).await?;
-                    for (_, partition, next) in &offsets {
-                        self.table_next[i].insert(*partition, *next);
-                    }
-                    continue;
-                }
+                Layer::Gold(g) => &gold_commits[g].batches,
             };
-            let batches = if ahead[i] {
+            // Gold rows carry no offsets: a gold format left behind was caught up on start.
+            let batches = if ahead[i] && !matches!(layer, Layer::Gold(_)) {
                 not_yet_in(rows, &self.table_next[i]).map_err(|e| RunError::Sink {
                     pipeline: name.clone(),
                     source: SinkError::Schema {
-                        table: layer.name().into(),
+                        table: table.name().into(),
                         message: e.to_string(),
                     },
                 })?
             } else {
                 rows.clone()
             };
-            let commit = CommitData {
-                batches,
-                offsets: offsets.clone(),
-                metadata: metadata.clone(),
+            let commit = match layer {
+                Layer::Gold(g) => CommitData {
+                    batches,
+                    ..gold_commits[g].clone()
+                },
+                _ => CommitData {
+                    batches,
+                    offsets: offsets.clone(),
+                    metadata: metadata.clone(),
+                },
             };
-            timed_commit(&name, layer.name(), table, commit).await?;
+            timed_commit(&name, table, commit).await?;
             for (_, partition, next) in &offsets {
                 self.table_next[i].insert(*partition, *next);
             }
@@ -783,7 +781,7 @@ impl PipelineRunner {
 }
 
 /// Commits `commit` to `table`, counting its rows and timing it.
-async fn timed_commit(pipeline: &str, name: &str, table: &mut TableSink, commit: CommitData) -> Result<(), RunError> {
+async fn timed_commit(pipeline: &str, table: &mut TableSink, commit: CommitData) -> Result<(), RunError> {
     let rows: usize = commit.batches.iter().map(RecordBatch::num_rows).sum();
     let format = match table.format() {
         TableFormat::Delta => "delta",
@@ -794,7 +792,7 @@ async fn timed_commit(pipeline: &str, name: &str, table: &mut TableSink, commit:
         pipeline: pipeline.to_string(),
         source,
     })?;
-    let labels = [pipeline, name, format];
+    let labels = [pipeline, table.name(), format];
     metrics()
         .commit_seconds
         .with_label_values(&labels)
@@ -828,11 +826,6 @@ fn not_yet_in(batches: &[RecordBatch], next: &HashMap<i32, i64>) -> Result<Vec<R
         }
     }
     Ok(out)
-}
-
-/// The first 12 hex digits of a content hash, for logs.
-fn short(sha256: &str) -> &str {
-    sha256.get(..12).unwrap_or(sha256)
 }
 
 fn push_nonempty(batches: &mut Vec<RecordBatch>, batch: RecordBatch) {

@@ -173,6 +173,11 @@ fn check_imports(engine: &PluginEngine, name: &str, component: &Component) -> Re
     Ok(())
 }
 
+/// The first 12 hex digits of a content hash, for logs and messages.
+pub fn short_sha(sha256: &str) -> &str {
+    sha256.get(..12).unwrap_or(sha256)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,7 +28,7 @@ mod verdict;
 
 pub use aggregate::{AggregateStage, GroupInput};
 pub use bindings::{BatchContext, Level, Outcome, Record};
-pub use component::Plugin;
+pub use component::{Plugin, short_sha};
 pub use engine::{DEADLINE_SLACK, PluginEngine};
 pub use error::PluginError;
 pub use failure::Failure;

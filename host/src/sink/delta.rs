@@ -22,7 +22,7 @@ pub fn app_id(pipeline: &str, topic: &str, partition: i32) -> String {
 }
 
 /// What one commit holds: data, the offsets it covers, and its lineage.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct CommitData {
     pub batches: Vec<RecordBatch>,
     /// (topic, partition, next offset) for each partition whose records this commit covers.
@@ -175,6 +175,11 @@ impl DeltaSink {
 
     pub fn schema(&self) -> &TableSchema {
         &self.schema
+    }
+
+    /// The table's name (`bronze`, `gold_<name>`, ...).
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// The table version, if it has any commit.

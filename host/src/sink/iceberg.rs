@@ -223,6 +223,11 @@ impl IcebergSink {
             .collect())
     }
 
+    /// The table's name (`bronze`, `gold_<name>`, ...).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     pub fn schema(&self) -> &TableSchema {
         &self.schema
     }

@@ -24,6 +24,14 @@ impl TableSink {
         }
     }
 
+    /// The table's name (`bronze`, `silver`, `quarantine`, `gold_<name>`).
+    pub fn name(&self) -> &str {
+        match self {
+            TableSink::Delta(t) => t.name(),
+            TableSink::Iceberg(t) => t.name(),
+        }
+    }
+
     pub fn schema(&self) -> &TableSchema {
         match self {
             TableSink::Delta(t) => t.schema(),

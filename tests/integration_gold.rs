@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Float64Type, Int64Type, TimestampMicrosecondType};
-use common::pipeline::{rows, sigterm};
+use common::pipeline::{delta_versions, end_offsets, rows, sigterm, tables_reached, wait_for_delta_commit};
 use common::services::Tansu;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -27,6 +27,9 @@ const SECOND_US: i64 = 1_000_000;
 const MINUTE_US: i64 = 60 * SECOND_US;
 /// 2023-11-14T22:13:20Z, in µs.
 const BASE_US: i64 = 1_700_000_000 * SECOND_US;
+
+/// Year 5138: far more than `max_ahead` (default 1 h) past any Kafka timestamp.
+const FAR_FUTURE_US: i64 = 100_000_000_000 * SECOND_US;
 
 /// The two gold tables of the test pipeline: (name, size, slide, allowed lateness), in µs.
 const GOLD: [(&str, i64, i64, i64); 2] = [
@@ -126,7 +129,8 @@ impl Lcg {
 
 /// `n` events, per partition in the order produced: event times advance 400 ms per event with
 /// up to ±15 s of disorder; every 53rd is 3 minutes behind (late for both gold tables), every
-/// 61st has no time, every 41st repeats an earlier event of its partition.
+/// 61st has no time, every 41st repeats an earlier event of its partition, and a few are dated
+/// in year 5138 (quarantined as `future`, never moving the watermark).
 fn events(n: usize, seed: u64) -> Vec<Event> {
     let mut rng = Lcg(seed);
     let mut out: Vec<Event> = Vec::with_capacity(n);
@@ -143,6 +147,9 @@ fn events(n: usize, seed: u64) -> Vec<Event> {
         let mut ts = BASE_US + i as i64 * 400_000 + jitter * 1_000;
         if i % 53 == 52 {
             ts -= 3 * MINUTE_US;
+        }
+        if i % 997 == 500 {
+            ts = FAR_FUTURE_US;
         }
         out.push(Event {
             partition,
@@ -196,6 +203,9 @@ fn reference(events: &[Event], size: i64, slide: i64, lateness: i64) -> (GoldRow
             continue;
         }
         let Some(ts) = event.ts_us else { continue };
+        if ts == FAR_FUTURE_US {
+            continue;
+        }
         let pane = ts - ts.rem_euclid(slide);
         if newest
             .get(&event.partition)
@@ -354,21 +364,21 @@ impl Setup {
         Tables::open(&self.pipeline, &decoder).await.ok()
     }
 
-    /// Waits until bronze holds `n` rows.
-    async fn wait_for_bronze(&self, n: usize) {
+    /// Waits until every table (gold included) holds the whole topic.
+    async fn wait_for_end(&self) {
+        let ends = end_offsets(&self.tansu.brokers(), "events", PARTITIONS);
         let started = Instant::now();
         loop {
-            if let Some(tables) = self.tables().await {
-                let bronze = rows(&tables.bronze.read_all().await.unwrap());
-                if bronze >= n {
-                    return;
-                }
-                assert!(
-                    started.elapsed() < Duration::from_secs(120),
-                    "bronze {bronze}/{n} after 120 s; weir's log:\n{}",
-                    self.log_tail()
-                );
+            if let Some(mut tables) = self.tables().await
+                && tables_reached(&mut tables, "events", &ends).await
+            {
+                return;
             }
+            assert!(
+                started.elapsed() < Duration::from_secs(600),
+                "the tables did not reach {ends:?} within 600 s; weir's log:\n{}",
+                self.log_tail()
+            );
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
     }
@@ -379,22 +389,26 @@ impl Setup {
         let tables = self.tables().await.unwrap();
         for format in [TableFormat::Delta, TableFormat::Iceberg] {
             let quarantine = tables.quarantine.read(format).await.unwrap();
-            let mut reasons: HashMap<(String, bool), usize> = HashMap::new();
+            let mut reasons: HashMap<(String, &str), usize> = HashMap::new();
             for batch in &quarantine {
                 let stages = batch.column_by_name("stage").unwrap().as_string::<i32>();
                 let why = batch.column_by_name("reason").unwrap().as_string::<i32>();
                 for row in 0..batch.num_rows() {
-                    let late = why.value(row).starts_with("late: ");
-                    *reasons.entry((stages.value(row).to_string(), late)).or_default() += 1;
+                    let reason = why.value(row);
+                    let kind = ["late: ", "future: "]
+                        .into_iter()
+                        .find(|k| reason.starts_with(k))
+                        .unwrap_or("other");
+                    *reasons.entry((stages.value(row).to_string(), kind)).or_default() += 1;
                 }
             }
-            let no_time = {
+            let first = |what: &dyn Fn(&Event) -> bool| {
                 let mut seen = HashSet::new();
-                events
-                    .iter()
-                    .filter(|e| seen.insert(e.id.clone()) && e.ts_us.is_none())
-                    .count()
+                events.iter().filter(|e| seen.insert(e.id.clone()) && what(e)).count()
             };
+            let no_time = first(&|e| e.ts_us.is_none());
+            let future = first(&|e| e.ts_us == Some(FAR_FUTURE_US));
+            assert!(future >= 2, "a weak test: {future} events from the future");
             for (i, (name, size, slide, lateness)) in GOLD.into_iter().enumerate() {
                 let (want, late) = reference(events, size, slide, lateness);
                 assert!(
@@ -404,10 +418,14 @@ impl Setup {
                 );
                 let got = gold_rows(&tables.gold[i].read(format).await.unwrap());
                 assert_same(name, format, &got, &want);
-                let quarantined_late = reasons.get(&(name.to_string(), true)).copied().unwrap_or(0);
-                assert_eq!(quarantined_late, late, "{name} {format:?}: late events in quarantine");
-                let quarantined_other = reasons.get(&(name.to_string(), false)).copied().unwrap_or(0);
-                assert_eq!(quarantined_other, no_time, "{name} {format:?}: events without a time");
+                let count = |kind: &str| reasons.get(&(name.to_string(), kind)).copied().unwrap_or(0);
+                assert_eq!(count("late: "), late, "{name} {format:?}: late events in quarantine");
+                assert_eq!(
+                    count("future: "),
+                    future,
+                    "{name} {format:?}: future events in quarantine"
+                );
+                assert_eq!(count("other"), no_time, "{name} {format:?}: events without a time");
             }
         }
     }
@@ -419,11 +437,14 @@ async fn out_of_order_and_late_events_land_in_gold_as_a_plain_reference_computes
     let events = events(3_000, 7);
     produce(&setup.tansu.brokers(), &events);
     let mut host = setup.weir_run();
-    setup.wait_for_bronze(events.len()).await;
+    setup.wait_for_end().await;
     sigterm(&mut host);
     setup.check(&events).await;
 }
 
+/// Produced in chunks, one before each run; each run is killed after the test saw it commit
+/// gold (at once, or up to 1.5 s later), so kills fall in the middle of open windows with state
+/// checkpointed and records in flight, and between the tables' commits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_sigkills_in_open_windows_leave_gold_equal_to_the_reference() {
     let setup = setup("gold-crash");
@@ -433,39 +454,32 @@ async fn five_sigkills_in_open_windows_leave_gold_equal_to_the_reference() {
         .as_nanos() as u64;
     println!("seed: {seed}");
     let events = events(6_000, seed);
-    // Produced in steps while the host is killed and restarted, so each kill falls in the
-    // middle of open windows with state checkpointed and records in flight.
     let brokers = setup.tansu.brokers();
-    let chunks: Vec<Vec<Event>> = events.chunks(500).map(<[Event]>::to_vec).collect();
-    let producer = std::thread::spawn(move || {
-        for chunk in chunks {
-            produce(&brokers, &chunk);
-            std::thread::sleep(Duration::from_millis(1_500));
-        }
-    });
+    let mut chunks = events.chunks(1_000);
+    let tables = setup.lakehouse.join("events");
     let mut rng = Lcg(seed);
-    let mut progress = Vec::new();
     for kill in 0..5 {
+        produce(&brokers, chunks.next().unwrap());
+        let before = delta_versions(&tables, "gold_per_minute");
         let mut host = setup.weir_run();
-        let wait = 2_500 + rng.below(4_000);
-        tokio::time::sleep(Duration::from_millis(wait)).await;
+        let committed = tokio::task::block_in_place(|| {
+            wait_for_delta_commit(&tables, "gold_per_minute", before, Duration::from_secs(300))
+        });
+        if !committed {
+            host.kill().unwrap();
+            panic!("run {kill}: no gold commit within 300 s; log:\n{}", setup.log_tail());
+        }
+        let delay = if kill % 2 == 0 { 0 } else { rng.below(1_500) };
+        tokio::time::sleep(Duration::from_millis(delay)).await;
         host.kill().unwrap(); // SIGKILL
         host.wait().unwrap();
-        let gold = match setup.tables().await {
-            Some(tables) => rows(&tables.gold[0].read_all().await.unwrap()),
-            None => 0,
-        };
-        println!("kill {kill} after {wait} ms: per_minute holds {gold} rows");
-        progress.push(gold);
+        println!("kill {kill}: {delay} ms after a gold commit");
     }
-    producer.join().unwrap();
-    assert!(
-        progress.iter().filter(|g| **g > 0).count() >= 2,
-        "too few killed runs wrote gold rows: {progress:?}"
-    );
+    for chunk in chunks {
+        produce(&brokers, chunk);
+    }
     let mut host = setup.weir_run();
-    setup.wait_for_bronze(events.len()).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    setup.wait_for_end().await;
     sigterm(&mut host);
     let log = std::fs::read_to_string(setup.lakehouse.with_file_name("weir.log")).unwrap_or_default();
     println!(
@@ -505,6 +519,7 @@ fn batch(events: &[Event], first: usize) -> weir::source::PartitionBatch {
                 key: Some(e.id.clone().into_bytes()),
                 value: Some(e.json().into_bytes()),
                 headers: Vec::new(),
+                malformed: None,
             })
             .collect(),
     }
@@ -625,6 +640,7 @@ async fn a_format_left_one_gold_commit_behind_by_a_crash_gets_that_commits_rows_
         .map(|(record, event_us)| GoldInput {
             record,
             event_us: *event_us,
+            arrived_us: weir::cli::now_ms() * 1_000,
         })
         .collect();
     tokio::task::block_in_place(|| gold.aggregator.ingest(0, &inputs));

@@ -268,6 +268,7 @@ async fn traps_and_deadline_hits_are_counted_per_plugin() {
             key: None,
             value: Some(v.clone().into_bytes()),
             headers: Vec::new(),
+            malformed: None,
         })
         .collect();
     runner

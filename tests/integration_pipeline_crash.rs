@@ -1,23 +1,33 @@
-//! Crash test against a real Kafka-protocol broker (tansu, a separate process): while posts are
-//! being produced, `weir run` is killed with SIGKILL at random moments, five times, and restarted.
-//! At the end every table, in Delta and in Iceberg, holds exactly what an uninterrupted run
-//! writes.
+//! Crash test against a real Kafka-protocol broker (tansu, a separate process): 100,000 posts,
+//! produced in chunks while `weir run` (the posts pipeline, gold on, Delta and Iceberg) is
+//! killed with SIGKILL sixteen times and restarted. Every kill comes after the test saw a new
+//! commit of that run: half at once (mid-way through the round of table commits, so some tables
+//! committed and others not), half after a random delay. A last run is stopped once every
+//! table's offsets reached the end of the topic. Then every table is exact: each record once in
+//! bronze, each invalid one once in quarantine, each key once in silver, gold equal to a
+//! reference computed from silver, and no table's log ever recorded an offset going down.
 #![allow(clippy::unwrap_used)] // a test crate: panicking is how it fails
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::pipeline::{copy_posts_pipeline, origins, rows, sigterm, silver_ids, unique};
+use common::pipeline::{
+    assert_gold_matches_silver, assert_offsets_monotonic, copy_posts_pipeline, delta_versions, end_offsets, origins,
+    sigterm, silver_ids, tables_reached, unique, wait_for_delta_commit,
+};
 use common::services::Tansu;
 use weir::cli::demo;
 use weir::config::{self, TableFormat};
 use weir::decode::SilverDecoder;
 use weir::pipeline::Tables;
 
-const RECORDS: usize = 12_000;
+const RECORDS: usize = 100_000;
+const PARTITIONS: i32 = 4;
+const KILLS: usize = 16;
+const CHUNKS: usize = 20;
 
 /// pipelines/posts with commits every 300 ms and a short session timeout.
 fn test_pipelines(dir: &Path) {
@@ -32,60 +42,95 @@ fn test_pipelines(dir: &Path) {
     );
 }
 
-fn weir_run(pipelines: &Path, brokers: &str, lakehouse: &Path) -> Child {
+fn weir_run(pipelines: &Path, brokers: &str, lakehouse: &Path, log: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(["run", "--listen", "127.0.0.1:0"])
+        .args(["run", "--listen", "off"])
         .arg(pipelines)
         .env("KAFKA_BROKERS", brokers)
         .env("WEIR_LAKEHOUSE", lakehouse)
         .env("POSTS_GROUP", "crash-test")
         .env("WEIR_CACHE_DIR", lakehouse.join("cache"))
-        .env("WEIR_LOG", "warn")
+        .env("WEIR_LOG", "info")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
         .spawn()
         .unwrap()
+}
+
+fn tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
 }
 
 /// A tiny deterministic generator (no extra crate): the seed is printed for replays.
 struct Lcg(u64);
 
 impl Lcg {
-    fn next_ms(&mut self, low: u64, high: u64) -> u64 {
+    fn below(&mut self, n: u64) -> u64 {
         self.0 = self
             .0
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
-        low + (self.0 >> 33) % (high - low)
+        (self.0 >> 33) % n
     }
 }
 
+fn chunk(i: usize) -> std::ops::Range<usize> {
+    let size = RECORDS / CHUNKS;
+    i * size..(i + 1) * size
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn five_sigkills_while_producing_lose_and_duplicate_nothing() {
+async fn sixteen_sigkills_after_observed_commits_leave_every_table_exact() {
     let tansu = Tansu::start();
-    tansu.create_topic("posts", 4);
+    tansu.create_topic("posts", PARTITIONS as u32);
     let brokers = tansu.brokers();
     let work = tempfile::tempdir().unwrap();
     let pipelines = work.path().join("pipelines");
     let lakehouse = work.path().join("lakehouse");
+    let tables_dir = lakehouse.join("posts");
     test_pipelines(&pipelines);
-
-    // Produce in the background, in steps, while the host is killed and restarted.
-    let producer_brokers = brokers.clone();
-    let producer = std::thread::spawn(move || {
-        for chunk in 0..12 {
-            demo::produce_to(&producer_brokers, "posts", chunk * 1_000..(chunk + 1) * 1_000).unwrap();
-            std::thread::sleep(Duration::from_millis(2_000));
-        }
-    });
-
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos() as u64;
     println!("crash schedule seed: {seed}");
     let mut rng = Lcg(seed);
-    let pipeline = {
+
+    // Each run gets a new chunk of posts first, so it always has something to commit.
+    let mut produced = 0;
+    for kill in 0..KILLS {
+        demo::produce_to(&brokers, "posts", chunk(produced)).unwrap();
+        produced += 1;
+        let log = work.path().join(format!("run-{kill}.log"));
+        let before = delta_versions(&tables_dir, "bronze");
+        let mut host = weir_run(&pipelines, &brokers, &lakehouse, &log);
+        let committed = tokio::task::block_in_place(|| {
+            wait_for_delta_commit(&tables_dir, "bronze", before, Duration::from_secs(300))
+        });
+        if !committed {
+            host.kill().unwrap();
+            panic!("run {kill}: no bronze commit within 300 s; its log:\n{}", tail(&log));
+        }
+        // Half the kills land right after a bronze commit (while the other tables commit), the
+        // others up to 1.5 s later.
+        let delay = if kill % 2 == 0 { 0 } else { rng.below(1_500) };
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+        host.kill().unwrap(); // SIGKILL
+        host.wait().unwrap();
+        println!(
+            "kill {kill}: {delay} ms after a bronze commit; bronze at Delta version {}",
+            delta_versions(&tables_dir, "bronze")
+        );
+    }
+    while produced < CHUNKS {
+        demo::produce_to(&brokers, "posts", chunk(produced)).unwrap();
+        produced += 1;
+    }
+
+    // A last run finishes the work; stop it once every table holds the whole topic.
+    let config = {
         let vars = [
             ("KAFKA_BROKERS".to_string(), brokers.clone()),
             ("WEIR_LAKEHOUSE".to_string(), lakehouse.display().to_string()),
@@ -93,80 +138,68 @@ async fn five_sigkills_while_producing_lose_and_duplicate_nothing() {
         .into();
         config::load(&pipelines.join("posts/pipeline.toml"), &config::from_map(&vars)).unwrap()
     };
-    let decoder = SilverDecoder::new(&pipeline.tables.silver.columns);
-    let mut committed = Vec::new();
-    for kill in 0..5 {
-        let mut host = weir_run(&pipelines, &brokers, &lakehouse);
-        let wait = rng.next_ms(3_000, 8_000);
-        tokio::time::sleep(Duration::from_millis(wait)).await;
-        host.kill().unwrap(); // SIGKILL
-        host.wait().unwrap();
-        let bronze = match Tables::open(&pipeline, &decoder).await {
-            Ok(tables) => rows(&tables.bronze.read_all().await.unwrap()),
-            Err(_) => 0,
-        };
-        println!("kill {kill} after {wait} ms: bronze holds {bronze} rows");
-        committed.push(bronze);
-    }
-    producer.join().unwrap();
-    // The killed hosts did commit work (the crashes hit a running pipeline, not an idle one).
-    let progressed = committed.windows(2).filter(|w| w[1] > w[0]).count() + usize::from(committed[0] > 0);
-    assert!(progressed >= 2, "too few killed runs committed anything: {committed:?}");
-
-    // A last run finishes the work; stop it once bronze and silver hold everything.
-    let mut host = weir_run(&pipelines, &brokers, &lakehouse);
+    let decoder = SilverDecoder::new(&config.tables.silver.columns);
+    let ends = end_offsets(&brokers, "posts", PARTITIONS);
+    assert_eq!(ends.values().sum::<i64>(), RECORDS as i64, "{ends:?}");
+    let log = work.path().join("final.log");
+    let mut host = weir_run(&pipelines, &brokers, &lakehouse, &log);
     let started = Instant::now();
     loop {
-        let tables = Tables::open(&pipeline, &decoder).await.unwrap();
-        let bronze = rows(&tables.bronze.read_all().await.unwrap());
-        let silver = rows(&tables.silver.read_all().await.unwrap());
-        if bronze >= RECORDS && silver >= demo::dataset(RECORDS).silver_rows() {
+        let mut tables = Tables::open(&config, &decoder).await.unwrap();
+        if tables_reached(&mut tables, "posts", &ends).await {
             break;
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "bronze {bronze}, silver {silver} after 120 s"
-        );
+        if started.elapsed() > Duration::from_secs(600) {
+            host.kill().unwrap();
+            panic!("the tables did not reach {ends:?} within 600 s; log:\n{}", tail(&log));
+        }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    // Let it run a little longer: duplicates would show up now.
-    tokio::time::sleep(Duration::from_secs(2)).await;
     sigterm(&mut host);
 
     let expected = demo::dataset(RECORDS);
-    let tables = Tables::open(&pipeline, &decoder).await.unwrap();
-    assert_eq!(pipeline.tables.format, [TableFormat::Delta, TableFormat::Iceberg]);
+    let tables = Tables::open(&config, &decoder).await.unwrap();
+    assert_eq!(config.tables.format, [TableFormat::Delta, TableFormat::Iceberg]);
     for format in [TableFormat::Delta, TableFormat::Iceberg] {
         let bronze = origins(&tables.bronze.read(format).await.unwrap());
-        let quarantine = origins(&tables.quarantine.read(format).await.unwrap());
-        let silver = tables.silver.read(format).await.unwrap();
-        assert_eq!(bronze.len(), RECORDS, "{format:?} bronze: every record");
+        assert_eq!(unique(&bronze), RECORDS, "{format:?} bronze: every record");
         assert_eq!(
-            unique(&bronze),
+            bronze.len(),
             RECORDS,
             "{format:?} bronze: each (partition, offset) once"
         );
-        assert_eq!(
-            quarantine.len(),
-            expected.invalid,
-            "{format:?} quarantine: each invalid record"
-        );
+        let quarantine = origins(&tables.quarantine.read(format).await.unwrap());
         assert_eq!(
             unique(&quarantine),
             expected.invalid,
-            "{format:?} quarantine: once each"
+            "{format:?} quarantine: each invalid record"
         );
+        assert_eq!(quarantine.len(), expected.invalid, "{format:?} quarantine: once each");
+        let silver = tables.silver.read(format).await.unwrap();
         let ids = silver_ids(&silver);
         assert_eq!(
-            ids.len(),
+            unique(&ids),
             expected.silver_rows(),
             "{format:?} silver: the valid records"
         );
-        assert_eq!(unique(&ids), ids.len(), "{format:?} silver: one row per id");
-        assert_eq!(
-            unique(&origins(&silver)),
-            ids.len(),
-            "{format:?} silver: each (partition, offset) once"
+        assert_eq!(ids.len(), unique(&ids), "{format:?} silver: one row per id");
+        let gold = assert_gold_matches_silver(&tables, format).await;
+        println!("{format:?}: gold holds {gold} rows, equal to the reference");
+    }
+    let mut dirs: Vec<PathBuf> = ["bronze", "quarantine", "silver", "gold_avg_score_daily"]
+        .iter()
+        .map(|t| tables_dir.join(t))
+        .collect();
+    dirs.extend(
+        dirs.clone()
+            .iter()
+            .map(|d| tables_dir.join("iceberg").join(d.file_name().unwrap())),
+    );
+    for dir in dirs {
+        let entries = assert_offsets_monotonic(&dir);
+        println!(
+            "{}: {entries} logged offsets, none lower than the one before",
+            dir.display()
         );
     }
 }

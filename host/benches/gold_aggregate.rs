@@ -45,6 +45,7 @@ fn gold() -> Gold {
             slide_us: DAY_US,
             lateness_us: 0,
         },
+        max_ahead_us: weir::config::DEFAULT_MAX_AHEAD_US,
         key_column: "user".into(),
         columns: vec![
             column("avg_score", ColumnType::Float64),
@@ -96,6 +97,7 @@ fn run(engine: &PluginEngine, keys: usize, n: usize, work: &Path) {
             .map(|(j, record)| GoldInput {
                 record,
                 event_us: Some(DAY_START_US + ((b * BATCH + j) as i64 * 1_000) % (DAY_US / 2)),
+                arrived_us: i64::MAX / 2,
             })
             .collect();
         let refused = aggregator.ingest(0, &inputs);
@@ -138,6 +140,7 @@ fn run(engine: &PluginEngine, keys: usize, n: usize, work: &Path) {
         &[GoldInput {
             record: &closer,
             event_us: Some(DAY_START_US + DAY_US),
+            arrived_us: i64::MAX / 2,
         }],
     );
     let started = Instant::now();

@@ -77,6 +77,7 @@ async fn fed_from_memory(engine: &PluginEngine, work: &Path, formats: &[TableFor
                         key: Some(key.into_bytes()),
                         value: Some(value.into_bytes()),
                         headers: Vec::new(),
+                        malformed: None,
                     }
                 })
                 .collect(),

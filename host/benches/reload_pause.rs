@@ -74,6 +74,7 @@ fn batch(n: usize) -> PartitionBatch {
                     key: Some(key.into_bytes()),
                     value: Some(value.into_bytes()),
                     headers: Vec::new(),
+                    malformed: None,
                 }
             })
             .collect(),

@@ -114,3 +114,195 @@ pub async fn wait_for_rows(pipeline: &Pipeline, decoder: &SilverDecoder, bronze:
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
+
+/// How many commits the Delta log of table `name` under `location` holds (its JSON versions).
+pub fn delta_versions(location: &Path, name: &str) -> usize {
+    let Ok(dir) = std::fs::read_dir(location.join(name).join("_delta_log")) else {
+        return 0;
+    };
+    dir.flatten()
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.len() == 25 && name.ends_with(".json")
+        })
+        .count()
+}
+
+/// Waits (polling every 2 ms, at most `limit`) until the Delta log of `name` holds more than
+/// `before` versions; false if it did not.
+pub fn wait_for_delta_commit(location: &Path, name: &str, before: usize, limit: Duration) -> bool {
+    let started = Instant::now();
+    while delta_versions(location, name) <= before {
+        if started.elapsed() > limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    true
+}
+
+/// Per partition, the offset after the last record of `topic` (its high watermark).
+pub fn end_offsets(brokers: &str, topic: &str, partitions: i32) -> std::collections::BTreeMap<i32, i64> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .unwrap();
+    (0..partitions)
+        .map(|p| {
+            let (_, high) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).unwrap();
+            (p, high)
+        })
+        .collect()
+}
+
+/// True when every table of `tables` (each layer, each format) holds `topic` up to `ends`.
+pub async fn tables_reached(tables: &mut Tables, topic: &str, ends: &std::collections::BTreeMap<i32, i64>) -> bool {
+    for (_, table) in tables.in_commit_order() {
+        for (partition, end) in ends {
+            if table.next_offset(topic, *partition).await.unwrap().unwrap_or(0) < *end {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// Every offset a table's log ever recorded, in commit order: per (topic, partition) key, the
+/// list of next offsets. Delta: the `txn` actions of each JSON version; Iceberg: the
+/// `weir.offset.*` properties of each snapshot, by sequence number, from the newest metadata.
+pub fn logged_offsets(table_dir: &Path) -> std::collections::BTreeMap<String, Vec<i64>> {
+    let mut out: std::collections::BTreeMap<String, Vec<i64>> = std::collections::BTreeMap::new();
+    let delta_log = table_dir.join("_delta_log");
+    if delta_log.is_dir() {
+        let mut versions: Vec<PathBuf> = std::fs::read_dir(&delta_log)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.file_name().is_some_and(|n| n.len() == 25) && p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        versions.sort();
+        for version in versions {
+            for line in std::fs::read_to_string(&version).unwrap().lines() {
+                let action: serde_json::Value = serde_json::from_str(line).unwrap();
+                if let Some(txn) = action.get("txn") {
+                    let id = txn["appId"].as_str().unwrap().to_string();
+                    out.entry(id).or_default().push(txn["version"].as_i64().unwrap());
+                }
+            }
+        }
+        return out;
+    }
+    let metadata = table_dir.join("metadata");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&metadata)
+        .unwrap_or_else(|e| panic!("{}: {e}", metadata.display()))
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with(".metadata.json"))
+        .collect();
+    files.sort();
+    let newest = files.last().expect("iceberg metadata");
+    let metadata: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(newest).unwrap()).unwrap();
+    let mut snapshots: Vec<&serde_json::Value> = metadata["snapshots"].as_array().into_iter().flatten().collect();
+    snapshots.sort_by_key(|s| s["sequence-number"].as_i64());
+    for snapshot in snapshots {
+        for (key, value) in snapshot["summary"].as_object().into_iter().flatten() {
+            if let Some(id) = key.strip_prefix("weir.offset.") {
+                let next = value.as_str().and_then(|v| v.parse().ok()).unwrap();
+                out.entry(id.to_string()).or_default().push(next);
+            }
+        }
+    }
+    out
+}
+
+/// Asserts that no offset in the log of the table at `table_dir` ever went down.
+pub fn assert_offsets_monotonic(table_dir: &Path) -> usize {
+    let logged = logged_offsets(table_dir);
+    assert!(!logged.is_empty(), "{}: no offsets logged", table_dir.display());
+    let mut entries = 0;
+    for (id, offsets) in &logged {
+        for pair in offsets.windows(2) {
+            assert!(
+                pair[1] >= pair[0],
+                "{}: {id} went back from {} to {} ({offsets:?})",
+                table_dir.display(),
+                pair[0],
+                pair[1]
+            );
+        }
+        entries += offsets.len();
+    }
+    entries
+}
+
+/// The posts pipeline's gold table (average score per subreddit and day) against its silver,
+/// in `format`: each row is the average and count of the silver rows of its subreddit and day,
+/// and every day that ended an hour before the slowest partition's newest post is there, once.
+/// Returns the number of gold rows.
+pub async fn assert_gold_matches_silver(tables: &Tables, format: weir::config::TableFormat) -> usize {
+    use arrow::array::AsArray;
+    use arrow::datatypes::{Float64Type, TimestampMicrosecondType};
+    use std::collections::{BTreeMap, HashMap};
+    const DAY_US: i64 = 86_400_000_000;
+    const HOUR_US: i64 = 3_600_000_000;
+
+    let silver = tables.silver.read(format).await.unwrap();
+    let gold = tables.gold[0].read(format).await.unwrap();
+    let mut sums: BTreeMap<(String, i64), (i64, i64)> = BTreeMap::new();
+    let mut newest: HashMap<i32, i64> = HashMap::new();
+    for batch in &silver {
+        let subreddit = batch.column_by_name("subreddit").unwrap().as_string::<i32>();
+        let score = batch.column_by_name("score").unwrap().as_primitive::<Int64Type>();
+        let created = batch
+            .column_by_name("created_utc")
+            .unwrap()
+            .as_primitive::<TimestampMicrosecondType>();
+        let partition = batch
+            .column_by_name("_kafka_partition")
+            .unwrap()
+            .as_primitive::<Int32Type>();
+        for row in 0..batch.num_rows() {
+            let t = created.value(row);
+            let n = newest.entry(partition.value(row)).or_insert(t);
+            *n = (*n).max(t);
+            let sum = sums
+                .entry((subreddit.value(row).to_string(), t - t.rem_euclid(DAY_US)))
+                .or_default();
+            sum.0 += score.value(row);
+            sum.1 += 1;
+        }
+    }
+    let watermark = newest.values().min().unwrap() - HOUR_US;
+    sums.retain(|(_, day), _| day + DAY_US <= watermark);
+    assert!(!sums.is_empty(), "{format:?}: no day finished: {sums:?}");
+    let mut seen = HashSet::new();
+    for batch in &gold {
+        let subreddit = batch.column_by_name("subreddit").unwrap().as_string::<i32>();
+        let start = batch
+            .column_by_name("window_start")
+            .unwrap()
+            .as_primitive::<TimestampMicrosecondType>();
+        let avg = batch.column_by_name("avg_score").unwrap().as_primitive::<Float64Type>();
+        let count = batch.column_by_name("post_count").unwrap().as_primitive::<Int64Type>();
+        for row in 0..batch.num_rows() {
+            let key = (subreddit.value(row).to_string(), start.value(row));
+            let Some(&(sum, n)) = sums.get(&key) else {
+                panic!("{format:?}: gold row {key:?} for a day not finished or not in silver");
+            };
+            assert_eq!(count.value(row), n, "{format:?} {key:?}: post count");
+            assert!(
+                (avg.value(row) - sum as f64 / n as f64).abs() < 1e-9,
+                "{format:?} {key:?}: average"
+            );
+            assert!(seen.insert(key.clone()), "{format:?}: gold row {key:?} twice");
+        }
+    }
+    assert_eq!(
+        seen.len(),
+        sums.len(),
+        "{format:?}: one gold row per subreddit and finished day"
+    );
+    seen.len()
+}

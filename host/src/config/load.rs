@@ -42,9 +42,14 @@ pub struct Gold {
     /// The silver timestamp column that places records in windows.
     pub event_time: String,
     pub window: WindowSpec,
+    /// How far ahead of its Kafka timestamp a record's event time may be.
+    pub max_ahead_us: i64,
     pub key_column: String,
     pub columns: Vec<ColumnConfig>,
 }
+
+/// Event times more than this ahead of the record's Kafka timestamp are refused by default.
+pub const DEFAULT_MAX_AHEAD_US: i64 = 3_600_000_000;
 
 impl Gold {
     /// The gold table's name.
@@ -427,6 +432,10 @@ fn check_gold(
             Some(text) => duration("allowed_lateness", text)?,
             None => 0,
         };
+        let max_ahead_us = match &gold.max_ahead {
+            Some(text) => duration("max_ahead", text)?,
+            None => DEFAULT_MAX_AHEAD_US,
+        };
         if size_us <= 0 || slide_us <= 0 || size_us % slide_us != 0 || size_us / slide_us > 1_000 {
             return Err(invalid(
                 &key("window"),
@@ -477,6 +486,7 @@ fn check_gold(
                 slide_us,
                 lateness_us,
             },
+            max_ahead_us,
             key_column: gold.key_column.clone(),
             columns: gold.columns.clone(),
         });

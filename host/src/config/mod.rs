@@ -14,7 +14,7 @@ mod model;
 pub use duration::parse_micros;
 pub use env::{expand, from_env, from_map};
 pub use error::ConfigError;
-pub use load::{GOLD_RESERVED, Gold, PIPELINE_FILE, Pipeline, Stage, WindowSpec, discover, load};
+pub use load::{DEFAULT_MAX_AHEAD_US, GOLD_RESERVED, Gold, PIPELINE_FILE, Pipeline, Stage, WindowSpec, discover, load};
 pub use model::{
     CatalogKind, ColumnConfig, ColumnType, CommitPolicy, GoldConfig, IcebergConfig, PartitionBy, PartitionTransform,
     PipelineFile, S3Config, SilverConfig, SourceConfig, StageConfig, TableFormat, TablesConfig, ValueFormat,

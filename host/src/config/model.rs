@@ -51,6 +51,11 @@ pub struct GoldConfig {
     /// e.g. `"10m"`. Later records go to quarantine with reason `late: ...`. Default `"0s"`.
     #[serde(default)]
     pub allowed_lateness: Option<String>,
+    /// How far ahead of the time it reached Kafka (its timestamp) a record's event time may be,
+    /// e.g. `"15m"`. A record further in the future goes to quarantine with reason
+    /// `future: ...` instead of moving its partition's watermark. Default `"1h"`.
+    #[serde(default)]
+    pub max_ahead: Option<String>,
     /// The name of the gold column holding the group key the plugin returns. Default `key`.
     #[serde(default = "default_key_column")]
     pub key_column: String,

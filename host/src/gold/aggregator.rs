@@ -20,6 +20,10 @@ use crate::sink::schema::{self, TableSchema};
 pub struct GoldInput<'a> {
     pub record: &'a Record,
     pub event_us: Option<i64>,
+    /// When the record reached Kafka (its timestamp; the processing time if it has none): an
+    /// event time more than `max_ahead` past it is refused. Stored with the record, so a replay
+    /// judges it the same.
+    pub arrived_us: i64,
 }
 
 /// How many open states a new plugin version must read back before it takes over.
@@ -157,6 +161,10 @@ impl GoldAggregator {
                 refused.push((i, format!("no event time: `{}` is null", self.gold.event_time)));
                 continue;
             };
+            if t > input.arrived_us.saturating_add(self.gold.max_ahead_us) {
+                refused.push((i, future_reason(t, input.arrived_us, self.gold.max_ahead_us)));
+                continue;
+            }
             let watermark = self.state.watermark(partition, window.lateness_us);
             if window.is_late(t, watermark) {
                 refused.push((i, late_reason(t, watermark, window.lateness_us)));
@@ -375,6 +383,15 @@ fn late_reason(t: i64, watermark: Option<i64>, lateness_us: i64) -> String {
         show(t),
         watermark.map(show).unwrap_or_default(),
         lateness_us / 1_000_000
+    )
+}
+
+fn future_reason(t: i64, arrived_us: i64, max_ahead_us: i64) -> String {
+    format!(
+        "future: event time {} is more than {} s ahead of the record's Kafka timestamp {}",
+        show(t),
+        max_ahead_us / 1_000_000,
+        show(arrived_us)
     )
 }
 

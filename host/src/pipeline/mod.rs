@@ -9,7 +9,10 @@
 //! - `runner`: the loop.
 
 mod buffer;
+#[cfg(test)]
+mod crash_tests;
 mod gold;
+mod offsets;
 mod rows;
 mod runner;
 mod stages;

@@ -15,6 +15,7 @@ use thiserror::Error;
 
 use super::buffer::Buffer;
 use super::gold::GoldTable;
+use super::offsets::TableOffsets;
 use super::rows::{self, Rejected};
 use super::stages::{RunningStage, Started, SwapReceiver, Swapped};
 use super::tables::{Layer, Tables};
@@ -65,10 +66,8 @@ pub struct PipelineRunner {
     stages: Vec<RunningStage>,
     decoder: SilverDecoder,
     tables: Tables,
-    /// The layer of each table, in `Tables::in_commit_order`.
-    layers: Vec<Layer>,
-    /// Per table (commit order), the next offset of each partition that the table holds.
-    table_next: Vec<HashMap<i32, i64>>,
+    /// Per table (in `Tables::in_commit_order`), the next offset of each partition it holds.
+    offsets: TableOffsets,
     /// Keys already in silver, each with the (partition, offset) of its row; and keys buffered
     /// for the next commit.
     silver_keys: HashMap<String, (i32, i64)>,
@@ -82,6 +81,9 @@ pub struct PipelineRunner {
     swapped: Vec<Swapped>,
     /// The gold tables, in `[[gold]]` order.
     gold: Vec<GoldTable>,
+    /// Tests: the commit fails just before this table (in commit order), as a crash would.
+    #[cfg(test)]
+    pub(crate) crash_before_table: Option<usize>,
     /// Per gold table, the silver column of its event time.
     event_columns: Vec<usize>,
     /// The partitions this host owns now.
@@ -192,8 +194,7 @@ impl PipelineRunner {
             stages,
             decoder,
             tables,
-            table_next: vec![HashMap::new(); layers.len()],
-            layers,
+            offsets: TableOffsets::new(layers),
             silver_keys,
             pending_keys: HashMap::new(),
             key_columns,
@@ -204,6 +205,8 @@ impl PipelineRunner {
             gold,
             event_columns,
             assigned: BTreeSet::new(),
+            #[cfg(test)]
+            crash_before_table: None,
         })
     }
 
@@ -246,6 +249,12 @@ impl PipelineRunner {
 
     pub fn name(&self) -> &str {
         &self.pipeline.name
+    }
+
+    /// The pipeline's tables (tests read them back).
+    #[cfg(test)]
+    pub(crate) fn tables_mut(&mut self) -> &mut Tables {
+        &mut self.tables
     }
 
     /// Runs until `stop` says so, then commits what is buffered and leaves the group.
@@ -302,8 +311,7 @@ impl PipelineRunner {
             })?;
         }
         for partition in reread.into_iter().chain(self.source.take_assigned()) {
-            self.assigned.insert(partition);
-            let next = self.resume_offset(partition).await?;
+            let next = self.assign(partition).await?;
             self.source.resume_at(partition, next);
         }
         if self.buffer.is_due(&self.pipeline.commit) {
@@ -384,9 +392,7 @@ impl PipelineRunner {
             self.assigned.remove(partition);
             self.buffer.next.remove(partition);
             self.buffer.first.remove(partition);
-            for next in &mut self.table_next {
-                next.remove(partition);
-            }
+            self.offsets.forget(*partition);
         }
         // Keys buffered for silver: only those still in the buffer.
         self.pending_keys.clear();
@@ -400,11 +406,16 @@ impl PipelineRunner {
         Ok(())
     }
 
-    /// Where `partition` resumes: the lowest next offset among the tables (each table then skips
-    /// what it already holds). Reloads the tables first: another host may have committed.
+    /// Takes `partition` on: returns where it resumes, the lowest next offset among the tables
+    /// (each table then skips what it already holds). Reloads the tables first: another host
+    /// may have committed.
+    pub(crate) async fn assign(&mut self, partition: i32) -> Result<Option<i64>, RunError> {
+        self.assigned.insert(partition);
+        self.resume_offset(partition).await
+    }
+
     async fn resume_offset(&mut self, partition: i32) -> Result<Option<i64>, RunError> {
         let topic = self.pipeline.source.topic.clone();
-        let mut lowest: Option<i64> = None;
         let mut any = false;
         for (i, (_, table)) in self.tables.in_commit_order().enumerate() {
             table.refresh().await.map_err(|source| RunError::Sink {
@@ -420,22 +431,14 @@ impl PipelineRunner {
                 })?;
             any |= next.is_some();
             let next = next.unwrap_or(0);
-            self.table_next[i].insert(partition, next);
-            lowest = Some(lowest.map_or(next, |l| l.min(next)));
+            self.offsets.set(i, partition, next);
         }
-        Ok(if any { lowest } else { None })
+        Ok(any.then(|| self.offsets.lowest(partition)))
     }
 
-    /// The lowest next offset of `partition` among the tables of `layer`: rows are built from
-    /// there, and each table skips, when committing, what it already holds.
+    /// The lowest next offset of `partition` among the tables of `layer`.
     fn floor(&self, layer: Layer, partition: i32) -> i64 {
-        self.layers
-            .iter()
-            .zip(&self.table_next)
-            .filter(|(l, _)| **l == layer)
-            .map(|(_, next)| next.get(&partition).copied().unwrap_or(0))
-            .min()
-            .unwrap_or(0)
+        self.offsets.floor(layer, partition)
     }
 
     /// Processes a batch that did not come from the source (benchmarks, replays): the same path
@@ -452,12 +455,7 @@ impl PipelineRunner {
     fn process(&mut self, batch: PartitionBatch) -> Result<(), RunError> {
         let partition = batch.partition;
         let topic = batch.topic.clone();
-        let lowest = self
-            .layers
-            .iter()
-            .map(|layer| self.floor(*layer, partition))
-            .min()
-            .unwrap_or(0);
+        let lowest = self.offsets.lowest(partition);
         let records: Vec<&SourceRecord> = batch.records.iter().filter(|r| r.offset >= lowest).collect();
         let (Some(first), Some(last)) = (records.first(), records.last()) else {
             return Ok(());
@@ -484,6 +482,10 @@ impl PipelineRunner {
         let mut inputs: Vec<Record> = Vec::with_capacity(records.len());
         let mut from: Vec<usize> = Vec::with_capacity(records.len());
         for (i, record) in records.iter().enumerate() {
+            if let Some(reason) = &record.malformed {
+                rejected.push(reject(record, "decode", reason, None));
+                continue;
+            }
             match record.value.as_deref().map(std::str::from_utf8) {
                 Some(Ok(text)) => {
                     inputs.push(Record {
@@ -620,9 +622,11 @@ impl PipelineRunner {
                         continue;
                     }
                     let event_us = times.and_then(|t| t.is_valid(row).then(|| t.value(row)));
+                    let arrived_ms = records[from[input]].timestamp_ms.unwrap_or(context.processing_time_ms);
                     items.push(GoldInput {
                         record: &inputs[input],
                         event_us,
+                        arrived_us: arrived_ms.saturating_mul(1_000),
                     });
                     item_input.push(input);
                 }
@@ -667,93 +671,63 @@ impl PipelineRunner {
         Ok(())
     }
 
-    /// Commits the buffer to bronze, quarantine and silver (in that order), each with the
-    /// offsets it now holds, then the consumer group's offsets.
+    /// Commits the buffer to every table in commit order (bronze, quarantine, silver, gold; each
+    /// in every format), then the consumer group's offsets. Each table gets only the rows it
+    /// lacks and records offsets never below those it holds ([`TableOffsets::after`]), so a
+    /// crash between two table commits, and any number of commits after it, double nothing.
     async fn commit(&mut self) -> Result<(), RunError> {
         if self.buffer.is_empty() {
             return Ok(());
         }
         let buffer = std::mem::take(&mut self.buffer);
         let topic = self.pipeline.source.topic.clone();
-        let offsets: Vec<(String, i32, i64)> = buffer.next.iter().map(|(p, n)| (topic.clone(), *p, *n)).collect();
-        // Lineage: each stage's plugin versions that made these rows (two if a reload fell
-        // inside the buffer).
-        let plugins: serde_json::Map<String, serde_json::Value> = buffer
-            .plugins
-            .iter()
-            .map(|(stage, versions)| (stage.clone(), serde_json::json!(versions)))
-            .collect();
-        let metadata: HashMap<String, serde_json::Value> = [
-            (
-                "weir.pipeline".to_string(),
-                serde_json::Value::String(self.pipeline.name.clone()),
-            ),
-            ("weir.plugins".to_string(), serde_json::Value::Object(plugins)),
-        ]
-        .into();
+        let metadata = self.lineage(&buffer);
+        let gold_commits = self.prepare_gold(&buffer, &metadata).await?;
         let name = self.pipeline.name.clone();
-        // Gold: finish the windows the watermark passed and checkpoint the state, before any
-        // table commits (a crash after this and before the gold commit only orphans the file).
-        let now_us = crate::cli::now_ms() * 1_000;
-        let mut gold_commits = Vec::with_capacity(self.gold.len());
-        for table in &mut self.gold {
-            let data = table
-                .prepare(now_us, &self.assigned, &offsets, &metadata)
-                .await
-                .map_err(|source| RunError::Gold {
-                    pipeline: name.clone(),
-                    source,
-                })?;
-            self.stats.gold_rows += data.batches.iter().map(RecordBatch::num_rows).sum::<usize>() as u64;
-            gold_commits.push(data);
-        }
-        // Rows are built from the lowest next offset among a layer's formats; only a table that
-        // already holds some buffered offsets (a crash between two of its layer's commits) has
-        // rows to skip.
-        let ahead: Vec<bool> = self
-            .table_next
-            .iter()
-            .map(|next| {
-                buffer
-                    .first
-                    .iter()
-                    .any(|(p, first)| next.get(p).is_some_and(|n| n > first))
-            })
-            .collect();
         for (i, (layer, table)) in self.tables.in_commit_order().enumerate() {
-            let rows = match layer {
-                Layer::Bronze => &buffer.bronze,
-                Layer::Quarantine => &buffer.quarantine,
-                Layer::Silver => &buffer.silver,
-                Layer::Gold(g) => &gold_commits[g].batches,
-            };
-            // Gold rows carry no offsets: a gold format left behind was caught up on start.
-            let batches = if ahead[i] && !matches!(layer, Layer::Gold(_)) {
-                not_yet_in(rows, &self.table_next[i]).map_err(|e| RunError::Sink {
-                    pipeline: name.clone(),
-                    source: SinkError::Schema {
-                        table: table.name().into(),
-                        message: e.to_string(),
-                    },
-                })?
-            } else {
-                rows.clone()
-            };
-            let commit = match layer {
-                Layer::Gold(g) => CommitData {
-                    batches,
-                    ..gold_commits[g].clone()
-                },
-                _ => CommitData {
-                    batches,
-                    offsets: offsets.clone(),
-                    metadata: metadata.clone(),
-                },
-            };
-            timed_commit(&name, table, commit).await?;
-            for (_, partition, next) in &offsets {
-                self.table_next[i].insert(*partition, *next);
+            #[cfg(test)]
+            if self.crash_before_table == Some(i) {
+                return Err(RunError::Unsupported {
+                    pipeline: name,
+                    message: format!("test crash before table {i}"),
+                });
             }
+            let commit = match layer {
+                // Gold rows carry no offsets: a gold format left behind was caught up on start.
+                Layer::Gold(g) => gold_commits[g].clone(),
+                _ => {
+                    let rows = match layer {
+                        Layer::Bronze => &buffer.bronze,
+                        Layer::Quarantine => &buffer.quarantine,
+                        _ => &buffer.silver,
+                    };
+                    let offsets = self.offsets.after(i, &topic, &buffer.next);
+                    // Rows are built from the lowest next offset among a layer's formats: a
+                    // table that holds some buffered offsets skips what it has.
+                    let batches = if self.offsets.holds_some(i, &buffer.first) {
+                        not_yet_in(rows, &self.offsets.next_of(i)).map_err(|e| RunError::Sink {
+                            pipeline: name.clone(),
+                            source: SinkError::Schema {
+                                table: table.name().into(),
+                                message: e.to_string(),
+                            },
+                        })?
+                    } else {
+                        rows.clone()
+                    };
+                    if batches.is_empty() && !self.offsets.advances(i, &topic, &offsets) {
+                        continue; // the table already holds all of it
+                    }
+                    CommitData {
+                        batches,
+                        offsets,
+                        metadata: metadata.clone(),
+                    }
+                }
+            };
+            let offsets = commit.offsets.clone();
+            timed_commit(&name, table, commit).await?;
+            self.offsets.committed(i, &topic, &offsets);
         }
         self.silver_keys.extend(self.pending_keys.drain());
         for table in &mut self.gold {
@@ -762,7 +736,7 @@ impl PipelineRunner {
                 tracing::warn!(pipeline = %name, "{e}");
             }
         }
-        let group: Vec<(i32, i64)> = offsets.iter().map(|(_, p, n)| (*p, *n)).collect();
+        let group: Vec<(i32, i64)> = buffer.next.keys().map(|p| (*p, self.offsets.lowest(*p))).collect();
         if let Err(e) = self.source.commit(&group) {
             // Only monitoring depends on group offsets; the tables hold the truth.
             tracing::warn!("{e}");
@@ -770,6 +744,49 @@ impl PipelineRunner {
         self.stats.commits += 1;
         tracing::debug!(pipeline = %self.pipeline.name, records = buffer.records, "committed");
         Ok(())
+    }
+
+    /// The commit metadata: the pipeline, and each stage's plugin versions that made the
+    /// buffered rows (two if a reload fell inside the buffer).
+    fn lineage(&self, buffer: &Buffer) -> HashMap<String, serde_json::Value> {
+        let plugins: serde_json::Map<String, serde_json::Value> = buffer
+            .plugins
+            .iter()
+            .map(|(stage, versions)| (stage.clone(), serde_json::json!(versions)))
+            .collect();
+        [
+            (
+                "weir.pipeline".to_string(),
+                serde_json::Value::String(self.pipeline.name.clone()),
+            ),
+            ("weir.plugins".to_string(), serde_json::Value::Object(plugins)),
+        ]
+        .into()
+    }
+
+    /// Gold: finishes the windows the watermark passed and checkpoints the state, before any
+    /// table commits (a crash after this and before the gold commit only orphans the file).
+    async fn prepare_gold(
+        &mut self,
+        buffer: &Buffer,
+        metadata: &HashMap<String, serde_json::Value>,
+    ) -> Result<Vec<CommitData>, RunError> {
+        let now_us = crate::cli::now_ms() * 1_000;
+        let topic = &self.pipeline.source.topic;
+        let mut commits = Vec::with_capacity(self.gold.len());
+        for (g, table) in self.gold.iter_mut().enumerate() {
+            let offsets = self.offsets.layer_after(Layer::Gold(g), topic, &buffer.next);
+            let data = table
+                .prepare(now_us, &self.assigned, &offsets, metadata)
+                .await
+                .map_err(|source| RunError::Gold {
+                    pipeline: self.pipeline.name.clone(),
+                    source,
+                })?;
+            self.stats.gold_rows += data.batches.iter().map(RecordBatch::num_rows).sum::<usize>() as u64;
+            commits.push(data);
+        }
+        Ok(commits)
     }
 
     fn source_error(&self, source: SourceError) -> RunError {

@@ -201,6 +201,18 @@ impl DeltaSink {
 
     /// Writes `data` as one commit with its offsets. Nothing is visible unless all of it is.
     pub async fn commit(&mut self, data: CommitData) -> Result<u64, SinkError> {
+        for (topic, partition, next) in &data.offsets {
+            if let Some(held) = self.next_offset(topic, *partition).await?
+                && held > *next
+            {
+                return Err(SinkError::OffsetBackwards {
+                    table: self.name.clone(),
+                    id: app_id(&self.pipeline, topic, *partition),
+                    held,
+                    next: *next,
+                });
+            }
+        }
         let mut actions: Vec<Action> = Vec::new();
         if data.batches.iter().any(|b| b.num_rows() > 0) {
             let mut writer = RecordBatchWriter::for_table(&self.table).map_err(|e| self.error(e))?;
@@ -444,6 +456,31 @@ mod tests {
         assert_eq!(reopened.next_offset("other-topic", 0).await.unwrap(), None);
         assert_eq!(row_count(&reopened).await, 17);
         assert_eq!(reopened.version(), Some(2));
+    }
+
+    #[tokio::test]
+    async fn an_offset_below_the_one_held_is_refused_and_nothing_is_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("bronze")).unwrap();
+        let url = Url::from_directory_path(dir.path().join("bronze")).unwrap();
+        let mut sink = DeltaSink::open(url, HashMap::new(), "bronze", "posts", schema::bronze())
+            .await
+            .unwrap();
+        let commit = |range: std::ops::Range<i64>| CommitData {
+            offsets: vec![("posts".into(), 0, range.end)],
+            batches: vec![bronze_rows(0, range)],
+            ..Default::default()
+        };
+        sink.commit(commit(0..10)).await.unwrap();
+        let err = sink.commit(commit(5..8)).await.unwrap_err();
+        assert!(
+            matches!(err, SinkError::OffsetBackwards { held: 10, next: 8, .. }),
+            "{err}"
+        );
+        assert_eq!(sink.version(), Some(1));
+        assert_eq!(row_count(&sink).await, 10);
+        sink.commit(commit(10..12)).await.unwrap();
+        assert_eq!(sink.next_offset("posts", 0).await.unwrap(), Some(12));
     }
 
     #[tokio::test]

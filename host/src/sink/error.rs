@@ -23,6 +23,16 @@ pub enum SinkError {
     #[error("table {table}: commit refused, another writer committed the same offsets: {message}")]
     Conflict { table: String, message: String },
 
+    #[error(
+        "table {table}: refusing to move {id} back from offset {held} to {next}: rows it holds would be written again"
+    )]
+    OffsetBackwards {
+        table: String,
+        id: String,
+        held: i64,
+        next: i64,
+    },
+
     #[error("table {table}: the data does not fit the table's schema: {message}")]
     Schema { table: String, message: String },
 }

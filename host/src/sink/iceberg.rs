@@ -323,8 +323,18 @@ impl IcebergSink {
                 .await
                 .map_err(|e| self.error(e))?;
             let now = self.offsets_in(&fresh);
-            for (topic, partition, _) in &data.offsets {
+            for (topic, partition, next) in &data.offsets {
                 let id = app_id(&self.pipeline, topic, *partition);
+                if let Some(&held) = now.get(&id)
+                    && held > *next
+                {
+                    return Err(SinkError::OffsetBackwards {
+                        table: self.name.clone(),
+                        id,
+                        held,
+                        next: *next,
+                    });
+                }
                 if seen.get(&id) != now.get(&id) {
                     return Err(SinkError::Conflict {
                         table: self.name.clone(),
@@ -537,6 +547,21 @@ mod tests {
             .summary()
             .additional_properties;
         assert_eq!(summary["weir.plugins"], r#"{"validate":"abc"}"#);
+    }
+
+    #[tokio::test]
+    async fn an_offset_below_the_one_held_is_refused_and_nothing_is_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = open(dir.path(), schema::bronze()).await;
+        sink.commit(commit(0, 0..10)).await.unwrap();
+        let err = sink.commit(commit(0, 5..8)).await.unwrap_err();
+        assert!(
+            matches!(err, SinkError::OffsetBackwards { held: 10, next: 8, .. }),
+            "{err}"
+        );
+        let rows: usize = sink.read_all().await.unwrap().iter().map(RecordBatch::num_rows).sum();
+        assert_eq!(rows, 10);
+        assert_eq!(sink.next_offset("posts", 0).await.unwrap(), Some(10));
     }
 
     #[tokio::test]

@@ -10,6 +10,9 @@ pub struct SourceRecord {
     pub key: Option<Vec<u8>>,
     pub value: Option<Vec<u8>>,
     pub headers: Vec<(String, Option<Vec<u8>>)>,
+    /// Why the message is not well-formed Kafka data (a header name that is not UTF-8): it
+    /// lands in bronze as it came and goes to quarantine with this reason.
+    pub malformed: Option<String>,
 }
 
 impl SourceRecord {

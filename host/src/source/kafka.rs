@@ -13,11 +13,12 @@ use std::time::{Duration, Instant};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::Message;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::batch::{PartitionBatch, SourceRecord};
 use super::error::SourceError;
+use super::headers;
 use crate::config::SourceConfig;
 
 /// Assignment changes seen in librdkafka's rebalance callback, applied by the polling thread.
@@ -322,16 +323,11 @@ impl Drop for KafkaSource {
     }
 }
 
+/// The message as a record. Nothing here can panic on what a producer sent: headers are read
+/// as bytes ([`headers::raw_headers`]), and a header name that is not UTF-8 marks the record
+/// malformed (it lands in bronze and goes to quarantine with the reason).
 fn to_record(message: &rdkafka::message::BorrowedMessage<'_>) -> SourceRecord {
-    let headers = message
-        .headers()
-        .map(|headers| {
-            headers
-                .iter()
-                .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
-                .collect()
-        })
-        .unwrap_or_default();
+    let (headers, malformed) = headers::named(headers::raw_headers(message));
     SourceRecord {
         partition: message.partition(),
         offset: message.offset(),
@@ -339,6 +335,7 @@ fn to_record(message: &rdkafka::message::BorrowedMessage<'_>) -> SourceRecord {
         key: message.key().map(<[u8]>::to_vec),
         value: message.payload().map(<[u8]>::to_vec),
         headers,
+        malformed,
     }
 }
 

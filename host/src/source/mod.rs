@@ -1,8 +1,9 @@
 //! Where records come from: a Kafka consumer group (`kafka`), handing out batches per partition
-//! (`batch`). Positions are the tables' to decide: see [`KafkaSource::resume_at`].
+//! (`batch`), headers read as bytes without a panic path (`headers`). Positions are the tables' to decide: see [`KafkaSource::resume_at`].
 
 mod batch;
 mod error;
+mod headers;
 mod kafka;
 
 pub use batch::{PartitionBatch, SourceRecord};

@@ -25,6 +25,8 @@ pub struct ConsumerState {
 struct Entry {
     state: ConsumerState,
     at: Option<Instant>,
+    /// Set by the supervisor while the pipeline waits for a restart or is stopped.
+    fault: Option<String>,
 }
 
 /// The running pipelines' consumers.
@@ -55,6 +57,11 @@ impl Health {
     }
 
     /// Records `pipeline`'s consumer state now.
+    /// The pipeline is not running, for `reason` (a restart pending, or stopped for good).
+    pub fn set_fault(&self, pipeline: &str, reason: String) {
+        self.lock().entry(pipeline.to_string()).or_default().fault = Some(reason);
+    }
+
     pub fn update(&self, pipeline: &str, state: ConsumerState) {
         if let Some(entry) = self.lock().get_mut(pipeline) {
             entry.state = state;
@@ -70,9 +77,11 @@ impl Health {
         for (name, entry) in pipelines.iter() {
             let fresh = entry.at.is_some_and(|at| at.elapsed() < STALE);
             let state = entry.state;
-            let ready = fresh && state.broker_up && state.group_joined && state.assigned > 0;
+            let ready = entry.fault.is_none() && fresh && state.broker_up && state.group_joined && state.assigned > 0;
             all &= ready;
-            let why = if ready {
+            let why = if let Some(fault) = &entry.fault {
+                fault.clone()
+            } else if ready {
                 "consuming".to_string()
             } else if !fresh {
                 "no recent consumer statistics".to_string()
@@ -128,5 +137,14 @@ mod tests {
         );
         health.remove("b");
         assert!(health.ready().0);
+        health.set_fault(
+            "a",
+            "restarting from its tables in 2 s (attempt 1) after: S3 down".into(),
+        );
+        let (ready, report) = health.ready();
+        assert!(!ready && report.contains("a: not ready: restarting"), "{report}");
+        health.register("a");
+        health.update("a", up);
+        assert!(health.ready().0, "a new start clears the fault");
     }
 }

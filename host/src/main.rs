@@ -173,12 +173,10 @@ fn main() -> ExitCode {
             };
             let listen = (listen != "off").then_some(listen.as_str());
             runtime().and_then(|rt| {
-                rt.block_on(weir::cli::run::run(
-                    &path,
-                    options,
-                    listen,
-                    weir::cli::run::shutdown_signal(),
-                ))
+                rt.block_on(async {
+                    let shutdown = weir::cli::run::shutdown_signal();
+                    weir::cli::run::run(&path, options, listen, shutdown).await
+                })
             })
         }
         Command::Maintain {
@@ -225,8 +223,24 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_text(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line, each said once: a cause whose text the message before
+/// it already holds (many errors show their source in their own text) is left out.
+fn error_text(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+    }
+    text
 }

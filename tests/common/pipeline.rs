@@ -142,28 +142,18 @@ pub fn wait_for_delta_commit(location: &Path, name: &str, before: usize, limit: 
     true
 }
 
-/// Per partition, the offset after the last record of `topic` (its high watermark).
-pub fn end_offsets(brokers: &str, topic: &str, partitions: i32) -> std::collections::BTreeMap<i32, i64> {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .unwrap();
-    (0..partitions)
-        .map(|p| {
-            let (_, high) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).unwrap();
-            (p, high)
-        })
-        .collect()
-}
-
-/// True when every table of `tables` (each layer, each format) holds `topic` up to `ends`.
-pub async fn tables_reached(tables: &mut Tables, topic: &str, ends: &std::collections::BTreeMap<i32, i64>) -> bool {
+/// True when every table of `tables` (each layer, each format) holds all `total` records of
+/// `topic` (its `partitions` next offsets add up to it; offsets are contiguous in a topic
+/// without transactions). Counted, not read from the broker's high watermarks: tansu's can
+/// trail what it stores (seen: 284 for 306 messages).
+pub async fn tables_reached(tables: &mut Tables, topic: &str, partitions: i32, total: i64) -> bool {
     for (_, table) in tables.in_commit_order() {
-        for (partition, end) in ends {
-            if table.next_offset(topic, *partition).await.unwrap().unwrap_or(0) < *end {
-                return false;
-            }
+        let mut held = 0;
+        for partition in 0..partitions {
+            held += table.next_offset(topic, partition).await.unwrap().unwrap_or(0);
+        }
+        if held < total {
+            return false;
         }
     }
     true

@@ -7,8 +7,10 @@
 //! - `changes`: raw file events grouped by pipeline folder.
 //! - `watcher`: `notify` events, debounced until the folder has been quiet for a while.
 //! - `supervisor`: the running pipelines and what each change does to them.
+//! - `restart`: a pipeline that failed while running: backoff and restart, or stop.
 
 mod changes;
+mod restart;
 mod supervisor;
 mod watcher;
 

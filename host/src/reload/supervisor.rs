@@ -9,17 +9,21 @@
 //!
 //! A refused change is logged with its reason and counted in `weir_plugin_reloads_total` or
 //! `weir_pipeline_reloads_total` with `result="failed"`; nothing that runs is touched.
+//!
+//! A pipeline that fails while running is restarted from its tables with backoff, or stopped if
+//! the failure is permanent (see `restart`); the others keep running, and `/readyz` says why.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use thiserror::Error;
 use tokio::task::JoinHandle;
 
 use super::changes::{FolderChange, by_folder};
+use super::restart::{Failed, is_permanent};
 use super::watcher::{WatchError, Watcher};
 use crate::config::{self, ConfigError, PIPELINE_FILE, Pipeline};
 use crate::gold::GoldAggregator;
@@ -69,6 +73,9 @@ struct Running {
     stop: Arc<AtomicBool>,
     swaps: SwapSender,
     task: JoinHandle<Result<RunStats, RunError>>,
+    /// Failures in a row before this run, and when it started.
+    attempts: u32,
+    since: Instant,
 }
 
 /// The running pipelines of one folder.
@@ -78,6 +85,8 @@ pub struct Supervisor {
     single: bool,
     engine: PluginEngine,
     running: BTreeMap<PathBuf, Running>,
+    /// Pipelines that failed while running, waiting to be started again.
+    failed: BTreeMap<PathBuf, Failed>,
 }
 
 impl std::fmt::Debug for Supervisor {
@@ -114,10 +123,23 @@ impl Supervisor {
             single,
             engine,
             running: BTreeMap::new(),
+            failed: BTreeMap::new(),
         };
+        // SIGTERM is answered from here on, start-up included.
+        tokio::pin!(shutdown);
         for pipeline in pipelines {
             let name = pipeline.name.clone();
-            if let Err(source) = supervisor.launch(pipeline).await {
+            let started = tokio::select! {
+                () = &mut shutdown => {
+                    tracing::info!("stopping during start-up");
+                    return match supervisor.stop_all().await {
+                        Some(e) => Err(e),
+                        None => Ok(()),
+                    };
+                }
+                started = supervisor.launch(pipeline) => started,
+            };
+            if let Err(source) = started {
                 supervisor.stop_all().await;
                 return Err(SupervisorError::Start { pipeline: name, source });
             }
@@ -131,13 +153,12 @@ impl Supervisor {
             watching = options.watch,
             "running; SIGTERM or Ctrl-C stops after a final commit"
         );
-        tokio::pin!(shutdown);
         let mut check = tokio::time::interval(Duration::from_millis(250));
-        let failure = loop {
+        loop {
             tokio::select! {
                 () = &mut shutdown => {
                     tracing::info!("stopping: finishing the current batches and committing");
-                    break None;
+                    break;
                 }
                 paths = next_changes(&mut watcher) => {
                     for (folder, change) in by_folder(&supervisor.root, supervisor.single, paths) {
@@ -145,14 +166,12 @@ impl Supervisor {
                     }
                 }
                 _ = check.tick() => {
-                    if let Some(failure) = supervisor.take_failure().await {
-                        break Some(failure);
-                    }
+                    supervisor.take_failures().await;
+                    supervisor.restart_due().await;
                 }
             }
-        };
-        let stopped = supervisor.stop_all().await;
-        match failure.or(stopped) {
+        }
+        match supervisor.stop_all().await {
             Some(e) => Err(e),
             None => Ok(()),
         }
@@ -183,6 +202,11 @@ impl Supervisor {
     }
 
     async fn launch_with(&mut self, pipeline: Pipeline, stages: Started) -> Result<(), RunError> {
+        self.launch_after(pipeline, stages, 0).await
+    }
+
+    /// Starts the pipeline, its `attempts`-th start after failures in a row.
+    async fn launch_after(&mut self, pipeline: Pipeline, stages: Started, attempts: u32) -> Result<(), RunError> {
         let mut runner = PipelineRunner::start_with(pipeline.clone(), stages).await?;
         let (swaps, receiver) = swap_channel();
         runner.accept_swaps(receiver);
@@ -203,6 +227,8 @@ impl Supervisor {
                 stop,
                 swaps,
                 task,
+                attempts,
+                since: Instant::now(),
             },
         );
         Ok(())
@@ -210,6 +236,10 @@ impl Supervisor {
 
     /// Applies what changed in one folder.
     async fn apply(&mut self, folder: PathBuf, change: FolderChange) {
+        // A change to a failed pipeline's folder starts it at once (or not at all, if removed).
+        if let Some(failed) = self.failed.remove(&folder) {
+            crate::health::health().remove(&failed.pipeline.name);
+        }
         let file = folder.join(PIPELINE_FILE);
         let exists = file.is_file();
         match (self.running.contains_key(&folder), exists) {
@@ -410,25 +440,75 @@ impl Supervisor {
         }
     }
 
-    /// A pipeline that ended on its own (it only does on an error), removed from the running.
-    async fn take_failure(&mut self) -> Option<SupervisorError> {
-        let folder = self
+    /// Pipelines that ended on their own (they only do on an error): each is scheduled for a
+    /// restart from its tables, or stopped if its failure is permanent.
+    async fn take_failures(&mut self) {
+        let ended: Vec<PathBuf> = self
             .running
             .iter()
-            .find(|(_, r)| r.task.is_finished())
-            .map(|(folder, _)| folder.clone())?;
-        let running = self.running.remove(&folder)?;
-        let name = running.pipeline.name.clone();
-        match running.task.await {
-            Ok(Ok(stats)) => {
-                tracing::warn!(pipeline = %name, ?stats, "pipeline ended on its own");
-                None
+            .filter(|(_, r)| r.task.is_finished())
+            .map(|(folder, _)| folder.clone())
+            .collect();
+        for folder in ended {
+            let Some(running) = self.running.remove(&folder) else {
+                continue;
+            };
+            let name = running.pipeline.name.clone();
+            let (reason, permanent) = match running.task.await {
+                Ok(Ok(stats)) => {
+                    tracing::warn!(pipeline = %name, ?stats, "pipeline ended on its own");
+                    continue;
+                }
+                Ok(Err(e)) => (e.to_string(), is_permanent(&e)),
+                Err(e) => (format!("its task ended abnormally: {e}"), false),
+            };
+            if permanent {
+                tracing::error!(pipeline = %name, error = %reason, "pipeline stopped: restarting cannot help; it starts again when its folder changes");
+                crate::health::health().set_fault(&name, format!("stopped: {reason}"));
+                continue;
             }
-            Ok(Err(e)) => Some(SupervisorError::Run(e)),
-            Err(e) => Some(SupervisorError::Task {
-                pipeline: name,
-                message: e.to_string(),
-            }),
+            let failed = Failed::after(running.pipeline, running.attempts, running.since, reason);
+            tracing::warn!(pipeline = %name, status = %failed.status(), "pipeline failed");
+            crate::health::health().set_fault(&name, failed.status());
+            self.failed.insert(folder, failed);
+        }
+    }
+
+    /// Starts again each failed pipeline whose backoff is over.
+    async fn restart_due(&mut self) {
+        let due: Vec<PathBuf> = self
+            .failed
+            .iter()
+            .filter(|(_, f)| f.retry_at <= Instant::now())
+            .map(|(folder, _)| folder.clone())
+            .collect();
+        for folder in due {
+            let Some(mut failed) = self.failed.remove(&folder) else {
+                continue;
+            };
+            let name = failed.pipeline.name.clone();
+            let started = match self.start_stages(&failed.pipeline).await {
+                Ok(stages) => {
+                    self.launch_after(failed.pipeline.clone(), stages, failed.attempts)
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            match started {
+                Ok(()) => {
+                    tracing::info!(pipeline = %name, attempt = failed.attempts, "pipeline restarted from its tables")
+                }
+                Err(e) if is_permanent(&e) => {
+                    tracing::error!(pipeline = %name, error = %e, "pipeline stopped: restarting cannot help; it starts again when its folder changes");
+                    crate::health::health().set_fault(&name, format!("stopped: {e}"));
+                }
+                Err(e) => {
+                    failed.again(e.to_string());
+                    tracing::warn!(pipeline = %name, status = %failed.status(), "pipeline restart failed");
+                    crate::health::health().set_fault(&name, failed.status());
+                    self.failed.insert(folder, failed);
+                }
+            }
         }
     }
 

@@ -66,6 +66,17 @@ impl Tansu {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// Freezes the broker (SIGSTOP): connections stay open and nothing answers, as in a
+    /// network partition. Its in-memory data survives, unlike a restart.
+    pub fn pause(&self) {
+        signal(&self.child, "STOP");
+    }
+
+    /// Lets a paused broker run again (SIGCONT).
+    pub fn resume(&self) {
+        signal(&self.child, "CONT");
+    }
+
     pub fn create_topic(&self, topic: &str, partitions: u32) {
         let status = Command::new(&self.binary)
             .args(["topic", "create", topic, "--partitions", &partitions.to_string()])
@@ -83,12 +94,58 @@ impl Drop for Tansu {
     }
 }
 
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{name}");
+}
+
 /// A SeaweedFS server (`weed mini`) with an S3 endpoint and one bucket. It always opens its
 /// master on 9333, so one runs at a time.
 pub struct SeaweedFs {
     child: Child,
     pub port: u16,
-    _dir: tempfile::TempDir,
+    binary: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+/// Waits until SeaweedFS's fixed master and filer ports are free (a previous server is gone).
+fn wait_for_seaweed_ports() {
+    let started = Instant::now();
+    while [9333, 8888]
+        .iter()
+        .any(|port| std::net::TcpStream::connect(("127.0.0.1", *port)).is_ok())
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "SeaweedFS ports 9333/8888 still busy"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Starts `weed mini` on `port` with its data and S3 identities in `dir`.
+fn spawn_seaweed(binary: &PathBuf, dir: &std::path::Path, port: u16) -> Child {
+    let child = Command::new(binary)
+        .arg("mini")
+        .arg(format!("-dir={}", dir.join("data").display()))
+        .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1", &format!("-s3.port={port}")])
+        .arg(format!("-s3.config={}", dir.join("s3.json").display()))
+        .args([
+            "-webdav=false",
+            "-admin.ui=false",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_port(port, "SeaweedFS S3");
+    wait_for_port(9333, "SeaweedFS master");
+    child
 }
 
 pub const S3_ACCESS_KEY: &str = "weir-test";
@@ -107,17 +164,7 @@ impl SeaweedFs {
         );
         // The master and filer ports are fixed: wait until a previous test's server has let them go,
         // or this test would talk to a dying server.
-        let started = Instant::now();
-        while [9333, 8888]
-            .iter()
-            .any(|port| std::net::TcpStream::connect(("127.0.0.1", *port)).is_ok())
-        {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "SeaweedFS ports 9333/8888 still busy"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        wait_for_seaweed_ports();
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("s3.json");
         let identities = serde_json::json!({"identities": [{
@@ -127,23 +174,7 @@ impl SeaweedFs {
         }]});
         std::fs::write(&config, identities.to_string()).unwrap();
         let port = free_port();
-        let child = Command::new(&binary)
-            .arg("mini")
-            .arg(format!("-dir={}", dir.path().join("data").display()))
-            .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1", &format!("-s3.port={port}")])
-            .arg(format!("-s3.config={}", config.display()))
-            .args([
-                "-webdav=false",
-                "-admin.ui=false",
-                "-s3.port.iceberg=0",
-                "-s3.port.lance=0",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        wait_for_port(port, "SeaweedFS S3");
-        wait_for_port(9333, "SeaweedFS master");
+        let child = spawn_seaweed(&binary, dir.path(), port);
         // Create the bucket through the admin shell (retried while the filer comes up).
         let started = Instant::now();
         loop {
@@ -168,11 +199,28 @@ impl SeaweedFs {
             );
             std::thread::sleep(Duration::from_millis(500));
         }
-        SeaweedFs { child, port, _dir: dir }
+        SeaweedFs {
+            child,
+            port,
+            binary,
+            dir,
+        }
     }
 
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the server (SIGKILL), as an outage would; its data stays on disk.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        wait_for_seaweed_ports();
+    }
+
+    /// Starts the stopped server again on the same port and data.
+    pub fn start_again(&mut self) {
+        self.child = spawn_seaweed(&self.binary, self.dir.path(), self.port);
     }
 }
 

@@ -94,6 +94,11 @@ pub struct SourceConfig {
     /// Most records taken from one partition per batch.
     #[serde(default = "default_batch_records")]
     pub batch_records: usize,
+    /// Static group membership: this host's stable name in the group (`group.instance.id`),
+    /// e.g. `"${HOSTNAME}"`, unique per host. A host restarted under the same name gets its
+    /// partitions back at once instead of after a rebalance; empty or unset: dynamic membership.
+    #[serde(default)]
+    pub instance_id: Option<String>,
     /// librdkafka properties passed through as they are (`security.protocol`, `sasl.*`, ...).
     #[serde(default)]
     pub properties: BTreeMap<String, String>,

@@ -138,6 +138,9 @@ impl KafkaSource {
             .set("session.timeout.ms", "10000")
             .set("statistics.interval.ms", "1000")
             .set("enable.partition.eof", "false");
+        if let Some(id) = config.instance_id.as_deref().map(str::trim).filter(|id| !id.is_empty()) {
+            client.set("group.instance.id", id);
+        }
         for (key, value) in &config.properties {
             client.set(key, value);
         }
@@ -400,6 +403,7 @@ mod tests {
             group: format!("{topic}-group"),
             format: Default::default(),
             batch_records: 7,
+            instance_id: None,
             properties: [("session.timeout.ms".to_string(), "6000".to_string())].into(),
         };
         KafkaSource::connect("test", &config).unwrap()

@@ -344,6 +344,22 @@ impl Setup {
             .unwrap()
     }
 
+    /// `weir run` logging at info level to its own file.
+    fn weir_run_logged(&self, log: &std::path::Path) -> Child {
+        Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(["run", "--listen", "off"])
+            .arg(&self.pipelines)
+            .env("KAFKA_BROKERS", self.tansu.brokers())
+            .env("WEIR_LAKEHOUSE", &self.lakehouse)
+            .env("GROUP", &self.group)
+            .env("WEIR_CACHE_DIR", self.lakehouse.join("cache"))
+            .env("WEIR_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap()
+    }
+
     /// Every run's log, appended to one file (shown when the test fails).
     fn log(&self) -> std::fs::File {
         std::fs::OpenOptions::new()
@@ -485,6 +501,73 @@ async fn five_sigkills_in_open_windows_leave_gold_equal_to_the_reference() {
         "rebalances that reset gold to its last commit: {}",
         log.matches("gold state reset to the last commit").count()
     );
+    setup.check(&events).await;
+}
+
+fn log_has(log: &std::path::Path, needle: &str) -> bool {
+    std::fs::read_to_string(log).unwrap_or_default().contains(needle)
+}
+
+fn wait_for_log(log: &std::path::Path, needle: &str, limit: Duration) {
+    let started = Instant::now();
+    while !log_has(log, needle) {
+        assert!(
+            started.elapsed() < limit,
+            "no `{needle}` in {} within {limit:?}:\n{}",
+            log.display(),
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Two hosts run the same gold pipeline: the first takes the writer lease and the partitions,
+/// the second stands by outside the consumer group and writes nothing; SIGKILL the first and the
+/// second takes over. Gold ends equal to the reference.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_host_stands_by_and_takes_over_gold_when_the_writer_dies() {
+    let setup = setup("gold-lease");
+    let events = events(4_000, 11);
+    let brokers = setup.tansu.brokers();
+    let mut chunks = events.chunks(1_000);
+    let tables = setup.lakehouse.join("events");
+    let work = setup.lakehouse.with_file_name("logs");
+    std::fs::create_dir_all(&work).unwrap();
+    let (log_a, log_b) = (work.join("a.log"), work.join("b.log"));
+
+    produce(&brokers, chunks.next().unwrap());
+    let mut a = setup.weir_run_logged(&log_a);
+    wait_for_log(&log_a, "gold writer lease taken", Duration::from_secs(300));
+    let mut b = setup.weir_run_logged(&log_b);
+    wait_for_log(&log_b, "standing by", Duration::from_secs(120));
+    // The writer goes on committing while the standby waits.
+    let before = delta_versions(&tables, "gold_per_minute");
+    produce(&brokers, chunks.next().unwrap());
+    let committed = tokio::task::block_in_place(|| {
+        wait_for_delta_commit(&tables, "gold_per_minute", before, Duration::from_secs(300))
+    });
+    assert!(
+        committed,
+        "the writer stopped committing:\n{}",
+        std::fs::read_to_string(&log_a).unwrap_or_default()
+    );
+    assert!(!log_has(&log_b, "partitions assigned"), "the standby joined the group");
+    assert!(!log_has(&log_b, "gold writer lease taken"), "two writers");
+
+    a.kill().unwrap(); // SIGKILL
+    a.wait().unwrap();
+    let killed = Instant::now();
+    wait_for_log(&log_b, "gold writer lease taken", Duration::from_secs(120));
+    println!(
+        "the standby took the lease {} ms after the writer died",
+        killed.elapsed().as_millis()
+    );
+    for chunk in chunks {
+        produce(&brokers, chunk);
+    }
+    setup.wait_for_end(events.len()).await;
+    sigterm(&mut b);
+    assert!(log_has(&log_b, "partitions assigned"));
     setup.check(&events).await;
 }
 

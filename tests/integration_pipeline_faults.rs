@@ -19,7 +19,7 @@ use common::services::{S3_ACCESS_KEY, S3_SECRET_KEY, SeaweedFs, Tansu, free_port
 use weir::cli::demo;
 use weir::config::{self, Pipeline, TableFormat};
 use weir::decode::SilverDecoder;
-use weir::pipeline::Tables;
+use weir::pipeline::{LeaseError, Tables, WriterLease};
 
 const PARTITIONS: i32 = 4;
 const OUTAGE: Duration = Duration::from_secs(30);
@@ -167,12 +167,21 @@ async fn an_s3_outage_and_a_frozen_broker_are_waited_out_and_the_tables_end_exac
     }
     setup.tansu.resume();
     setup.wait_for_tables(&mut host, 9_000, Duration::from_secs(300)).await;
+
+    // The gold writer lease on S3: held by the running host, so a second one stands by...
+    let location = setup.pipeline.tables.location.clone();
+    let s3 = setup.pipeline.tables.s3.clone();
+    let held = WriterLease::acquire(&location, &s3, "intruder").await.unwrap_err();
+    assert!(matches!(held, LeaseError::Held { .. }), "{held}");
     sigterm(&mut host);
     assert!(
         host.wait().unwrap().success(),
         "a clean stop; log:\n{}",
         setup.log_tail()
     );
+    // ...until a clean stop releases it.
+    let taken = WriterLease::acquire(&location, &s3, "intruder").await.unwrap();
+    taken.release().await;
     let log = std::fs::read_to_string(setup.log()).unwrap();
     println!(
         "restarts: {}",

@@ -12,6 +12,7 @@ mod buffer;
 #[cfg(test)]
 mod crash_tests;
 mod gold;
+mod lease;
 mod offsets;
 mod rows;
 mod runner;
@@ -19,6 +20,7 @@ mod stages;
 mod tables;
 
 pub use gold::{CHECKPOINT_TOPIC, GoldTable};
+pub use lease::{LeaseError, WriterLease};
 pub use runner::{PipelineRunner, RunError, RunStats};
 pub use stages::{RunningStage, StageSwap, Started, SwapReceiver, SwapSender, Swapped, swap_channel};
 pub use tables::{Layer, Medallion, Tables, storage_options, table_url};

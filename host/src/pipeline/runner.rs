@@ -15,6 +15,7 @@ use thiserror::Error;
 
 use super::buffer::Buffer;
 use super::gold::GoldTable;
+use super::lease::{LeaseError, WriterLease, holder_name};
 use super::offsets::TableOffsets;
 use super::rows::{self, Rejected};
 use super::stages::{RunningStage, Started, SwapReceiver, Swapped};
@@ -42,6 +43,8 @@ pub enum RunError {
     Gold { pipeline: String, source: GoldError },
     #[error("pipeline {pipeline}: {message}")]
     Unsupported { pipeline: String, message: String },
+    #[error("pipeline {pipeline}: {source}")]
+    Lease { pipeline: String, source: LeaseError },
 }
 
 /// Counts since start.
@@ -88,6 +91,8 @@ pub struct PipelineRunner {
     event_columns: Vec<usize>,
     /// The partitions this host owns now.
     assigned: BTreeSet<i32>,
+    /// A pipeline with gold tables writes only while it holds this.
+    lease: Option<WriterLease>,
 }
 
 impl std::fmt::Debug for PipelineRunner {
@@ -139,6 +144,18 @@ impl PipelineRunner {
         let sink_error = |source| RunError::Sink {
             pipeline: name.clone(),
             source,
+        };
+        // One writer per gold pipeline: the lease first, then its state and the consumer group.
+        let lease = match pipeline.gold.is_empty() {
+            true => None,
+            false => Some(
+                WriterLease::acquire(&pipeline.tables.location, &pipeline.tables.s3, &holder_name())
+                    .await
+                    .map_err(|source| RunError::Lease {
+                        pipeline: name.clone(),
+                        source,
+                    })?,
+            ),
         };
         let mut tables = Tables::open(&pipeline, &decoder).await.map_err(sink_error)?;
         let layers: Vec<Layer> = tables.in_commit_order().map(|(layer, _)| layer).collect();
@@ -205,6 +222,7 @@ impl PipelineRunner {
             gold,
             event_columns,
             assigned: BTreeSet::new(),
+            lease,
             #[cfg(test)]
             crash_before_table: None,
         })
@@ -264,7 +282,11 @@ impl PipelineRunner {
         }
         self.commit().await?;
         let stats = self.stats;
+        let lease = self.lease.take();
         self.source.close();
+        if let Some(lease) = lease {
+            lease.release().await;
+        }
         tracing::info!(?stats, "pipeline stopped");
         Ok(stats)
     }
@@ -272,6 +294,12 @@ impl PipelineRunner {
     /// One poll: swap in reloaded stages, process what came, resume new partitions, commit when
     /// the policy says so.
     pub async fn step(&mut self) -> Result<(), RunError> {
+        if let Some(lease) = &mut self.lease {
+            lease.renew_if_due().await.map_err(|source| RunError::Lease {
+                pipeline: self.pipeline.name.clone(),
+                source,
+            })?;
+        }
         self.apply_swaps();
         let room = self
             .pipeline
@@ -678,6 +706,12 @@ impl PipelineRunner {
     async fn commit(&mut self) -> Result<(), RunError> {
         if self.buffer.is_empty() {
             return Ok(());
+        }
+        if let Some(lease) = &self.lease {
+            lease.check().map_err(|source| RunError::Lease {
+                pipeline: self.pipeline.name.clone(),
+                source,
+            })?;
         }
         let buffer = std::mem::take(&mut self.buffer);
         let topic = self.pipeline.source.topic.clone();

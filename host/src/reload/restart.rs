@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::Pipeline;
 use crate::gold::GoldError;
-use crate::pipeline::RunError;
+use crate::pipeline::{LeaseError, RunError};
 use crate::sink::SinkError;
 
 /// The first wait before a restart; it doubles with each failure in a row.
@@ -32,9 +32,23 @@ pub fn is_permanent(error: &RunError) -> bool {
             GoldError::Table { source, .. } => sink_permanent(source),
             GoldError::Checkpoint { .. } => false,
         },
-        RunError::Source { .. } => false,
+        RunError::Source { .. } | RunError::Lease { .. } => false,
     }
 }
+
+/// True when another host holds the pipeline's gold writer lease: this one stands by.
+pub fn is_standby(error: &RunError) -> bool {
+    matches!(
+        error,
+        RunError::Lease {
+            source: LeaseError::Held { .. },
+            ..
+        }
+    )
+}
+
+/// How often a standby tries the lease.
+const STANDBY_RETRY: Duration = Duration::from_secs(1);
 
 fn sink_permanent(error: &SinkError) -> bool {
     matches!(error, SinkError::Schema { .. } | SinkError::OffsetBackwards { .. })
@@ -66,6 +80,8 @@ pub struct Failed {
     pub attempts: u32,
     pub retry_at: Instant,
     pub reason: String,
+    /// Waiting for another host's gold writer lease, not recovering from a failure.
+    pub standby: bool,
 }
 
 impl Failed {
@@ -82,11 +98,26 @@ impl Failed {
             attempts,
             retry_at: Instant::now() + backoff(attempts),
             reason,
+            standby: false,
+        }
+    }
+
+    /// A pipeline standing by while another host holds its gold writer lease.
+    pub fn standby(pipeline: Pipeline, reason: String) -> Failed {
+        Failed {
+            pipeline,
+            attempts: 0,
+            retry_at: Instant::now() + STANDBY_RETRY,
+            reason,
+            standby: true,
         }
     }
 
     /// What `/readyz` says meanwhile.
     pub fn status(&self) -> String {
+        if self.standby {
+            return self.reason.clone();
+        }
         let wait = self.retry_at.saturating_duration_since(Instant::now());
         format!(
             "restarting from its tables in {:.0} s (attempt {}) after: {}",
@@ -98,6 +129,7 @@ impl Failed {
 
     /// Tried and failed again: wait longer.
     pub fn again(&mut self, reason: String) {
+        self.standby = false;
         self.attempts += 1;
         self.retry_at = Instant::now() + backoff(self.attempts);
         self.reason = reason;

@@ -23,7 +23,7 @@ use thiserror::Error;
 use tokio::task::JoinHandle;
 
 use super::changes::{FolderChange, by_folder};
-use super::restart::{Failed, is_permanent};
+use super::restart::{Failed, is_permanent, is_standby};
 use super::watcher::{WatchError, Watcher};
 use crate::config::{self, ConfigError, PIPELINE_FILE, Pipeline};
 use crate::gold::GoldAggregator;
@@ -137,8 +137,14 @@ impl Supervisor {
                         None => Ok(()),
                     };
                 }
-                started = supervisor.launch(pipeline) => started,
+                started = supervisor.launch(pipeline.clone()) => started,
             };
+            if let Err(e) = &started
+                && is_standby(e)
+            {
+                supervisor.stand_by(pipeline, e.to_string(), false);
+                continue;
+            }
             if let Err(source) = started {
                 supervisor.stop_all().await;
                 return Err(SupervisorError::Start { pipeline: name, source });
@@ -474,6 +480,17 @@ impl Supervisor {
         }
     }
 
+    /// Waits for another host's gold writer lease, trying it again every second (`already`: it
+    /// was standing by before this try).
+    fn stand_by(&mut self, pipeline: Pipeline, reason: String, already: bool) {
+        if !already {
+            tracing::info!(pipeline = %pipeline.name, "{reason}");
+        }
+        crate::health::health().set_fault(&pipeline.name, reason.clone());
+        self.failed
+            .insert(pipeline.dir.clone(), Failed::standby(pipeline, reason));
+    }
+
     /// Starts again each failed pipeline whose backoff is over.
     async fn restart_due(&mut self) {
         let due: Vec<PathBuf> = self
@@ -498,6 +515,7 @@ impl Supervisor {
                 Ok(()) => {
                     tracing::info!(pipeline = %name, attempt = failed.attempts, "pipeline restarted from its tables")
                 }
+                Err(e) if is_standby(&e) => self.stand_by(failed.pipeline, e.to_string(), failed.standby),
                 Err(e) if is_permanent(&e) => {
                     tracing::error!(pipeline = %name, error = %e, "pipeline stopped: restarting cannot help; it starts again when its folder changes");
                     crate::health::health().set_fault(&name, format!("stopped: {e}"));

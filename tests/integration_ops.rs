@@ -294,3 +294,41 @@ async fn traps_and_deadline_hits_are_counted_per_plugin() {
         Some(35.0)
     );
 }
+
+/// SIGTERM during start-up (plugins still compiling, tables not open yet) ends in a clean stop
+/// with exit status 0, not death by the signal.
+#[test]
+fn sigterm_during_start_up_is_a_clean_stop() {
+    use std::io::BufRead as _;
+    let tansu = Tansu::start();
+    tansu.create_topic("posts", 4);
+    let work = tempfile::tempdir().unwrap();
+    let pipelines = copy_posts_pipeline(&work.path().join("pipelines"), &[]);
+    let mut host = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["run", "--listen", "off"])
+        .arg(&pipelines)
+        .env("KAFKA_BROKERS", tansu.brokers())
+        .env("WEIR_LAKEHOUSE", work.path().join("lakehouse"))
+        .env("POSTS_GROUP", "early-sigterm")
+        // An empty compile cache: start-up takes a while.
+        .env("WEIR_CACHE_DIR", work.path().join("cache"))
+        .env("WEIR_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first log line: the process is up and starting its pipelines.
+    let mut stderr = std::io::BufReader::new(host.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &host.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let exit = host.wait().unwrap();
+    assert_eq!(exit.code(), Some(0), "{exit}; first line: {first}\n{rest}");
+    assert!(rest.contains("stopping"), "{first}\n{rest}");
+}

@@ -62,6 +62,13 @@ impl Health {
         self.lock().entry(pipeline.to_string()).or_default().fault = Some(reason);
     }
 
+    /// The reason set by [`Health::set_fault`] no longer holds.
+    pub fn clear_fault(&self, pipeline: &str) {
+        if let Some(entry) = self.lock().get_mut(pipeline) {
+            entry.fault = None;
+        }
+    }
+
     pub fn update(&self, pipeline: &str, state: ConsumerState) {
         if let Some(entry) = self.lock().get_mut(pipeline) {
             entry.state = state;

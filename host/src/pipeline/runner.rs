@@ -93,6 +93,8 @@ pub struct PipelineRunner {
     assigned: BTreeSet<i32>,
     /// A pipeline with gold tables writes only while it holds this.
     lease: Option<WriterLease>,
+    /// Since when this host has owned no partition, and whether it said so.
+    unassigned: (std::time::Instant, bool),
 }
 
 impl std::fmt::Debug for PipelineRunner {
@@ -223,6 +225,7 @@ impl PipelineRunner {
             event_columns,
             assigned: BTreeSet::new(),
             lease,
+            unassigned: (std::time::Instant::now(), false),
             #[cfg(test)]
             crash_before_table: None,
         })
@@ -345,8 +348,43 @@ impl PipelineRunner {
         if self.buffer.is_due(&self.pipeline.commit) {
             self.commit().await?;
         }
+        self.watch_assignment();
         tokio::task::yield_now().await;
         Ok(())
+    }
+
+    /// Says so (log and `/readyz`) when this host has owned no partition for longer than the
+    /// group's session timeout: the group may be waiting out a dead member, or the broker does
+    /// not assign; either way an operator should know.
+    fn watch_assignment(&mut self) {
+        let name = &self.pipeline.name;
+        if !self.assigned.is_empty() {
+            if self.unassigned.1 {
+                crate::health::health().clear_fault(name);
+                tracing::info!(pipeline = %name, "partitions assigned at last");
+            }
+            self.unassigned = (std::time::Instant::now(), false);
+            return;
+        }
+        let session_ms: u64 = self
+            .pipeline
+            .source
+            .properties
+            .get("session.timeout.ms")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(10_000);
+        let waited = self.unassigned.0.elapsed();
+        if !self.unassigned.1 && waited.as_millis() as u64 > session_ms {
+            let why = format!(
+                "no partitions after {} s in consumer group `{}` (session timeout {} s): the group may still be waiting out a previous member, or the broker does not assign",
+                waited.as_secs(),
+                self.pipeline.source.group,
+                session_ms / 1_000
+            );
+            tracing::warn!(pipeline = %name, "{why}");
+            crate::health::health().set_fault(name, why);
+            self.unassigned.1 = true;
+        }
     }
 
     /// Puts reloaded stages in place: between two batches, so each batch runs on one version of

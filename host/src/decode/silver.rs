@@ -76,9 +76,14 @@ impl SilverDecoder {
             Ok(batch) => (batch, Vec::new()),
             Err(_) => self.decode_one_by_one(values),
         };
-        let kept: Vec<usize> = (0..values.len())
-            .filter(|i| !rejected.iter().any(|(r, _)| r == i))
-            .collect();
+        // A mask, not a search of `rejected` per value: linear however many a plugin made.
+        let mut refused = vec![false; values.len()];
+        for (i, _) in &rejected {
+            if let Some(slot) = refused.get_mut(*i) {
+                *slot = true;
+            }
+        }
+        let kept: Vec<usize> = (0..values.len()).filter(|&i| !refused[i]).collect();
         let (rows, temporal_rejects) = self.finish(&json_rows, &kept, origins);
         rejected.extend(temporal_rejects);
         rejected.sort_by_key(|(i, _)| *i);

@@ -49,7 +49,7 @@ impl PluginLog {
 
     /// Records one line and forwards it to the host log.
     pub fn line(&self, source: LogSource, text: &str) {
-        let mut text = text.trim_end_matches(['\r', '\n']).to_string();
+        let mut text = escape_controls(text.trim_end_matches(['\r', '\n']));
         if text.len() > self.max_line {
             let mut cut = self.max_line;
             while !text.is_char_boundary(cut) {
@@ -87,6 +87,23 @@ impl PluginLog {
     }
 }
 
+/// `text` with every control character but tab written as an escape (`\n`, `\r`, `\u{1b}`),
+/// so a plugin's line can never end early or pass for one of the host's own (or colour it).
+fn escape_controls(text: &str) -> String {
+    if !text.chars().any(|c| c.is_control() && c != '\t') {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() && c != '\t' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// A plugin's stdout or stderr: bytes are split into lines and sent to the [`PluginLog`].
 #[derive(Debug, Clone)]
 pub struct LogPipe {
@@ -107,9 +124,14 @@ impl LogPipe {
     fn push(&self, bytes: &[u8]) {
         let mut partial = self.partial.lock().unwrap_or_else(PoisonError::into_inner);
         partial.extend_from_slice(bytes);
-        while let Some(end) = partial.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = partial.drain(..=end).collect();
-            self.log.line(self.source, &String::from_utf8_lossy(&line));
+        // Every complete line at once, in one pass (not one drain of the buffer per line, which
+        // is quadratic in a write of many short lines).
+        if let Some(last) = partial.iter().rposition(|&b| b == b'\n') {
+            let rest = partial.split_off(last + 1);
+            let complete = std::mem::replace(&mut *partial, rest);
+            for line in complete[..last].split(|&b| b == b'\n') {
+                self.log.line(self.source, &String::from_utf8_lossy(line));
+            }
         }
         // A line that never ends must not grow without bound.
         if partial.len() > self.log.max_line {
@@ -173,6 +195,38 @@ impl tokio::io::AsyncWrite for LogPipe {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_so_no_line_passes_for_the_hosts() {
+        let log = PluginLog::new("s", 200);
+        log.line(
+            LogSource::Host(Level::Info),
+            "ok\n2026-12-01T00:00:00Z ERROR weir::pipeline: forged\r\u{1b}[31mred\tx",
+        );
+        let text = &log.recent()[0].text;
+        assert_eq!(
+            text,
+            "ok\\n2026-12-01T00:00:00Z ERROR weir::pipeline: forged\\r\\u{1b}[31mred\tx"
+        );
+        assert!(!text.contains('\n') && !text.contains('\r') && !text.contains('\u{1b}'));
+    }
+
+    #[test]
+    fn one_write_of_many_lines_gives_each_line_once() {
+        let log = PluginLog::new("s", 16);
+        let pipe = LogPipe::new(log.clone(), LogSource::Stdout);
+        let mut bytes = Vec::new();
+        for i in 0..100_000 {
+            bytes.extend_from_slice(format!("{i}\n").as_bytes());
+        }
+        bytes.extend_from_slice(b"tail");
+        pipe.push(&bytes);
+        let texts: Vec<String> = log.recent().into_iter().map(|l| l.text).collect();
+        assert_eq!(texts.len(), RECENT_LINES);
+        assert_eq!(texts.last().map(String::as_str), Some("99999"));
+        pipe.push(b"\n");
+        assert_eq!(log.recent().last().map(|l| l.text.as_str()), Some("tail"));
+    }
 
     #[test]
     fn pipe_splits_lines_and_keeps_partial_ones() {

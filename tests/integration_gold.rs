@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Float64Type, Int64Type, TimestampMicrosecondType};
+use common::Lcg;
 use common::pipeline::{delta_versions, rows, sigterm, tables_reached, wait_for_delta_commit};
 use common::services::Tansu;
 use rdkafka::config::ClientConfig;
@@ -111,19 +112,6 @@ impl Event {
                 self.id, self.user, self.amount
             ),
         }
-    }
-}
-
-/// A tiny deterministic generator (no extra crate).
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % n
     }
 }
 
@@ -329,7 +317,8 @@ fn setup(group: &str) -> Setup {
 }
 
 impl Setup {
-    fn weir_run(&self) -> Child {
+    /// `weir run` on the test pipeline, logging at `level` to `log`.
+    fn weir_run_to(&self, level: &str, log: std::fs::File) -> Child {
         Command::new(env!("CARGO_BIN_EXE_weir"))
             .args(["run", "--listen", "127.0.0.1:0"])
             .arg(&self.pipelines)
@@ -337,27 +326,20 @@ impl Setup {
             .env("WEIR_LAKEHOUSE", &self.lakehouse)
             .env("GROUP", &self.group)
             .env("WEIR_CACHE_DIR", self.lakehouse.join("cache"))
-            .env("WEIR_LOG", "warn")
+            .env("WEIR_LOG", level)
             .stdout(Stdio::null())
-            .stderr(self.log())
+            .stderr(log)
             .spawn()
             .unwrap()
     }
 
+    fn weir_run(&self) -> Child {
+        self.weir_run_to("warn", self.log())
+    }
+
     /// `weir run` logging at info level to its own file.
     fn weir_run_logged(&self, log: &std::path::Path) -> Child {
-        Command::new(env!("CARGO_BIN_EXE_weir"))
-            .args(["run", "--listen", "off"])
-            .arg(&self.pipelines)
-            .env("KAFKA_BROKERS", self.tansu.brokers())
-            .env("WEIR_LAKEHOUSE", &self.lakehouse)
-            .env("GROUP", &self.group)
-            .env("WEIR_CACHE_DIR", self.lakehouse.join("cache"))
-            .env("WEIR_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(log).unwrap())
-            .spawn()
-            .unwrap()
+        self.weir_run_to("info", std::fs::File::create(log).unwrap())
     }
 
     /// Every run's log, appended to one file (shown when the test fails).

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::Lcg;
 use common::pipeline::{
     assert_gold_matches_silver, assert_offsets_monotonic, copy_posts_pipeline, delta_versions, origins, sigterm,
     silver_ids, tables_reached, unique, wait_for_delta_commit,
@@ -66,19 +67,6 @@ fn tail(log: &Path) -> String {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(30)..].join("\n")
-}
-
-/// A tiny deterministic generator (no extra crate): the seed is printed for replays.
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % n
-    }
 }
 
 fn chunk(i: usize) -> std::ops::Range<usize> {

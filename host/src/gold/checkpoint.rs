@@ -14,7 +14,6 @@ use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use arrow::ipc::reader::FileReader;
 use arrow::ipc::writer::FileWriter;
 use futures::StreamExt as _;
-use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt as _, PutPayload};
 use serde::{Deserialize, Serialize};
@@ -22,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::error::GoldError;
 use super::state::GoldState;
 use crate::config::S3Config;
-use crate::pipeline::{storage_options, table_url};
+use crate::pipeline::{object_store_at, table_url};
 
 /// One gold commit: the state after it, its rows and offsets.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,22 +66,7 @@ impl CheckpointStore {
             message,
         };
         let url = table_url(location, &format!("_weir/{table}")).map_err(|e| error(e.to_string()))?;
-        let options = storage_options(s3);
-        let (store, prefix): (Arc<dyn ObjectStore>, Path) = if url.scheme() == "s3" {
-            // As for the tables: settings left unset come from the `AWS_*` environment.
-            let mut builder = AmazonS3Builder::from_env().with_url(url.as_str());
-            for (key, value) in options {
-                if let Ok(key) = key.to_ascii_lowercase().parse::<AmazonS3ConfigKey>() {
-                    builder = builder.with_config(key, value);
-                }
-            }
-            let store = builder.build().map_err(|e| error(e.to_string()))?;
-            let prefix = Path::from_url_path(url.path()).map_err(|e| error(e.to_string()))?;
-            (Arc::new(store), prefix)
-        } else {
-            let (store, prefix) = object_store::parse_url_opts(&url, options).map_err(|e| error(e.to_string()))?;
-            (Arc::from(store), prefix)
-        };
+        let (store, prefix) = object_store_at(&url, s3).map_err(error)?;
         Ok(CheckpointStore {
             gold: gold.into(),
             store,

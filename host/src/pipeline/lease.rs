@@ -19,7 +19,7 @@ use object_store::{ObjectStore, ObjectStoreExt as _, PutMode, PutOptions, PutPay
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::tables::{storage_options, table_url};
+use super::tables::{object_store_at, table_url};
 use crate::config::S3Config;
 
 /// How long a lease lasts without renewal.
@@ -101,15 +101,7 @@ impl WriterLease {
             path: place.clone(),
             message: e.to_string(),
         };
-        let options = storage_options(s3);
-        let mut builder = object_store::aws::AmazonS3Builder::from_env().with_url(url.as_str());
-        for (key, value) in options {
-            if let Ok(key) = key.to_ascii_lowercase().parse::<object_store::aws::AmazonS3ConfigKey>() {
-                builder = builder.with_config(key, value);
-            }
-        }
-        let store: Arc<dyn ObjectStore> = Arc::new(builder.build().map_err(|e| store_error(&e))?);
-        let prefix = Path::from_url_path(url.path()).map_err(|e| store_error(&e))?;
+        let (store, prefix) = object_store_at(&url, s3).map_err(|e| store_error(&e))?;
         let path = prefix.join("writer.lease");
         let mode = match store.get(&path).await {
             Ok(found) => {
@@ -135,7 +127,7 @@ impl WriterLease {
         };
         let version = put(&store, &path, holder, mode)
             .await
-            .map_err(|e| contested(e, &place, "another host"))?;
+            .map_err(|e| contested(e, &place))?;
         tracing::info!(lease = %place, holder, "gold writer lease taken");
         Ok(WriterLease {
             held: Held::S3 { store, path, version },
@@ -259,11 +251,11 @@ async fn put(
 }
 
 /// A lost conditional put means another host won the lease.
-fn contested(error: object_store::Error, place: &str, holder: &str) -> LeaseError {
+fn contested(error: object_store::Error, place: &str) -> LeaseError {
     match error {
         object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. } => LeaseError::Held {
             path: place.to_string(),
-            holder: holder.to_string(),
+            holder: "another host".to_string(),
         },
         e => LeaseError::Store {
             path: place.to_string(),

@@ -366,20 +366,14 @@ impl PipelineRunner {
             self.unassigned = (std::time::Instant::now(), false);
             return;
         }
-        let session_ms: u64 = self
-            .pipeline
-            .source
-            .properties
-            .get("session.timeout.ms")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(10_000);
+        let session = self.source.session_timeout();
         let waited = self.unassigned.0.elapsed();
-        if !self.unassigned.1 && waited.as_millis() as u64 > session_ms {
+        if !self.unassigned.1 && waited > session {
             let why = format!(
                 "no partitions after {} s in consumer group `{}` (session timeout {} s): the group may still be waiting out a previous member, or the broker does not assign",
                 waited.as_secs(),
                 self.pipeline.source.group,
-                session_ms / 1_000
+                session.as_secs()
             );
             tracing::warn!(pipeline = %name, "{why}");
             crate::health::health().set_fault(name, why);

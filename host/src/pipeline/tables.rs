@@ -4,7 +4,9 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Once;
+use std::sync::{Arc, Once};
+
+use object_store::ObjectStore;
 
 use url::Url;
 
@@ -50,6 +52,25 @@ pub fn storage_options(s3: &S3Config) -> HashMap<String, String> {
     }
     options.insert("aws_conditional_put".into(), "etag".into());
     options
+}
+
+/// An object store and the path prefix within it for `url`: `s3://` with the pipeline's S3
+/// settings (unset ones from the `AWS_*` environment, as for the tables), else a local folder.
+pub fn object_store_at(url: &Url, s3: &S3Config) -> Result<(Arc<dyn ObjectStore>, object_store::path::Path), String> {
+    let options = storage_options(s3);
+    if url.scheme() == "s3" {
+        let mut builder = object_store::aws::AmazonS3Builder::from_env().with_url(url.as_str());
+        for (key, value) in options {
+            if let Ok(key) = key.to_ascii_lowercase().parse::<object_store::aws::AmazonS3ConfigKey>() {
+                builder = builder.with_config(key, value);
+            }
+        }
+        let store = builder.build().map_err(|e| e.to_string())?;
+        let prefix = object_store::path::Path::from_url_path(url.path()).map_err(|e| e.to_string())?;
+        return Ok((Arc::new(store), prefix));
+    }
+    let (store, prefix) = object_store::parse_url_opts(url, options).map_err(|e| e.to_string())?;
+    Ok((Arc::from(store), prefix))
 }
 
 /// A medallion layer.
@@ -165,7 +186,7 @@ impl Tables {
                 let mut sinks = Vec::new();
                 for format in &tables.format {
                     sinks.push(match format {
-                        TableFormat::Delta => TableSink::Delta(
+                        TableFormat::Delta => TableSink::Delta(Box::new(
                             DeltaSink::open(
                                 table_url(location, name)?,
                                 options.clone(),
@@ -174,7 +195,7 @@ impl Tables {
                                 schema.clone(),
                             )
                             .await?,
-                        ),
+                        )),
                         TableFormat::Iceberg => {
                             let Some(catalog) = catalog.clone() else {
                                 return Err(SinkError::Catalog {

@@ -37,6 +37,9 @@ pub struct DeltaSink {
     pipeline: String,
     table: DeltaTable,
     schema: TableSchema,
+    /// The `txn` versions known for the loaded snapshot, per app id (reading one scans the log):
+    /// filled on first read, set by this sink's commits, emptied when other commits are loaded.
+    held: std::sync::Mutex<HashMap<String, Option<i64>>>,
 }
 
 impl std::fmt::Debug for DeltaSink {
@@ -86,6 +89,7 @@ impl DeltaSink {
             pipeline: pipeline.to_string(),
             table,
             schema,
+            held: std::sync::Mutex::default(),
         };
         sink.evolve().await?;
         Ok(sink)
@@ -189,14 +193,21 @@ impl DeltaSink {
 
     /// The next offset of `topic`/`partition` this table holds, if it holds any.
     pub async fn next_offset(&self, topic: &str, partition: i32) -> Result<Option<i64>, SinkError> {
+        let id = app_id(&self.pipeline, topic, partition);
+        if let Some(known) = self.held().get(&id) {
+            return Ok(*known);
+        }
         let snapshot = self.table.snapshot().map_err(|e| self.error(e))?;
-        snapshot
-            .transaction_version(
-                self.table.log_store().as_ref(),
-                app_id(&self.pipeline, topic, partition),
-            )
+        let version = snapshot
+            .transaction_version(self.table.log_store().as_ref(), id.clone())
             .await
-            .map_err(|e| self.error(e))
+            .map_err(|e| self.error(e))?;
+        self.held().insert(id, version);
+        Ok(version)
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<String, Option<i64>>> {
+        self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Writes `data` as one commit with its offsets. Nothing is visible unless all of it is.
@@ -255,13 +266,21 @@ impl DeltaSink {
             .await
             .map_err(|e| self.error(e))?;
         let version = finalized.version();
-        self.table.update_incremental(None).await.map_err(|e| self.error(e))?;
+        // Versions in between (another writer's, of other partitions) may move other ids.
+        self.refresh().await?;
+        let mut held = self.held();
+        for (topic, partition, next) in &data.offsets {
+            held.insert(app_id(&self.pipeline, topic, *partition), Some(*next));
+        }
+        drop(held);
         Ok(version)
     }
 
     /// Loads commits made since this table was opened (by this or another host).
     pub async fn refresh(&mut self) -> Result<(), SinkError> {
-        self.table.update_incremental(None).await.map_err(|e| self.error(e))
+        self.table.update_incremental(None).await.map_err(|e| self.error(e))?;
+        self.held().clear();
+        Ok(())
     }
 
     /// Every row of the table's current version (for rebuilding in-memory state on start).
@@ -352,7 +371,7 @@ impl DeltaSink {
             .build(Some(&snapshot), self.table.log_store(), operation)
             .await
             .map_err(|e| self.error(e))?;
-        self.table.update_incremental(None).await.map_err(|e| self.error(e))?;
+        self.refresh().await?;
         Ok((files.len(), added_count))
     }
 

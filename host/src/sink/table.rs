@@ -12,7 +12,7 @@ use crate::config::TableFormat;
 /// A table in Delta or Iceberg format.
 #[derive(Debug)]
 pub enum TableSink {
-    Delta(DeltaSink),
+    Delta(Box<DeltaSink>),
     Iceberg(Box<IcebergSink>),
 }
 

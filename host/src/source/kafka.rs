@@ -115,6 +115,8 @@ pub struct KafkaSource {
     floor: Mutex<HashMap<i32, i64>>,
     /// When a connection problem was last logged.
     last_transient_warning: Mutex<Option<Instant>>,
+    /// The group's session timeout, as configured (Weir's default or the pipeline's).
+    session_timeout: Duration,
 }
 
 impl std::fmt::Debug for KafkaSource {
@@ -147,6 +149,12 @@ impl KafkaSource {
         client
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false");
+        let session_timeout = Duration::from_millis(
+            client
+                .get("session.timeout.ms")
+                .and_then(|ms| ms.parse().ok())
+                .unwrap_or(10_000),
+        );
         let context = Context {
             assignment: Mutex::default(),
             pipeline: pipeline.to_string(),
@@ -169,6 +177,7 @@ impl KafkaSource {
             batch_records: config.batch_records.max(1),
             floor: Mutex::default(),
             last_transient_warning: Mutex::default(),
+            session_timeout,
         })
     }
 
@@ -182,6 +191,11 @@ impl KafkaSource {
 
     pub fn topic(&self) -> &str {
         &self.topic
+    }
+
+    /// How long the group waits for a silent member before it gives its partitions away.
+    pub fn session_timeout(&self) -> Duration {
+        self.session_timeout
     }
 
     /// The partitions this member owns now.

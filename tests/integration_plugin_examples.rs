@@ -116,7 +116,7 @@ fn avg_score_matches_a_plain_computation_per_subreddit() {
         .map(|(s, score)| record(&json!({"subreddit": s, "score": score}).to_string()))
         .collect();
 
-    let keys = stage.keys(&input);
+    let keys = stage.keys(&input, &mut stage.allowance());
     let mut groups: std::collections::BTreeMap<String, Vec<Record>> = Default::default();
     for (verdict, rec) in keys.iter().zip(&input) {
         let Verdict::Ok(key) = verdict else {
@@ -142,11 +142,23 @@ fn avg_score_matches_a_plain_computation_per_subreddit() {
         Verdict::Ok(bytes) => bytes,
         other => panic!("{other:?}"),
     };
-    let left: Vec<Vec<u8>> = stage.accumulate(&halves(true)).into_iter().map(ok).collect();
-    let right: Vec<Vec<u8>> = stage.accumulate(&halves(false)).into_iter().map(ok).collect();
+    let left: Vec<Vec<u8>> = stage
+        .accumulate(&halves(true), &mut stage.allowance())
+        .into_iter()
+        .map(ok)
+        .collect();
+    let right: Vec<Vec<u8>> = stage
+        .accumulate(&halves(false), &mut stage.allowance())
+        .into_iter()
+        .map(ok)
+        .collect();
     let pairs: Vec<(Vec<u8>, Vec<u8>)> = left.into_iter().zip(right).collect();
-    let merged: Vec<Vec<u8>> = stage.merge(&pairs).into_iter().map(ok).collect();
-    let rows = stage.finish(&merged);
+    let merged: Vec<Vec<u8>> = stage
+        .merge(&pairs, &mut stage.allowance())
+        .into_iter()
+        .map(ok)
+        .collect();
+    let rows = stage.finish(&merged, &mut stage.allowance());
 
     for ((subreddit, _), row) in groups.iter().zip(rows) {
         let Verdict::Ok(row) = row else { panic!("{row:?}") };
@@ -159,7 +171,7 @@ fn avg_score_matches_a_plain_computation_per_subreddit() {
             "{subreddit}: {row} vs {want}"
         );
     }
-    let missing = stage.keys(&[record(r#"{"score":1}"#)]);
+    let missing = stage.keys(&[record(r#"{"score":1}"#)], &mut stage.allowance());
     assert_eq!(
         missing[0],
         Verdict::Rejected("group field `subreddit` is missing".into())

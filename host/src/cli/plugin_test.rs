@@ -111,7 +111,7 @@ fn verdict_line<T>(index: usize, verdict: &Verdict<T>, ok: impl FnOnce(&T) -> Va
         }
         Verdict::Failed(failure) => {
             summary.failed += 1;
-            json!({"record": index, "outcome": "failed", "kind": failure.label(), "error": failure.to_string()})
+            json!({"record": index, "outcome": "failed", "kind": failure.kind(), "error": failure.to_string()})
         }
     }
 }
@@ -159,7 +159,8 @@ fn run_aggregate(
     let mut summary = Summary::default();
     let mut groups: BTreeMap<String, Vec<Record>> = BTreeMap::new();
     for (n, batch) in records.chunks(batch_size).enumerate() {
-        for (i, (verdict, record)) in stage.keys(batch).iter().zip(batch).enumerate() {
+        let mut allowance = stage.allowance();
+        for (i, (verdict, record)) in stage.keys(batch, &mut allowance).iter().zip(batch).enumerate() {
             let line = verdict_line(n * batch_size + i, verdict, |key| json!({"key": key}), &mut summary);
             if let Verdict::Ok(key) = verdict {
                 groups.entry(key.clone()).or_default().push(record.clone());
@@ -172,7 +173,8 @@ fn run_aggregate(
         .into_values()
         .map(|records| GroupInput { state: None, records })
         .collect();
-    let states = stage.accumulate(&inputs);
+    let mut allowance = stage.allowance();
+    let states = stage.accumulate(&inputs, &mut allowance);
     let mut finished = Vec::new();
     for (key, state) in keys.iter().zip(&states) {
         match state {
@@ -180,7 +182,10 @@ fn run_aggregate(
             other => writeln!(out, "{}", json!({"group": key, "error": other.reason()}))?,
         }
     }
-    let rows = stage.finish(&finished.iter().map(|(_, s)| s.clone()).collect::<Vec<_>>());
+    let rows = stage.finish(
+        &finished.iter().map(|(_, s)| s.clone()).collect::<Vec<_>>(),
+        &mut stage.allowance(),
+    );
     for ((key, _), row) in finished.iter().zip(rows) {
         let line = match row {
             Verdict::Ok(text) => json!({"group": key, "row": as_json(&text)}),

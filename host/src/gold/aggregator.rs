@@ -11,9 +11,10 @@ use super::state::GoldState;
 use crate::config::Gold;
 use crate::decode::{Origin, SilverDecoder};
 use crate::plugin::{
-    AggregateStage, GroupInput, Plugin, PluginEngine, PluginLog, Record, StageSpec, Verdict, short_sha,
+    AggregateStage, Allowance, GroupInput, Plugin, PluginEngine, PluginLog, Record, StageSpec, Verdict, short_sha,
 };
 use crate::sink::schema::{self, TableSchema};
+use tokio_util::sync::CancellationToken;
 
 /// One record for a gold aggregate: its value after the stages, and its event time (µs).
 #[derive(Debug, Clone, Copy)]
@@ -70,10 +71,13 @@ impl GoldAggregator {
             limits: gold.limits,
             log,
         };
-        let stage = AggregateStage::start(spec).map_err(|source| GoldError::Plugin {
+        let mut stage = AggregateStage::start(spec).map_err(|source| GoldError::Plugin {
             gold: gold.name.clone(),
             source,
         })?;
+        // Never interrupted, not even when the host stops: a batch half folded into the open
+        // windows could not be taken out again. The deadline budget bounds its calls instead.
+        stage.interrupt_on(CancellationToken::new());
         Ok(GoldAggregator {
             decoder: SilverDecoder::new(&gold.columns),
             schema: schema::gold(&gold.key_column, &gold.columns),
@@ -123,7 +127,8 @@ impl GoldAggregator {
             .take(STATE_PROBES)
             .cloned()
             .collect();
-        let verdicts = self.stage.finish(&probes);
+        let mut allowance = self.stage.allowance();
+        let verdicts = self.stage.finish(&probes, &mut allowance);
         match verdicts.iter().find_map(Verdict::reason) {
             None => Ok(()),
             Some(reason) => Err(GoldError::State {
@@ -177,7 +182,9 @@ impl GoldAggregator {
             return refused;
         }
         let records: Vec<Record> = placed.iter().map(|(i, _)| inputs[*i].record.clone()).collect();
-        let keys = self.stage.keys(&records);
+        // One allowance for every call of this batch, the one-at-a-time retries included.
+        let mut allowance = self.stage.allowance();
+        let keys = self.stage.keys(&records, &mut allowance);
         let mut groups: BTreeMap<(i64, String), Vec<usize>> = BTreeMap::new();
         for (j, (verdict, (i, pane))) in keys.into_iter().zip(&placed).enumerate() {
             match verdict {
@@ -193,35 +200,48 @@ impl GoldAggregator {
                 records: members.iter().filter_map(|&j| records[j].take()).collect(),
             })
             .collect();
-        let states = self.stage.accumulate(&inputs);
+        let states = self.stage.accumulate(&inputs, &mut allowance);
         for ((((pane, key), members), verdict), input) in groups.into_iter().zip(states).zip(inputs) {
-            match verdict {
-                Verdict::Ok(state) => self.state.put(pane, key, state),
+            let state = match verdict {
+                Verdict::Ok(state) => Some(state),
                 _ => {
-                    // One record at a time, so only the records that fail are refused.
-                    let mut state = input.state;
-                    for (&j, record) in members.iter().zip(input.records) {
-                        let one = GroupInput {
-                            state: state.clone(),
-                            records: vec![record],
-                        };
-                        let mut verdict = self.stage.accumulate(&[one]);
-                        match verdict.pop() {
-                            Some(Verdict::Ok(next)) => state = Some(next),
-                            other => {
-                                let reason = other.and_then(|v| v.reason()).unwrap_or_default();
-                                refused.push((placed[j].0, format!("accumulate: {reason}")));
-                            }
-                        }
-                    }
-                    if let Some(state) = state {
-                        self.state.put(pane, key, state);
-                    }
+                    let members: Vec<usize> = members.iter().map(|&j| placed[j].0).collect();
+                    self.refold(input, &members, &mut allowance, &mut refused)
                 }
+            };
+            if let Some(state) = state {
+                self.state.put(pane, key, state);
             }
         }
         refused.sort_by_key(|(i, _)| *i);
         refused
+    }
+
+    /// Folds a group's records into its state one at a time, after the group's call failed, so
+    /// only the records that fail are refused (`members` are their input indexes). The retries
+    /// spend the batch's allowance: once it is spent the rest are refused without a call.
+    fn refold(
+        &mut self,
+        input: GroupInput,
+        members: &[usize],
+        allowance: &mut Allowance,
+        refused: &mut Vec<(usize, String)>,
+    ) -> Option<Vec<u8>> {
+        let mut state = input.state;
+        for (&i, record) in members.iter().zip(input.records) {
+            let one = GroupInput {
+                state: state.clone(),
+                records: vec![record],
+            };
+            match self.stage.accumulate(&[one], allowance).pop() {
+                Some(Verdict::Ok(next)) => state = Some(next),
+                other => {
+                    let reason = other.and_then(|v| v.reason()).unwrap_or_default();
+                    refused.push((i, format!("accumulate: {reason}")));
+                }
+            }
+        }
+        state
     }
 
     /// Finishes every window the watermark (the slowest partition's) has passed since the last
@@ -265,8 +285,12 @@ impl GoldAggregator {
             }
             groups.extend(by_key.into_iter().map(|(key, states)| (start, key.to_string(), states)));
         }
-        let mut results = self.merge_all(groups.iter_mut().map(|(_, _, s)| std::mem::take(s)).collect());
-        self.finish_all(&mut results);
+        let mut allowance = self.stage.allowance();
+        let mut results = self.merge_all(
+            groups.iter_mut().map(|(_, _, s)| std::mem::take(s)).collect(),
+            &mut allowance,
+        );
+        self.finish_all(&mut results, &mut allowance);
         self.state
             .panes
             .retain(|&pane, _| pane.saturating_add(window.size_us) > watermark);
@@ -282,7 +306,7 @@ impl GoldAggregator {
     }
 
     /// Merges each list of states into one, a round of batched `merge` calls per pane.
-    fn merge_all(&mut self, lists: Vec<Vec<Vec<u8>>>) -> Vec<Result<Vec<u8>, String>> {
+    fn merge_all(&mut self, lists: Vec<Vec<Vec<u8>>>, allowance: &mut Allowance) -> Vec<Result<Vec<u8>, String>> {
         let longest = lists.iter().map(Vec::len).max().unwrap_or(0);
         let mut lists: Vec<std::vec::IntoIter<Vec<u8>>> = lists.into_iter().map(Vec::into_iter).collect();
         let mut merged: Vec<Result<Vec<u8>, String>> = lists
@@ -298,7 +322,7 @@ impl GoldAggregator {
                     at.push(i);
                 }
             }
-            let verdicts = self.stage.merge(&pairs);
+            let verdicts = self.stage.merge(&pairs, allowance);
             for (i, verdict) in at.into_iter().zip(verdicts) {
                 merged[i] = match verdict {
                     Verdict::Ok(state) => Ok(state),
@@ -310,13 +334,13 @@ impl GoldAggregator {
     }
 
     /// Replaces each merged state with its `finish` row (JSON text).
-    fn finish_all(&mut self, results: &mut [Result<Vec<u8>, String>]) {
+    fn finish_all(&mut self, results: &mut [Result<Vec<u8>, String>], allowance: &mut Allowance) {
         let (at, states): (Vec<usize>, Vec<Vec<u8>>) = results
             .iter_mut()
             .enumerate()
             .filter_map(|(i, r)| r.as_mut().ok().map(|s| (i, std::mem::take(s))))
             .unzip();
-        let verdicts = self.stage.finish(&states);
+        let verdicts = self.stage.finish(&states, allowance);
         for (i, verdict) in at.into_iter().zip(verdicts) {
             results[i] = match verdict {
                 Verdict::Ok(row) => Ok(row.into_bytes()),

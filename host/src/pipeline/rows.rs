@@ -18,6 +18,35 @@ pub struct Rejected<'a> {
     pub plugin_sha256: Option<String>,
 }
 
+/// One quarantine row per record and stage, in offset order: the outputs of one flat-mapped
+/// record that a later stage or silver refused become one row (the first reason, and how many
+/// more), not one row per output, which would copy the record as many times.
+pub fn one_per_record(mut rejected: Vec<Rejected<'_>>) -> Vec<Rejected<'_>> {
+    rejected.sort_by_key(|r| r.record.offset);
+    let mut out: Vec<Rejected<'_>> = Vec::with_capacity(rejected.len());
+    let mut more = 0usize;
+    for next in rejected {
+        match out.last_mut() {
+            Some(last) if last.record.offset == next.record.offset && last.stage == next.stage => more += 1,
+            _ => {
+                note_more(out.last_mut(), more);
+                more = 0;
+                out.push(next);
+            }
+        }
+    }
+    note_more(out.last_mut(), more);
+    out
+}
+
+fn note_more(row: Option<&mut Rejected<'_>>, more: usize) {
+    if let Some(row) = row
+        && more > 0
+    {
+        row.reason = format!("{} (and {more} more of this record's outputs)", row.reason);
+    }
+}
+
 fn micros(ms: Option<i64>) -> Option<i64> {
     ms.and_then(|ms| ms.checked_mul(1_000))
 }
@@ -108,4 +137,48 @@ pub fn quarantine(
         timestamps(vec![Some(now_us); n]),
     ];
     RecordBatch::try_new(schema.arrow.clone(), columns)
+}
+
+#[cfg(test)]
+mod grouping_tests {
+    use super::*;
+
+    fn source(offset: i64) -> SourceRecord {
+        SourceRecord {
+            partition: 0,
+            offset,
+            timestamp_ms: None,
+            key: None,
+            value: Some(b"{}".to_vec()),
+            headers: Vec::new(),
+            malformed: None,
+        }
+    }
+
+    #[test]
+    fn the_outputs_of_one_record_refused_by_one_stage_are_one_row() {
+        let (a, b) = (source(1), source(2));
+        let row = |record, stage: &str, reason: &str| Rejected {
+            record,
+            stage: stage.into(),
+            reason: reason.into(),
+            plugin_sha256: None,
+        };
+        let mut rows = vec![row(&b, "validate", "bad b")];
+        rows.extend((0..1_000_000).map(|i| row(&a, "silver", if i == 0 { "first" } else { "other" })));
+        rows.push(row(&a, "validate", "bad a"));
+        let grouped = one_per_record(rows);
+        let summary: Vec<(i64, &str, &str)> = grouped
+            .iter()
+            .map(|r| (r.record.offset, r.stage.as_str(), r.reason.as_str()))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (1, "silver", "first (and 999999 more of this record's outputs)"),
+                (1, "validate", "bad a"),
+                (2, "validate", "bad b"),
+            ]
+        );
+    }
 }

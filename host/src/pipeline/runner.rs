@@ -12,6 +12,7 @@ use arrow::compute::filter_record_batch;
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::array_value_to_string;
 use thiserror::Error;
+use tokio_util::sync::CancellationToken;
 
 use super::buffer::Buffer;
 use super::gold::GoldTable;
@@ -45,6 +46,10 @@ pub enum RunError {
     Unsupported { pipeline: String, message: String },
     #[error("pipeline {pipeline}: {source}")]
     Lease { pipeline: String, source: LeaseError },
+    /// The pipeline was told to stop while a plugin was at work on a batch: the batch is
+    /// dropped, uncommitted, and read again at the next start.
+    #[error("pipeline {pipeline}: stopped in the middle of a batch, which is read again at the next start")]
+    Interrupted { pipeline: String },
 }
 
 /// Counts since start.
@@ -95,6 +100,8 @@ pub struct PipelineRunner {
     lease: Option<WriterLease>,
     /// Since when this host has owned no partition, and whether it said so.
     unassigned: (std::time::Instant, bool),
+    /// Cancelled when the pipeline must stop: plugin calls in progress end at once.
+    interrupt: CancellationToken,
 }
 
 impl std::fmt::Debug for PipelineRunner {
@@ -226,9 +233,26 @@ impl PipelineRunner {
             assigned: BTreeSet::new(),
             lease,
             unassigned: (std::time::Instant::now(), false),
+            interrupt: CancellationToken::new(),
             #[cfg(test)]
             crash_before_table: None,
         })
+    }
+
+    /// From now on, cancelling `interrupt` ends the plugin calls in progress: the batch they
+    /// were for is dropped (not committed) and [`PipelineRunner::run_until`] stops.
+    pub fn interrupt_on(&mut self, interrupt: CancellationToken) {
+        self.interrupt = interrupt;
+        self.arm_interrupts();
+    }
+
+    /// Hands the interrupt to every transform stage (again after a swap). Gold aggregates are
+    /// never interrupted: a batch half folded into the open windows could not be taken out
+    /// again; their calls are bounded by the deadline budget instead.
+    fn arm_interrupts(&mut self) {
+        for running in &mut self.stages {
+            running.stage.interrupt_on(self.interrupt.clone());
+        }
     }
 
     /// Takes reloaded stages from `swaps` between batches from now on.
@@ -278,10 +302,17 @@ impl PipelineRunner {
         &mut self.tables
     }
 
-    /// Runs until `stop` says so, then commits what is buffered and leaves the group.
+    /// Runs until `stop` says so (or the interrupt is cancelled), then commits what is buffered
+    /// and leaves the group.
     pub async fn run_until(mut self, mut stop: impl FnMut(&RunStats) -> bool) -> Result<RunStats, RunError> {
         while !stop(&self.stats) {
-            self.step().await?;
+            match self.step().await {
+                Err(RunError::Interrupted { .. }) => {
+                    tracing::info!(pipeline = %self.pipeline.name, "stopped in the middle of a batch; it is read again at the next start");
+                    break;
+                }
+                other => other?,
+            }
         }
         self.commit().await?;
         let stats = self.stats;
@@ -417,6 +448,7 @@ impl PipelineRunner {
             }
             self.swapped.push(swapped);
         }
+        self.arm_interrupts();
     }
 
     /// Forgets the uncommitted work of partitions this host no longer owns. Committing it later
@@ -570,6 +602,11 @@ impl PipelineRunner {
             self.buffer.used(&running.name, &running.sha256);
             let started = std::time::Instant::now();
             let verdicts = tokio::task::block_in_place(|| running.stage.process(&inputs, context));
+            if self.interrupt.is_cancelled() {
+                return Err(RunError::Interrupted {
+                    pipeline: self.pipeline.name.clone(),
+                });
+            }
             m.plugin_call_seconds
                 .with_label_values(&[pipeline, running.name.as_str()])
                 .observe(started.elapsed().as_secs_f64());
@@ -714,7 +751,7 @@ impl PipelineRunner {
         // Quarantine: what it does not hold yet.
         let floor = self.floor(Layer::Quarantine, partition);
         rejected.retain(|r| r.record.offset >= floor);
-        rejected.sort_by_key(|r| r.record.offset);
+        let rejected = rows::one_per_record(rejected);
         let quarantine =
             rows::quarantine(self.tables.quarantine.schema(), &topic, &rejected, now_us).map_err(arrow_error)?;
 

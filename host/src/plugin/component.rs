@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
-use wasmtime::component::Component;
+use tokio_util::sync::CancellationToken;
 
 use super::PluginKind;
 use super::bindings::aggregate::AggregatePre;
@@ -13,14 +13,13 @@ use super::bindings::transform::TransformPre;
 use super::engine::PluginEngine;
 use super::error::PluginError;
 use super::sandbox::HostState;
-
-/// The exports each world requires.
-const TRANSFORM_EXPORTS: &[&str] = &["init", "process"];
-const AGGREGATE_EXPORTS: &[&str] = &["init", "keys", "accumulate", "merge", "finish"];
+use super::world::check_world;
 
 /// A compiled, checked and pre-linked plugin, ready to instantiate many times.
 pub struct Plugin {
     engine: wasmtime::Engine,
+    /// The engine's: cancelled when the host stops.
+    stopping: CancellationToken,
     name: String,
     sha256: String,
     pre: PluginPre,
@@ -55,6 +54,8 @@ impl Plugin {
     pub fn load_bytes(engine: &PluginEngine, name: &str, bytes: &[u8]) -> Result<Arc<Plugin>, PluginError> {
         let name = name.to_string();
         check_header(&name, bytes)?;
+        // Refused before compiling, which takes seconds per megabyte of code.
+        let kind = check_world(&name, bytes)?;
         let sha256 = hex::encode(Sha256::digest(bytes));
         let component = engine
             .cache()
@@ -63,8 +64,6 @@ impl Plugin {
                 name: name.clone(),
                 reason: format!("{e:#}"),
             })?;
-        let kind = detect_kind(engine, &name, &component)?;
-        check_imports(engine, &name, &component)?;
         let pre = engine
             .linker()
             .instantiate_pre(&component)
@@ -84,6 +83,7 @@ impl Plugin {
         };
         Ok(Arc::new(Plugin {
             engine: engine.engine().clone(),
+            stopping: engine.interrupt(),
             name,
             sha256,
             pre,
@@ -109,6 +109,11 @@ impl Plugin {
 
     pub(crate) fn engine(&self) -> &wasmtime::Engine {
         &self.engine
+    }
+
+    /// A new interrupt for an instance of this plugin: cancelled when the host stops.
+    pub(crate) fn interrupt(&self) -> CancellationToken {
+        self.stopping.child_token()
     }
 
     pub(crate) fn pre(&self) -> &PluginPre {
@@ -137,38 +142,6 @@ fn check_header(name: &str, bytes: &[u8]) -> Result<(), PluginError> {
     // Bytes 4..8: version and layer. Core modules are version 1, layer 0.
     if bytes[4..8] == [1, 0, 0, 0] {
         return Err(PluginError::CoreModule { name: name.to_string() });
-    }
-    Ok(())
-}
-
-fn detect_kind(engine: &PluginEngine, name: &str, component: &Component) -> Result<PluginKind, PluginError> {
-    let ty = component.component_type();
-    let exports: Vec<String> = ty.exports(engine.engine()).map(|(n, _)| n.to_string()).collect();
-    let has_all = |required: &[&str]| required.iter().all(|r| exports.iter().any(|e| e == r));
-    if has_all(TRANSFORM_EXPORTS) {
-        Ok(PluginKind::Transform)
-    } else if has_all(AGGREGATE_EXPORTS) {
-        Ok(PluginKind::Aggregate)
-    } else {
-        Err(PluginError::NotAPlugin {
-            name: name.to_string(),
-            exports: exports.join(", "),
-        })
-    }
-}
-
-fn check_imports(engine: &PluginEngine, name: &str, component: &Component) -> Result<(), PluginError> {
-    let ty = component.component_type();
-    for (import, _) in ty.imports(engine.engine()) {
-        let allowed = import.starts_with("wasi:")
-            || import.starts_with("weir:plugin/host@0.1.")
-            || import.starts_with("weir:plugin/types@0.1.");
-        if !allowed {
-            return Err(PluginError::UnsupportedImport {
-                name: name.to_string(),
-                import: import.to_string(),
-            });
-        }
     }
     Ok(())
 }

@@ -4,8 +4,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine, OptLevel};
+use wasmtime_wasi::p2::bindings::clocks::monotonic_clock;
 
 use super::bindings::transform::weir::plugin::{host, types};
 use super::cache::ComponentCache;
@@ -19,6 +21,8 @@ pub struct PluginEngine {
     engine: Engine,
     linker: std::sync::Arc<Linker<HostState>>,
     cache: ComponentCache,
+    /// Cancelled when the host stops: every plugin call in progress ends, `init`s included.
+    stopping: CancellationToken,
 }
 
 impl std::fmt::Debug for PluginEngine {
@@ -46,6 +50,11 @@ impl PluginEngine {
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| PluginError::Engine(format!("{e:#}")))?;
+        // The monotonic clock is ours: its waits end at the call's deadline (see `clock`).
+        linker.allow_shadowing(true);
+        monotonic_clock::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
+            .map_err(|e| PluginError::Engine(format!("{e:#}")))?;
+        linker.allow_shadowing(false);
         host::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
             .map_err(|e| PluginError::Engine(format!("{e:#}")))?;
         types::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
@@ -57,7 +66,19 @@ impl PluginEngine {
             engine,
             linker: std::sync::Arc::new(linker),
             cache,
+            stopping: CancellationToken::new(),
         })
+    }
+
+    /// Ends every plugin call in progress, and fails every later one: the host is stopping.
+    pub fn stop_calls(&self) {
+        self.stopping.cancel();
+    }
+
+    /// A new interrupt for one pipeline's calls: cancelled on its own, or with
+    /// [`PluginEngine::stop_calls`].
+    pub fn interrupt(&self) -> CancellationToken {
+        self.stopping.child_token()
     }
 
     /// The cache folder used when none is configured: `$WEIR_CACHE_DIR`, else
@@ -86,7 +107,8 @@ impl PluginEngine {
     }
 }
 
-/// Advances the engine's epoch every [`EPOCH_TICK`] until the engine is dropped.
+/// Advances the engine's epoch every [`EPOCH_TICK`] until the engine is dropped. Each tick runs
+/// the epoch callback of every store in a call, which stops the call once its guard expires.
 fn spawn_epoch_ticker(engine: &Engine) {
     let weak = engine.weak();
     let spawned = std::thread::Builder::new().name("weir-epoch".into()).spawn(move || {

@@ -15,16 +15,26 @@ pub enum Failure {
     Trap { message: String },
     #[error("plugin broke the contract: {message}")]
     Contract { message: String },
+    #[error(
+        "output budget exceeded: this batch's answers passed the {limit_mib} MiB they may hold in the host (`output_mib`)"
+    )]
+    Outputs { limit_mib: u64 },
+    /// The pipeline is stopping: the record is not answered, and is read again after a restart.
+    #[error("stopped: the pipeline is shutting down")]
+    Interrupted,
 }
 
 impl Failure {
-    /// A short name of the failure, for metrics: `deadline`, `memory`, `trap` or `contract`.
+    /// A short name of the failure, for metrics: `deadline`, `memory`, `trap`, `contract`,
+    /// `outputs` or `interrupted`.
     pub fn kind(&self) -> &'static str {
         match self {
             Failure::Deadline { .. } => "deadline",
             Failure::MemoryLimit { .. } => "memory",
             Failure::Trap { .. } => "trap",
             Failure::Contract { .. } => "contract",
+            Failure::Outputs { .. } => "outputs",
+            Failure::Interrupted => "interrupted",
         }
     }
 
@@ -49,21 +59,17 @@ impl Failure {
                 limit_mib: limits.memory_mib,
             };
         }
+        // wasmtime's hostcall fuel: the call tried to copy more out than its batch has room for.
+        if message.contains("fuel allocated for hostcalls has been exhausted") {
+            return Failure::Outputs {
+                limit_mib: limits.output_mib,
+            };
+        }
         let message = error.root_cause().to_string();
         Failure::Trap { message }
     }
 
     pub fn is_deadline(&self) -> bool {
         matches!(self, Failure::Deadline { .. })
-    }
-
-    /// A short label for metrics: `deadline`, `memory`, `trap` or `contract`.
-    pub fn label(&self) -> &'static str {
-        match self {
-            Failure::Deadline { .. } => "deadline",
-            Failure::MemoryLimit { .. } => "memory",
-            Failure::Trap { .. } => "trap",
-            Failure::Contract { .. } => "contract",
-        }
     }
 }

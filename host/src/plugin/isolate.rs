@@ -1,10 +1,19 @@
-//! Failure isolation by bisection: when a batched call fails, the batch is split in halves and
-//! each half retried (on a fresh instance) until the failing items stand alone. One poison record
-//! in a batch of n costs about 2·log2(n) extra calls; everything else in the batch still passes.
+//! Failure isolation and fair deadlines. A batch is sent in parts, from its first unanswered
+//! record on. When a part fails (trap, deadline, memory cap, too much output), the first half of
+//! it is tried next (on a fresh instance), then a quarter, down to a single record: only a record
+//! that fails alone is failed. After a part succeeds the next one starts at the same size, and
+//! doubles (up to the whole batch) if the part took less than a quarter of the deadline.
+//!
+//! So one poison record in a batch of n costs about 2·log2(n) extra calls and everything else
+//! passes; and records that are each slow but well within the deadline are never failed for the
+//! batch's total: the parts shrink until they fit, and stay that size.
 //!
 //! A budget bounds the work: a plugin that fails on every record, or hangs on every record, must
 //! not turn one batch into thousands of calls or minutes of deadlines. When the budget is spent
-//! the still-unresolved items fail with the last error (they go to quarantine, nothing is lost).
+//! the unanswered records fail with the last failure (to quarantine: nothing is lost). A stopping
+//! pipeline ends it at once: the rest are `Interrupted`, and not answered at all.
+
+use std::time::{Duration, Instant};
 
 use super::failure::Failure;
 use super::verdict::Verdict;
@@ -12,27 +21,33 @@ use super::verdict::Verdict;
 /// The answers of one batched call: one verdict per item, or the failure of the whole call.
 pub type Answers<R> = Result<Vec<Verdict<R>>, Failure>;
 
-/// How many failed calls, and how many deadline hits, one batch may spend on isolation. The
-/// deadline budget allows isolating one hanging record in a batch of 2^12.
-#[derive(Debug, Clone, Copy)]
+/// How many failed calls, and how many deadline hits, one batch may spend on isolation; and the
+/// deadline, against which a part's time is judged.
+#[derive(Debug, Clone)]
 pub struct Budget {
     failed_calls: u32,
     deadlines: u32,
-}
-
-impl Default for Budget {
-    fn default() -> Self {
-        Budget {
-            failed_calls: 64,
-            deadlines: 14,
-        }
-    }
+    deadline: Duration,
+    /// The failure that spent the budget: every later item fails with it, without a call.
+    spent: Option<Failure>,
 }
 
 impl Budget {
-    /// Spends one failure; false when the budget is exhausted.
+    /// The budget of one batch under `deadline`: 64 failed calls, of which 32 deadline hits.
+    pub fn new(deadline: Duration) -> Self {
+        Budget {
+            failed_calls: 64,
+            deadlines: 32,
+            deadline,
+            spent: None,
+        }
+    }
+
+    /// Spends one failure; false when the budget is exhausted (or the pipeline is stopping).
     fn spend(&mut self, failure: &Failure) -> bool {
-        if self.failed_calls == 0 || (failure.is_deadline() && self.deadlines == 0) {
+        if *failure == Failure::Interrupted || self.failed_calls == 0 || (failure.is_deadline() && self.deadlines == 0)
+        {
+            self.spent = Some(failure.clone());
             return false;
         }
         self.failed_calls -= 1;
@@ -51,31 +66,46 @@ pub fn run_isolated<T, R>(
     call: &mut dyn FnMut(&[T]) -> Answers<R>,
     out: &mut Vec<Verdict<R>>,
 ) {
-    if items.is_empty() {
-        return;
-    }
-    let failure = match call(items) {
-        Ok(answers) if answers.len() == items.len() => {
-            out.extend(answers);
+    let mut size = items.len();
+    let mut done = 0;
+    while done < items.len() {
+        if let Some(failure) = &budget.spent {
+            out.extend(items[done..].iter().map(|_| Verdict::Failed(failure.clone())));
             return;
         }
-        Ok(answers) => Failure::Contract {
-            message: format!("returned {} answers for {} items", answers.len(), items.len()),
-        },
-        Err(failure) => failure,
-    };
-    if items.len() == 1 || !budget.spend(&failure) {
-        out.extend(items.iter().map(|_| Verdict::Failed(failure.clone())));
-        return;
+        let part = &items[done..items.len().min(done + size)];
+        let started = Instant::now();
+        let failure = match call(part) {
+            Ok(answers) if answers.len() == part.len() => {
+                out.extend(answers);
+                done += part.len();
+                if started.elapsed() < budget.deadline / 4 {
+                    size = size.saturating_mul(2).min(items.len());
+                }
+                continue;
+            }
+            Ok(answers) => Failure::Contract {
+                message: format!("returned {} answers for {} items", answers.len(), part.len()),
+            },
+            Err(failure) => failure,
+        };
+        if !budget.spend(&failure) {
+            continue;
+        }
+        if part.len() == 1 {
+            out.push(Verdict::Failed(failure));
+            done += 1;
+        } else {
+            size = part.len() / 2;
+        }
     }
-    let (left, right) = items.split_at(items.len() / 2);
-    run_isolated(left, budget, call, out);
-    run_isolated(right, budget, call, out);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const DEADLINE: Duration = Duration::from_secs(3600);
 
     /// A fake plugin call that fails whenever the slice holds a poison item (a negative number).
     fn fake(calls: &mut u32) -> impl FnMut(&[i32]) -> Result<Vec<Verdict<i32>>, Failure> + '_ {
@@ -93,20 +123,22 @@ mod tests {
 
     #[test]
     fn one_poison_item_in_a_thousand_fails_alone() {
-        let mut items: Vec<i32> = (0..1000).collect();
-        items[637] = -1;
-        let mut calls = 0;
-        let mut out = Vec::new();
-        run_isolated(&items, &mut Budget::default(), &mut fake(&mut calls), &mut out);
-        assert_eq!(out.len(), 1000);
-        for (i, verdict) in out.iter().enumerate() {
-            match verdict {
-                Verdict::Failed(_) => assert_eq!(i, 637),
-                Verdict::Ok(x) => assert_eq!(*x, i as i32),
-                Verdict::Rejected(_) => panic!("unexpected rejection"),
+        for at in [0, 1, 10, 499, 500, 637, 998, 999] {
+            let mut items: Vec<i32> = (0..1000).collect();
+            items[at] = -1;
+            let mut calls = 0;
+            let mut out = Vec::new();
+            run_isolated(&items, &mut Budget::new(DEADLINE), &mut fake(&mut calls), &mut out);
+            assert_eq!(out.len(), 1000);
+            for (i, verdict) in out.iter().enumerate() {
+                match verdict {
+                    Verdict::Failed(_) => assert_eq!(i, at),
+                    Verdict::Ok(x) => assert_eq!(*x, i as i32),
+                    Verdict::Rejected(_) => panic!("unexpected rejection"),
+                }
             }
+            assert!(calls <= 2 * 10 + 12, "poison at {at}: {calls} calls");
         }
-        assert!(calls <= 2 * 10 + 1, "{calls} calls");
     }
 
     #[test]
@@ -114,25 +146,76 @@ mod tests {
         let items = vec![-1; 500];
         let mut calls = 0;
         let mut out = Vec::new();
-        run_isolated(&items, &mut Budget::default(), &mut fake(&mut calls), &mut out);
+        run_isolated(&items, &mut Budget::new(DEADLINE), &mut fake(&mut calls), &mut out);
         assert_eq!(out.len(), 500);
         assert!(out.iter().all(|v| matches!(v, Verdict::Failed(_))));
-        assert!(calls < 200, "{calls} calls");
+        assert!(calls <= 65, "{calls} calls");
     }
 
     #[test]
     fn deadlines_have_their_own_smaller_budget() {
-        let mut budget = Budget::default();
+        let mut budget = Budget::new(DEADLINE);
         let deadline = Failure::Deadline { deadline_ms: 1 };
         let spent = (0..100).take_while(|_| budget.spend(&deadline)).count();
-        assert_eq!(spent, 14);
+        assert_eq!(spent, 32);
     }
 
     #[test]
     fn wrong_answer_count_is_a_contract_failure() {
         let mut out: Vec<Verdict<i32>> = Vec::new();
         let mut short = |_: &[i32]| -> Result<Vec<Verdict<i32>>, Failure> { Ok(vec![]) };
-        run_isolated(&[1], &mut Budget::default(), &mut short, &mut out);
+        run_isolated(&[1], &mut Budget::new(DEADLINE), &mut short, &mut out);
         assert!(matches!(&out[0], Verdict::Failed(Failure::Contract { .. })));
+    }
+
+    /// Work that is slow per item but well within the deadline: a call "runs out of time" when
+    /// its items' total passes the deadline. Every item must be answered, at a bounded cost.
+    #[test]
+    fn slow_items_are_never_failed_for_the_total_of_their_batch() {
+        let per_item = 50u32; // of a deadline of 1000
+        let mut deadlines = 0;
+        let mut calls = 0;
+        let mut slow = |items: &[i32]| -> Result<Vec<Verdict<i32>>, Failure> {
+            calls += 1;
+            if items.len() as u32 * per_item > 1000 {
+                deadlines += 1;
+                return Err(Failure::Deadline { deadline_ms: 1000 });
+            }
+            Ok(items.iter().map(|x| Verdict::Ok(*x)).collect())
+        };
+        let items: Vec<i32> = (0..10_000).collect();
+        let mut out = Vec::new();
+        // A deadline of zero: no part is fast enough to grow again, as with slow real work.
+        run_isolated(&items, &mut Budget::new(Duration::ZERO), &mut slow, &mut out);
+        assert_eq!(out.len(), 10_000);
+        assert!(out.iter().all(|v| matches!(v, Verdict::Ok(_))));
+        assert!(deadlines <= 10, "{deadlines} deadlines");
+        assert!(calls <= 10 + 10_000 / 19 + 1, "{calls} calls");
+    }
+
+    #[test]
+    fn an_interrupt_ends_the_batch_without_more_calls() {
+        let mut calls = 0;
+        let mut stopping = |_: &[i32]| -> Result<Vec<Verdict<i32>>, Failure> {
+            calls += 1;
+            Err(Failure::Interrupted)
+        };
+        let mut out = Vec::new();
+        run_isolated(&[1, 2, 3], &mut Budget::new(DEADLINE), &mut stopping, &mut out);
+        assert_eq!(calls, 1);
+        assert_eq!(out, vec![Verdict::Failed(Failure::Interrupted); 3]);
+    }
+
+    #[test]
+    fn a_spent_budget_fails_later_batches_without_a_call() {
+        let mut budget = Budget::new(DEADLINE);
+        let mut calls = 0;
+        let mut out = Vec::new();
+        run_isolated(&vec![-1; 100], &mut budget, &mut fake(&mut calls), &mut out);
+        let before = calls;
+        let mut again = Vec::new();
+        run_isolated(&[1, 2], &mut budget, &mut fake(&mut calls), &mut again);
+        assert_eq!(calls, before, "no call once the budget is spent");
+        assert!(again.iter().all(|v| matches!(v, Verdict::Failed(Failure::Trap { .. }))));
     }
 }

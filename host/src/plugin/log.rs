@@ -1,19 +1,31 @@
 //! A plugin's voice: `host.log` calls and whatever it writes to stdout or stderr. Each line goes
 //! to the host's `tracing` log tagged with the stage, and the last lines are kept for display
 //! (`weir plugin test`) and tests.
+//!
+//! What a plugin can make the host do here is bounded: lines are cut to `max_log_line` and their
+//! control characters escaped, at most [`LINES_PER_CALL`] lines per call reach the log (the rest
+//! are counted, and the count is logged once the call ends), and a stdout/stderr write may not
+//! pass the [`WRITE_PERMIT`] its `check-write` advertises.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
-use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
 
 use super::bindings::Level;
 
 /// Lines kept in memory per stage.
 const RECENT_LINES: usize = 64;
+
+/// Lines of one call that reach the host's log; later ones are only counted.
+pub const LINES_PER_CALL: usize = 1_000;
+
+/// The most bytes one stdout/stderr `write` may carry: what `check-write` answers.
+pub const WRITE_PERMIT: usize = 64 * 1024;
 
 /// Where a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +48,8 @@ pub struct PluginLog {
     stage: String,
     max_line: usize,
     recent: Mutex<VecDeque<LogLine>>,
+    /// Lines written since the current call began.
+    this_call: AtomicUsize,
 }
 
 impl PluginLog {
@@ -44,11 +58,39 @@ impl PluginLog {
             stage: stage.into(),
             max_line,
             recent: Mutex::new(VecDeque::new()),
+            this_call: AtomicUsize::new(0),
         })
     }
 
-    /// Records one line and forwards it to the host log.
+    /// A call begins: its lines are counted from zero.
+    pub(crate) fn begin_call(&self) {
+        self.this_call.store(0, Ordering::Relaxed);
+    }
+
+    /// A call ended: says how many of its lines were not shown, if any.
+    pub(crate) fn end_call(&self) {
+        let lines = self.this_call.swap(0, Ordering::Relaxed);
+        if lines > LINES_PER_CALL {
+            let stage = self.stage.as_str();
+            let dropped = lines - LINES_PER_CALL;
+            tracing::warn!(target: "weir::plugin", stage, "{dropped} more lines of this call not shown (at most {LINES_PER_CALL} per call)");
+        }
+    }
+
+    /// Counts one line of the current call; false once the call has used its share.
+    fn admit(&self) -> bool {
+        self.this_call.fetch_add(1, Ordering::Relaxed) < LINES_PER_CALL
+    }
+
+    /// Records one line and forwards it to the host log (unless the call has written too many).
     pub fn line(&self, source: LogSource, text: &str) {
+        if self.admit() {
+            self.show(source, text);
+        }
+    }
+
+    /// Forwards one admitted line to the host log and keeps it among the recent ones.
+    fn show(&self, source: LogSource, text: &str) {
         let mut text = escape_controls(text.trim_end_matches(['\r', '\n']));
         if text.len() > self.max_line {
             let mut cut = self.max_line;
@@ -130,7 +172,9 @@ impl LogPipe {
             let rest = partial.split_off(last + 1);
             let complete = std::mem::replace(&mut *partial, rest);
             for line in complete[..last].split(|&b| b == b'\n') {
-                self.log.line(self.source, &String::from_utf8_lossy(line));
+                if self.log.admit() {
+                    self.log.show(self.source, &String::from_utf8_lossy(line));
+                }
             }
         }
         // A line that never ends must not grow without bound.
@@ -164,6 +208,13 @@ impl Pollable for LogPipe {
 
 impl OutputStream for LogPipe {
     fn write(&mut self, bytes: bytes::Bytes) -> StreamResult<()> {
+        if bytes.len() > WRITE_PERMIT {
+            return Err(StreamError::trap(&format!(
+                "a write of {} bytes to {:?} is larger than the {WRITE_PERMIT} its check-write allows",
+                bytes.len(),
+                self.source
+            )));
+        }
         self.push(&bytes);
         Ok(())
     }
@@ -173,7 +224,7 @@ impl OutputStream for LogPipe {
     }
 
     fn check_write(&mut self) -> StreamResult<usize> {
-        Ok(64 * 1024)
+        Ok(WRITE_PERMIT)
     }
 }
 
@@ -216,16 +267,47 @@ mod tests {
         let log = PluginLog::new("s", 16);
         let pipe = LogPipe::new(log.clone(), LogSource::Stdout);
         let mut bytes = Vec::new();
-        for i in 0..100_000 {
+        for i in 0..LINES_PER_CALL {
             bytes.extend_from_slice(format!("{i}\n").as_bytes());
         }
         bytes.extend_from_slice(b"tail");
         pipe.push(&bytes);
         let texts: Vec<String> = log.recent().into_iter().map(|l| l.text).collect();
         assert_eq!(texts.len(), RECENT_LINES);
-        assert_eq!(texts.last().map(String::as_str), Some("99999"));
+        assert_eq!(texts.last().cloned(), Some((LINES_PER_CALL - 1).to_string()));
+        log.begin_call();
         pipe.push(b"\n");
         assert_eq!(log.recent().last().map(|l| l.text.as_str()), Some("tail"));
+    }
+
+    #[test]
+    fn a_call_shows_at_most_its_share_of_lines_and_counts_the_rest() {
+        let log = PluginLog::new("s", 16);
+        let pipe = LogPipe::new(log.clone(), LogSource::Stdout);
+        log.begin_call();
+        let newlines = vec![b'\n'; 2 << 20];
+        let started = std::time::Instant::now();
+        for chunk in newlines.chunks(WRITE_PERMIT) {
+            pipe.clone().write(bytes::Bytes::copy_from_slice(chunk)).unwrap();
+        }
+        assert_eq!(log.this_call.load(Ordering::Relaxed), 2 << 20);
+        log.end_call();
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        log.line(LogSource::Stdout, "next call");
+        assert_eq!(log.recent().last().map(|l| l.text.as_str()), Some("next call"));
+    }
+
+    #[test]
+    fn a_write_past_its_permit_is_refused() {
+        let log = PluginLog::new("s", 16);
+        let mut pipe = LogPipe::new(log, LogSource::Stdout);
+        assert_eq!(pipe.check_write().unwrap(), WRITE_PERMIT);
+        assert!(pipe.write(bytes::Bytes::from(vec![b'x'; WRITE_PERMIT + 1])).is_err());
+        assert!(pipe.write(bytes::Bytes::from(vec![b'x'; WRITE_PERMIT])).is_ok());
     }
 
     #[test]

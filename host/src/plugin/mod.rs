@@ -3,17 +3,21 @@
 //!
 //! - [`PluginEngine`] (`engine`): the one wasmtime engine, linker, epoch ticker; `cache` keeps
 //!   compiled components on disk by content hash.
-//! - [`Plugin`] (`component`): a loaded, checked, pre-linked `.wasm`.
+//! - [`Plugin`] (`component`): a loaded, checked, pre-linked `.wasm`; `world` reads which
+//!   world it claims before it is compiled.
 //! - [`TransformStage`] / [`AggregateStage`]: a running stage; `instance` reuses one instance
 //!   across batches and replaces it after a failure; `isolate` splits a failing batch until the
 //!   failing records stand alone.
-//! - `sandbox`: the deny-all WASI context; `log`: the plugin's stdout/stderr/log lines;
-//!   `limits`: per-stage deadline and memory cap; `failure` / `verdict`: what a call returned.
+//! - `sandbox`: the deny-all WASI context; `clock`: the call's guard (deadline, interrupt) and
+//!   the plugin's clock, whose waits end at the deadline; `log`: the plugin's stdout/stderr/log
+//!   lines; `limits`: per-stage deadline, memory cap and output budget; `room`: what one batch's
+//!   answers may hold in the host; `failure` / `verdict`: what a call returned.
 
 mod aggregate;
 mod batch;
 pub mod bindings;
 mod cache;
+mod clock;
 mod component;
 mod engine;
 mod error;
@@ -22,18 +26,20 @@ mod instance;
 mod isolate;
 mod limits;
 mod log;
+mod room;
 mod sandbox;
 mod transform;
 mod verdict;
+mod world;
 
-pub use aggregate::{AggregateStage, GroupInput};
+pub use aggregate::{AggregateStage, Allowance, GroupInput};
 pub use bindings::{BatchContext, Level, Outcome, Record};
 pub use component::{Plugin, short_sha};
 pub use engine::{DEADLINE_SLACK, PluginEngine};
 pub use error::PluginError;
 pub use failure::Failure;
 pub use instance::StageSpec;
-pub use limits::{EPOCH_TICK, Limits};
+pub use limits::{EPOCH_TICK, Limits, MAX_REASON_BYTES};
 pub use log::{LogLine, LogSource, PluginLog};
 pub use transform::{Outputs, TransformStage, TransformVerdict};
 pub use verdict::Verdict;

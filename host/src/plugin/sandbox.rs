@@ -1,7 +1,11 @@
 //! The per-instance host state: a deny-all WASI context (no preopened directories, no
-//! environment, no arguments, no sockets or name lookup), the memory limiter, and the log.
+//! environment, no arguments, no sockets or name lookup), the memory limiter, the log, and the
+//! guard of the call in progress (see `clock`).
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
 
 use wasmtime::component::ResourceTable;
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
@@ -9,6 +13,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::bindings::Level;
 use super::bindings::transform::weir::plugin::host;
+use super::clock::CallGuard;
 use super::limits::Limits;
 use super::log::{LogPipe, LogSource, PluginLog};
 
@@ -18,6 +23,9 @@ pub struct HostState {
     table: ResourceTable,
     pub(crate) limits: StoreLimits,
     log: Arc<PluginLog>,
+    guard: CallGuard,
+    /// Zero of the plugin's monotonic clock.
+    clock_base: Instant,
 }
 
 impl HostState {
@@ -44,7 +52,27 @@ impl HostState {
             table: ResourceTable::new(),
             limits,
             log,
+            guard: CallGuard::new(Duration::ZERO, &CancellationToken::new()),
+            clock_base: Instant::now(),
         }
+    }
+
+    /// The bounds of the call in progress.
+    pub(crate) fn guard(&self) -> &CallGuard {
+        &self.guard
+    }
+
+    /// Sets the bounds of the next call.
+    pub(crate) fn set_guard(&mut self, guard: CallGuard) {
+        self.guard = guard;
+    }
+
+    pub(crate) fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
+
+    pub(crate) fn clock_base(&self) -> Instant {
+        self.clock_base
     }
 }
 

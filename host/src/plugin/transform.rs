@@ -8,7 +8,9 @@ use super::error::PluginError;
 use super::failure::Failure;
 use super::instance::{Exports, InstanceSlot, StageSpec};
 use super::isolate::{Budget, run_isolated};
+use super::room::{Room, cut_reason, record_bytes};
 use super::verdict::Verdict;
+use tokio_util::sync::CancellationToken;
 
 /// The verdict on one input record of a transform: its outputs, or why it has none.
 pub type TransformVerdict = Verdict<Outputs>;
@@ -72,19 +74,30 @@ impl TransformStage {
         &self.slot.spec
     }
 
+    /// From now on, a call in progress ends when `interrupt` is cancelled, and the records not
+    /// yet answered get [`Failure::Interrupted`] (the caller must not keep them).
+    pub fn interrupt_on(&mut self, interrupt: CancellationToken) {
+        self.slot.interrupt_on(interrupt);
+    }
+
     /// Processes one batch: exactly one verdict per input record, in order. Never fails: a trap,
-    /// deadline or memory overrun discards the instance and fails only the records that cause it.
+    /// deadline, memory overrun or too much output discards the instance and fails only the
+    /// records that cause it (see `isolate`); reasons are cut to `MAX_REASON_BYTES`.
     pub fn process(&mut self, batch: &[Record], context: BatchContext) -> Vec<TransformVerdict> {
         let mut out = Vec::with_capacity(batch.len());
-        let mut budget = Budget::default();
+        let limits = self.slot.spec.limits;
+        let mut budget = Budget::new(limits.deadline());
+        let mut room = Room::new(&limits);
         let slot = &mut self.slot;
         let mut call = |records: &[Record]| -> Result<Vec<TransformVerdict>, Failure> {
             let batch = columnar(records);
-            let outcomes = slot.call(|store, exports| match exports {
+            let outcomes = slot.call(room.left(), |store, exports| match exports {
                 Exports::Transform(t) => t.call_process(store, &batch, context),
                 Exports::Aggregate(_) => unreachable_kind(),
             })?;
-            Ok(outcomes.into_iter().map(into_verdict).collect())
+            let verdicts: Vec<TransformVerdict> = outcomes.into_iter().map(into_verdict).collect();
+            room.take(verdicts.iter().map(held).sum())?;
+            Ok(verdicts)
         };
         let mut rest = batch;
         while !rest.is_empty() {
@@ -100,8 +113,18 @@ fn into_verdict(outcome: Outcome) -> TransformVerdict {
     match outcome {
         Outcome::Pass => Verdict::Ok(Outputs::Unchanged),
         Outcome::Accepted(records) => Verdict::Ok(Outputs::Records(records)),
-        Outcome::Rejected(reason) => Verdict::Rejected(reason),
+        Outcome::Rejected(reason) => Verdict::Rejected(cut_reason(reason)),
     }
+}
+
+/// What a verdict holds in the host.
+fn held(verdict: &TransformVerdict) -> usize {
+    std::mem::size_of::<TransformVerdict>()
+        + match verdict {
+            Verdict::Ok(Outputs::Records(records)) => records.iter().map(record_bytes).sum(),
+            Verdict::Rejected(reason) => reason.len(),
+            Verdict::Ok(Outputs::Unchanged) | Verdict::Failed(_) => 0,
+        }
 }
 
 /// `start` checked the kind; an instance of the other world cannot be in this slot.

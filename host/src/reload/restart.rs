@@ -32,7 +32,7 @@ pub fn is_permanent(error: &RunError) -> bool {
             GoldError::Table { source, .. } => sink_permanent(source),
             GoldError::Checkpoint { .. } => false,
         },
-        RunError::Source { .. } | RunError::Lease { .. } => false,
+        RunError::Source { .. } | RunError::Lease { .. } | RunError::Interrupted { .. } => false,
     }
 }
 

@@ -15,12 +15,11 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use thiserror::Error;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_util::sync::CancellationToken;
 
 use super::changes::{FolderChange, by_folder};
 use super::restart::{Failed, is_permanent, is_standby};
@@ -70,7 +69,7 @@ struct Running {
     pipeline: Pipeline,
     /// Each stage's plugin hash, then each gold aggregate's, as last handed to the runner.
     versions: Vec<String>,
-    stop: Arc<AtomicBool>,
+    stop: CancellationToken,
     swaps: SwapSender,
     task: JoinHandle<Result<RunStats, RunError>>,
     /// Failures in a row before this run, and when it started.
@@ -87,6 +86,31 @@ pub struct Supervisor {
     running: BTreeMap<PathBuf, Running>,
     /// Pipelines that failed while running, waiting to be started again.
     failed: BTreeMap<PathBuf, Failed>,
+    /// New plugin versions being started, away from this loop (so neither SIGTERM nor later
+    /// changes wait for a slow compile or `init`).
+    reloads: JoinSet<Reload>,
+    /// The newest reload asked for, per (folder, plugin file): an older one that ends later
+    /// is dropped.
+    newest: BTreeMap<(PathBuf, PathBuf), u64>,
+    generation: u64,
+}
+
+/// A started (or failed) new version of one plugin file, for the pipeline of `folder` as it ran
+/// when the reload began (`since`).
+struct Reload {
+    folder: PathBuf,
+    plugin: PathBuf,
+    generation: u64,
+    since: Instant,
+    users: Vec<(usize, String)>,
+    result: Result<StageSwap, String>,
+}
+
+/// What the supervisor's loop was woken by.
+enum Event {
+    Changes(std::collections::BTreeSet<PathBuf>),
+    Reloaded(Result<Reload, tokio::task::JoinError>),
+    Tick,
 }
 
 impl std::fmt::Debug for Supervisor {
@@ -124,6 +148,9 @@ impl Supervisor {
             engine,
             running: BTreeMap::new(),
             failed: BTreeMap::new(),
+            reloads: JoinSet::new(),
+            newest: BTreeMap::new(),
+            generation: 0,
         };
         // SIGTERM is answered from here on, start-up included.
         tokio::pin!(shutdown);
@@ -161,25 +188,50 @@ impl Supervisor {
         );
         let mut check = tokio::time::interval(Duration::from_millis(250));
         loop {
-            tokio::select! {
+            let event = tokio::select! {
                 () = &mut shutdown => {
                     tracing::info!("stopping: finishing the current batches and committing");
                     break;
                 }
-                paths = next_changes(&mut watcher) => {
-                    for (folder, change) in by_folder(&supervisor.root, supervisor.single, paths) {
-                        supervisor.apply(folder, change).await;
-                    }
+                paths = next_changes(&mut watcher) => Event::Changes(paths),
+                Some(done) = supervisor.reloads.join_next(), if !supervisor.reloads.is_empty() => {
+                    Event::Reloaded(done)
                 }
-                _ = check.tick() => {
-                    supervisor.take_failures().await;
-                    supervisor.restart_due().await;
+                _ = check.tick() => Event::Tick,
+            };
+            // Handling may start plugins (compile, `init`): SIGTERM still ends it, at once.
+            let engine = supervisor.engine.clone();
+            let work = supervisor.handle(event);
+            tokio::pin!(work);
+            tokio::select! {
+                () = &mut shutdown => {
+                    tracing::info!("stopping: finishing the current batches and committing");
+                    engine.stop_calls();
+                    work.await;
+                    break;
                 }
+                () = &mut work => {}
             }
         }
         match supervisor.stop_all().await {
             Some(e) => Err(e),
             None => Ok(()),
+        }
+    }
+
+    async fn handle(&mut self, event: Event) {
+        match event {
+            Event::Changes(paths) => {
+                for (folder, change) in by_folder(&self.root, self.single, paths) {
+                    self.apply(folder, change).await;
+                }
+            }
+            Event::Reloaded(Ok(reload)) => self.finish_reload(reload),
+            Event::Reloaded(Err(e)) => tracing::error!("starting a new plugin version ended abnormally: {e}"),
+            Event::Tick => {
+                self.take_failures().await;
+                self.restart_due().await;
+            }
         }
     }
 
@@ -197,14 +249,20 @@ impl Supervisor {
     async fn start_stages(&self, pipeline: &Pipeline) -> Result<Started, RunError> {
         let engine = self.engine.clone();
         let owned = pipeline.clone();
-        tokio::task::spawn_blocking(move || PipelineRunner::start_stages(&owned, &engine))
-            .await
-            .unwrap_or_else(|e| {
+        let stopping = self.engine.interrupt();
+        let started = tokio::task::spawn_blocking(move || PipelineRunner::start_stages(&owned, &engine));
+        tokio::select! {
+            started = started => started.unwrap_or_else(|e| {
                 Err(RunError::Unsupported {
                     pipeline: pipeline.name.clone(),
                     message: format!("starting the stages panicked: {e}"),
                 })
-            })
+            }),
+            // The host is stopping: the start goes on alone (its plugin calls end at once).
+            () = stopping.cancelled() => Err(RunError::Interrupted {
+                pipeline: pipeline.name.clone(),
+            }),
+        }
     }
 
     async fn launch_with(&mut self, pipeline: Pipeline, stages: Started) -> Result<(), RunError> {
@@ -222,9 +280,11 @@ impl Supervisor {
             .chain(runner.gold_versions())
             .map(|(_, sha)| sha)
             .collect();
-        let stop = Arc::new(AtomicBool::new(false));
+        // Stopping also ends the plugin calls in progress: a misbehaving plugin cannot hold it up.
+        let stop = self.engine.interrupt();
+        runner.interrupt_on(stop.clone());
         let flag = stop.clone();
-        let task = tokio::spawn(async move { runner.run_until(move |_| flag.load(Ordering::Relaxed)).await });
+        let task = tokio::spawn(async move { runner.run_until(move |_| flag.is_cancelled()).await });
         self.running.insert(
             pipeline.dir.clone(),
             Running {
@@ -257,7 +317,7 @@ impl Supervisor {
             (true, true) if change.pipeline_file => self.restart(&folder, &file).await,
             (true, true) => {
                 for plugin in &change.plugins {
-                    self.reload_plugin(&folder, plugin).await;
+                    self.reload_plugin(&folder, plugin);
                 }
             }
             (false, false) => {}
@@ -336,7 +396,7 @@ impl Supervisor {
             return true;
         };
         let name = running.pipeline.name.clone();
-        running.stop.store(true, Ordering::Relaxed);
+        running.stop.cancel();
         match running.task.await {
             Ok(Ok(stats)) => {
                 if action == "stop" {
@@ -359,9 +419,10 @@ impl Supervisor {
     }
 
     /// Starts the new version of `plugin` for every stage of `folder`'s pipeline that runs it,
-    /// away from the data path, and hands the started stages over. All of them or none.
-    async fn reload_plugin(&mut self, folder: &Path, plugin: &Path) {
-        let Some(running) = self.running.get_mut(folder) else {
+    /// away from this loop and the data path; [`Supervisor::finish_reload`] hands the started
+    /// stages over, all of them or none.
+    fn reload_plugin(&mut self, folder: &Path, plugin: &Path) {
+        let Some(running) = self.running.get(folder) else {
             return;
         };
         let name = running.pipeline.name.clone();
@@ -386,34 +447,57 @@ impl Supervisor {
             tracing::warn!(pipeline = %name, file = %plugin.display(), "plugin file removed; the running version stays");
             return;
         }
+        self.generation += 1;
+        let generation = self.generation;
+        self.newest
+            .insert((folder.to_path_buf(), plugin.to_path_buf()), generation);
         let engine = self.engine.clone();
         let pipeline = running.pipeline.clone();
         let versions = running.versions.clone();
-        let path = plugin.to_path_buf();
+        let since = running.since;
+        let (folder, path) = (folder.to_path_buf(), plugin.to_path_buf());
         let wanted: Vec<usize> = users.iter().map(|(i, _)| *i).collect();
-        let started = tokio::task::spawn_blocking(move || -> Result<StageSwap, String> {
-            let plugin = Plugin::load_file(&engine, &path).map_err(|e| e.to_string())?;
-            let mut swap = StageSwap::default();
-            for index in wanted {
-                if versions.get(index).is_some_and(|v| v == plugin.sha256()) {
-                    continue;
-                }
-                if let Some(stage) = pipeline.stages.get(index) {
-                    let stage =
-                        RunningStage::start_plugin(&pipeline.name, stage, plugin.clone()).map_err(|e| e.to_string())?;
-                    swap.stages.push((index, stage));
-                } else if let Some(gold) = pipeline.gold.get(index - pipeline.stages.len()) {
-                    // Whether it reads the open windows' state is checked where the state is.
-                    let aggregator = GoldAggregator::start_plugin(&pipeline.name, gold, plugin.clone())
-                        .map_err(|e| e.to_string())?;
-                    swap.gold.push((index - pipeline.stages.len(), aggregator));
-                }
+        tracing::info!(pipeline = %name, file = %plugin.display(), "plugin file changed: starting the new version");
+        self.reloads.spawn_blocking(move || {
+            let result = start_version(&engine, &pipeline, &versions, &path, &wanted);
+            Reload {
+                folder,
+                plugin: path,
+                generation,
+                since,
+                users,
+                result,
             }
-            Ok(swap)
-        })
-        .await
-        .unwrap_or_else(|e| Err(format!("starting the plugin panicked: {e}")));
-        match started {
+        });
+    }
+
+    /// Hands a started new version to its pipeline, unless a newer change of the same file or a
+    /// restart of the pipeline came since; logs a failed one (the running version stays).
+    fn finish_reload(&mut self, reload: Reload) {
+        let Reload {
+            folder,
+            plugin,
+            generation,
+            since,
+            users,
+            result,
+        } = reload;
+        let key = (folder.clone(), plugin.clone());
+        let superseded = self.newest.get(&key) != Some(&generation);
+        let Some(running) = self
+            .running
+            .get_mut(&folder)
+            .filter(|r| r.since == since && !superseded)
+        else {
+            tracing::debug!(file = %plugin.display(), "a newer change or a restart came first: this plugin version is dropped");
+            if let Ok(swap) = result {
+                tokio::task::spawn_blocking(move || drop(swap));
+            }
+            return;
+        };
+        self.newest.remove(&key);
+        let name = running.pipeline.name.clone();
+        match result {
             Ok(swap) if swap.stages.is_empty() && swap.gold.is_empty() => {
                 tracing::debug!(pipeline = %name, file = %plugin.display(), "plugin file rewritten with the running version");
             }
@@ -533,7 +617,7 @@ impl Supervisor {
     /// Stops every pipeline (each commits what it holds); the first error, if any.
     async fn stop_all(&mut self) -> Option<SupervisorError> {
         for running in self.running.values() {
-            running.stop.store(true, Ordering::Relaxed);
+            running.stop.cancel();
         }
         let mut failure = None;
         for (_, running) in std::mem::take(&mut self.running) {
@@ -559,6 +643,34 @@ async fn next_changes(watcher: &mut Option<Watcher>) -> std::collections::BTreeS
         Some(watcher) => watcher.changes().await,
         None => std::future::pending().await,
     }
+}
+
+/// Loads `path` and starts it for the stages and gold aggregates at `wanted` (indexes as in
+/// `Running::versions`) whose running version differs.
+fn start_version(
+    engine: &PluginEngine,
+    pipeline: &Pipeline,
+    versions: &[String],
+    path: &Path,
+    wanted: &[usize],
+) -> Result<StageSwap, String> {
+    let plugin = Plugin::load_file(engine, path).map_err(|e| e.to_string())?;
+    let mut swap = StageSwap::default();
+    for &index in wanted {
+        if versions.get(index).is_some_and(|v| v == plugin.sha256()) {
+            continue;
+        }
+        if let Some(stage) = pipeline.stages.get(index) {
+            let stage = RunningStage::start_plugin(&pipeline.name, stage, plugin.clone()).map_err(|e| e.to_string())?;
+            swap.stages.push((index, stage));
+        } else if let Some(gold) = pipeline.gold.get(index - pipeline.stages.len()) {
+            // Whether it reads the open windows' state is checked where the state is.
+            let aggregator =
+                GoldAggregator::start_plugin(&pipeline.name, gold, plugin.clone()).map_err(|e| e.to_string())?;
+            swap.gold.push((index - pipeline.stages.len(), aggregator));
+        }
+    }
+    Ok(swap)
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {

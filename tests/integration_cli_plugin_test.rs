@@ -98,3 +98,97 @@ fn exits_non_zero_with_one_line_for_each_kind_of_broken_plugin() {
         );
     }
 }
+
+/// Runs `weir plugin test` and samples its peak resident memory (VmHWM) until it exits.
+fn weir_peak_rss(args: &[&str]) -> (i32, String, u64) {
+    use std::io::Read as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(args)
+        .env("WEIR_CACHE_DIR", std::env::temp_dir().join("weir-cli-test-cache"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("weir runs");
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        stdout.read_to_string(&mut text).unwrap();
+        text
+    });
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak_kib = 0;
+    loop {
+        if let Ok(status) = std::fs::read_to_string(&status_file)
+            && let Some(line) = status.lines().find(|l| l.starts_with("VmHWM:"))
+        {
+            let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+            peak_kib = peak_kib.max(kib);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            return (status.code().unwrap_or(-1), reader.join().unwrap(), peak_kib);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+fn numbered_records(dir: &std::path::Path, n: usize) -> String {
+    let path = dir.join("records.jsonl");
+    let lines: Vec<String> = (0..n).map(|i| format!(r#"{{"id":{i},"key":"k{}"}}"#, i % 10)).collect();
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn a_50_mb_reason_on_every_record_keeps_the_host_under_a_gibibyte() {
+    let work = tempfile::tempdir().unwrap();
+    let input = numbered_records(work.path(), 300);
+    let plugin = common::plugin_path("weir-hostile-misbehave").display().to_string();
+    let args = [
+        "plugin",
+        "test",
+        &plugin,
+        "--input",
+        &input,
+        "--config",
+        r#"{"reason_mb":50}"#,
+    ];
+    let (code, stdout, peak_kib) = weir_peak_rss(&args);
+    assert_eq!(code, 0);
+    let verdicts: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(verdicts.len(), 300, "one verdict per record");
+    assert!(
+        verdicts
+            .iter()
+            .all(|v| v["outcome"] == "rejected" || v["outcome"] == "failed"),
+        "every record is refused"
+    );
+    println!("peak RSS with 50 MB reasons: {} MiB", peak_kib / 1024);
+    assert!(peak_kib < 1 << 20, "peak RSS {peak_kib} KiB");
+}
+
+#[test]
+fn a_100_mb_aggregate_state_keeps_the_host_under_a_gibibyte() {
+    let work = tempfile::tempdir().unwrap();
+    let input = numbered_records(work.path(), 300);
+    let plugin = common::plugin_path("weir-hostile-huge-state").display().to_string();
+    let args = [
+        "plugin",
+        "test",
+        &plugin,
+        "--input",
+        &input,
+        "--config",
+        r#"{"state_mb":100}"#,
+    ];
+    let (code, stdout, peak_kib) = weir_peak_rss(&args);
+    assert_eq!(code, 0);
+    let groups: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v.get("group").is_some())
+        .collect();
+    assert_eq!(groups.len(), 10, "{stdout}");
+    assert!(groups.iter().all(|g| g["error"].is_string()), "{groups:?}");
+    println!("peak RSS with 100 MB states: {} MiB", peak_kib / 1024);
+    assert!(peak_kib < 1 << 20, "peak RSS {peak_kib} KiB");
+}

@@ -36,8 +36,12 @@ pub struct DecodeOutcome {
 pub struct SilverDecoder {
     table: TableSchema,
     declared: Vec<ColumnConfig>,
-    /// The declared columns as the JSON decoder reads them: timestamps and dates as text.
+    /// The declared columns as the JSON decoder reads them: timestamps and dates as text, and
+    /// every column nullable, so a missing required field is found after one pass over the
+    /// batch instead of failing it (and sending every value through the slow path).
     json_schema: SchemaRef,
+    /// The declared columns that may not be null.
+    required: Vec<usize>,
 }
 
 fn is_temporal(ty: ColumnType) -> bool {
@@ -56,13 +60,14 @@ impl SilverDecoder {
                 } else {
                     col.arrow_type()
                 };
-                Field::new(&c.name, ty, c.nullable)
+                Field::new(&c.name, ty, true)
             })
             .collect();
         SilverDecoder {
             table,
             declared: declared.to_vec(),
             json_schema: Arc::new(Schema::new(fields)),
+            required: (0..declared.len()).filter(|&i| !declared[i].nullable).collect(),
         }
     }
 
@@ -76,6 +81,8 @@ impl SilverDecoder {
             Ok(batch) => (batch, Vec::new()),
             Err(_) => self.decode_one_by_one(values),
         };
+        let (json_rows, missing) = self.drop_missing(json_rows, values.len(), &rejected);
+        rejected.extend(missing);
         // A mask, not a search of `rejected` per value: linear however many a plugin made.
         let mut refused = vec![false; values.len()];
         for (i, _) in &rejected {
@@ -109,6 +116,52 @@ impl SilverDecoder {
             return Err(format!("expected {} rows, decoded {}", values.len(), batch.num_rows()));
         }
         Ok(batch)
+    }
+
+    /// The rows of `json_rows` with every required field, and (input index, reason) of the rest.
+    /// `json_rows` holds a row for each of the `n` inputs but those in `rejected`.
+    fn drop_missing(
+        &self,
+        json_rows: RecordBatch,
+        n: usize,
+        rejected: &[(usize, String)],
+    ) -> (RecordBatch, Vec<(usize, String)>) {
+        let missing: Vec<usize> = self
+            .required
+            .iter()
+            .copied()
+            .filter(|&c| json_rows.column(c).null_count() > 0)
+            .collect();
+        if missing.is_empty() {
+            return (json_rows, Vec::new());
+        }
+        let mut refused = vec![false; n];
+        for (i, _) in rejected {
+            if let Some(slot) = refused.get_mut(*i) {
+                *slot = true;
+            }
+        }
+        let inputs = (0..n).filter(|&i| !refused[i]);
+        let mut keep = Vec::with_capacity(json_rows.num_rows());
+        let mut out = Vec::new();
+        for (row, input) in inputs.enumerate() {
+            let absent = missing.iter().find(|&&c| json_rows.column(c).is_null(row));
+            if let Some(&c) = absent {
+                out.push((
+                    input,
+                    format!(
+                        "does not fit the silver schema: field `{}` is missing or null",
+                        self.declared[c].name
+                    ),
+                ));
+            }
+            keep.push(absent.is_none());
+        }
+        let mask = arrow::array::BooleanArray::from(keep);
+        match filter_record_batch(&json_rows, &mask) {
+            Ok(kept) => (kept, out),
+            Err(_) => (RecordBatch::new_empty(self.json_schema.clone()), out),
+        }
     }
 
     /// The slow path after a failed batch: each value on its own, to find the ones that fail.

@@ -13,6 +13,7 @@ use super::error::PluginError;
 use super::failure::Failure;
 use super::instance::{Exports, InstanceSlot, StageSpec};
 use super::isolate::{Answers, Budget, run_isolated};
+use super::limits::MAX_REASON_BYTES;
 use super::room::{Room, cut_reason};
 use super::transform::unreachable_kind;
 use super::verdict::Verdict;
@@ -100,10 +101,13 @@ impl AggregateStage {
                     records: columnar(&g.records),
                 })
                 .collect();
-            let states = slot.call(room.left(), |store, exports| match exports {
-                Exports::Aggregate(a) => a.call_accumulate(store, &wit),
-                Exports::Transform(_) => unreachable_kind(),
-            })?;
+            let copy = state_copy(groups.len(), &slot.spec, room);
+            let states = slot
+                .call(copy, |store, exports| match exports {
+                    Exports::Aggregate(a) => a.call_accumulate(store, &wit),
+                    Exports::Transform(_) => unreachable_kind(),
+                })
+                .map_err(|f| state_failure(f, copy, &slot.spec, room))?;
             states_verdicts(states, &slot.spec, room)
         })
     }
@@ -113,10 +117,13 @@ impl AggregateStage {
         let slot = &mut self.slot;
         let Allowance { budget, room } = allowance;
         isolated(pairs, budget, &mut |pairs: &[(Vec<u8>, Vec<u8>)]| -> Answers<Vec<u8>> {
-            let states = slot.call(room.left(), |store, exports| match exports {
-                Exports::Aggregate(a) => a.call_merge(store, pairs),
-                Exports::Transform(_) => unreachable_kind(),
-            })?;
+            let copy = state_copy(pairs.len(), &slot.spec, room);
+            let states = slot
+                .call(copy, |store, exports| match exports {
+                    Exports::Aggregate(a) => a.call_merge(store, pairs),
+                    Exports::Transform(_) => unreachable_kind(),
+                })
+                .map_err(|f| state_failure(f, copy, &slot.spec, room))?;
             states_verdicts(states, &slot.spec, room)
         })
     }
@@ -155,6 +162,28 @@ fn text_bytes(verdict: &Verdict<String>) -> usize {
     match verdict {
         Verdict::Ok(text) | Verdict::Rejected(text) => text.len(),
         Verdict::Failed(_) => 0,
+    }
+}
+
+/// What a call returning `n` states may copy out: `n` states of the largest size allowed (and
+/// their reasons), within the batch's room. A larger state then fails while it is being read,
+/// before the host holds any of it.
+fn state_copy(n: usize, spec: &StageSpec, room: &Room) -> usize {
+    let per_state = spec.limits.max_state_bytes().max(MAX_REASON_BYTES) + 64;
+    room.left().min(n.saturating_mul(per_state))
+}
+
+/// A call that copied out more than its states may hold failed for a state too large, unless
+/// it was the batch's room that ran out.
+fn state_failure(failure: Failure, copy: usize, spec: &StageSpec, room: &Room) -> Failure {
+    match failure {
+        Failure::Outputs { .. } if copy < room.left() => Failure::Contract {
+            message: format!(
+                "a state is larger than the {} KiB a group may hold (`max_state_kib`)",
+                spec.limits.max_state_kib
+            ),
+        },
+        other => other,
     }
 }
 

@@ -1,18 +1,19 @@
-//! Failure isolation and fair deadlines. A batch is sent in parts, from its first unanswered
-//! record on. When a part fails (trap, deadline, memory cap, too much output), the first half of
-//! it is tried next (on a fresh instance), then a quarter, down to a single record: only a record
-//! that fails alone is failed. After a part succeeds the next one starts at the same size, and
-//! doubles (up to the whole batch) if the part took less than a quarter of the deadline.
+//! Failure isolation by bisection, with fair deadlines. When a call fails (trap, deadline, memory
+//! cap, too much output), its records are split in halves and each half retried (on a fresh
+//! instance), until the failing records stand alone: only a record that fails alone is failed.
+//! One poison record in a batch of n costs about 2·log2(n) extra calls; the rest still passes.
 //!
-//! So one poison record in a batch of n costs about 2·log2(n) extra calls and everything else
-//! passes; and records that are each slow but well within the deadline are never failed for the
-//! batch's total: the parts shrink until they fit, and stay that size.
+//! A call that runs out of time also halves the largest part sent from then on, and a part that
+//! takes under a quarter of the deadline doubles it again. So records that are each slow but well
+//! within the deadline are never failed for their batch's total: the parts shrink until they fit
+//! (a few deadlines, once) and the rest of the batch goes in parts of that size.
 //!
 //! A budget bounds the work: a plugin that fails on every record, or hangs on every record, must
 //! not turn one batch into thousands of calls or minutes of deadlines. When the budget is spent
 //! the unanswered records fail with the last failure (to quarantine: nothing is lost). A stopping
 //! pipeline ends it at once: the rest are `Interrupted`, and not answered at all.
 
+use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use super::failure::Failure;
@@ -66,21 +67,28 @@ pub fn run_isolated<T, R>(
     call: &mut dyn FnMut(&[T]) -> Answers<R>,
     out: &mut Vec<Verdict<R>>,
 ) {
-    let mut size = items.len();
-    let mut done = 0;
-    while done < items.len() {
-        if let Some(failure) = &budget.spent {
-            out.extend(items[done..].iter().map(|_| Verdict::Failed(failure.clone())));
-            return;
+    // Parts still to answer, the leftmost on top, so answers come out in order.
+    let mut pending: Vec<Range<usize>> = Vec::from([0..items.len()]);
+    // The largest part to send: halved after a deadline, doubled after a part well within it.
+    let mut cap = items.len().max(1);
+    while let Some(mut part) = pending.pop() {
+        if part.is_empty() {
+            continue;
         }
-        let part = &items[done..items.len().min(done + size)];
+        if let Some(failure) = &budget.spent {
+            out.extend(part.map(|_| Verdict::Failed(failure.clone())));
+            continue;
+        }
+        if part.len() > cap {
+            pending.push(part.start + cap..part.end);
+            part = part.start..part.start + cap;
+        }
         let started = Instant::now();
-        let failure = match call(part) {
+        let failure = match call(&items[part.clone()]) {
             Ok(answers) if answers.len() == part.len() => {
                 out.extend(answers);
-                done += part.len();
                 if started.elapsed() < budget.deadline / 4 {
-                    size = size.saturating_mul(2).min(items.len());
+                    cap = cap.saturating_mul(2).min(items.len());
                 }
                 continue;
             }
@@ -90,14 +98,19 @@ pub fn run_isolated<T, R>(
             Err(failure) => failure,
         };
         if !budget.spend(&failure) {
+            pending.push(part);
             continue;
         }
         if part.len() == 1 {
             out.push(Verdict::Failed(failure));
-            done += 1;
-        } else {
-            size = part.len() / 2;
+            continue;
         }
+        let middle = part.start + part.len() / 2;
+        if failure.is_deadline() {
+            cap = middle - part.start;
+        }
+        pending.push(middle..part.end);
+        pending.push(part.start..middle);
     }
 }
 
@@ -190,7 +203,8 @@ mod tests {
         assert_eq!(out.len(), 10_000);
         assert!(out.iter().all(|v| matches!(v, Verdict::Ok(_))));
         assert!(deadlines <= 10, "{deadlines} deadlines");
-        assert!(calls <= 10 + 10_000 / 19 + 1, "{calls} calls");
+        // Parts of 19 (the most that fit), plus at most one short remainder per halving.
+        assert!(calls <= deadlines + 10_000 / 19 + 1 + 14, "{calls} calls");
     }
 
     #[test]

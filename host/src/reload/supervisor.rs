@@ -616,6 +616,8 @@ impl Supervisor {
 
     /// Stops every pipeline (each commits what it holds); the first error, if any.
     async fn stop_all(&mut self) -> Option<SupervisorError> {
+        // Plugin calls and starts in progress end now (gold's are never interrupted).
+        self.engine.stop_calls();
         for running in self.running.values() {
             running.stop.cancel();
         }

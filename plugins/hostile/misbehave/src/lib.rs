@@ -37,6 +37,7 @@ impl Transform for Misbehave {
     fn init(config: Config) -> Result<Self, String> {
         let settings: Settings = config.into_settings()?;
         if settings.sleep_init_ms > 0 {
+            weir_sdk::log::info("init: sleeping");
             std::thread::sleep(Duration::from_millis(settings.sleep_init_ms));
         }
         Ok(Misbehave { settings })
@@ -52,6 +53,7 @@ impl Transform for Misbehave {
             let _ = std::io::stdout().write_all(&newlines);
         }
         if s.sleep_ms > 0 && record.value.contains("\"sleep\":true") {
+            weir_sdk::log::info("record: sleeping");
             std::thread::sleep(Duration::from_millis(s.sleep_ms));
         }
         if s.work_ms > 0 {

@@ -68,7 +68,8 @@ pub fn run_isolated<T, R>(
     out: &mut Vec<Verdict<R>>,
 ) {
     // Parts still to answer, the leftmost on top, so answers come out in order.
-    let mut pending: Vec<Range<usize>> = Vec::from([0..items.len()]);
+    let mut pending: Vec<Range<usize>> = Vec::with_capacity(16);
+    pending.push(0..items.len());
     // The largest part to send: halved after a deadline, doubled after a part well within it.
     let mut cap = items.len().max(1);
     while let Some(mut part) = pending.pop() {

@@ -75,13 +75,18 @@ fn a_record_that_sleeps_costs_one_deadline_per_bisection_level_and_the_others_pa
 #[test]
 fn records_each_at_a_twentieth_of_the_deadline_are_all_accepted() {
     let (engine, _cache) = engine();
-    let mut stage = TransformStage::start(spec(load(&engine, MISBEHAVE), r#"{"work_ms":25}"#, deadline(500))).unwrap();
-    let batch: Vec<Record> = (0..200).map(normal).collect();
+    let limits = deadline(100);
+    let mut stage = TransformStage::start(spec(load(&engine, MISBEHAVE), r#"{"work_ms":5}"#, limits)).unwrap();
+    let batch: Vec<Record> = (0..800).map(normal).collect();
     let started = Instant::now();
     let verdicts = stage.process(&batch, context());
-    assert_eq!(verdicts, vec![Verdict::Ok(Outputs::Unchanged); 200]);
-    // 5 s of work, plus the few deadlines it takes to find a part that fits.
-    println!("200 records of 25 ms, deadline 500 ms: {:?}", started.elapsed());
+    let elapsed = started.elapsed();
+    assert_eq!(verdicts, vec![Verdict::Ok(Outputs::Unchanged); 800]);
+    // 4 s of work, plus the deadlines it takes to find a part that fits (800 -> 25: six),
+    // once. Halving only the part that failed would spend 63 deadlines (6.3 s) on the way.
+    let bound = Duration::from_millis(800 * 5) + limits.deadline() * 30;
+    println!("800 records of 5 ms, deadline 100 ms: {elapsed:?} (bound {bound:?})");
+    assert!(elapsed < bound, "{elapsed:?}");
 }
 
 #[test]

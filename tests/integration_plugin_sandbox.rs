@@ -194,7 +194,7 @@ fn files_environment_and_sockets_are_out_of_reach() {
 
 #[test]
 fn a_component_of_another_world_is_refused_with_a_clear_error() {
-    let (engine, _cache) = engine();
+    let (engine, cache) = engine();
     let err = Plugin::load_file(&engine, &plugin_path("weir-hostile-wrong-world")).unwrap_err();
     assert!(matches!(err, PluginError::NotAPlugin { .. }), "{err:?}");
     let message = err.to_string();
@@ -202,6 +202,17 @@ fn a_component_of_another_world_is_refused_with_a_clear_error() {
         message.contains("does not implement a Weir plugin world") && message.contains("greet"),
         "{message}"
     );
+    // Refused from its section headers: nothing was compiled (the cache holds no component).
+    let compiled = std::fs::read_dir(cache.path().join("components"))
+        .map(|dir| dir.flatten().count())
+        .unwrap_or(0);
+    assert_eq!(compiled, 0, "the refused component was compiled first");
+    load(&engine, "weir-validate");
+    let compiled = std::fs::read_dir(cache.path().join("components"))
+        .unwrap()
+        .flatten()
+        .count();
+    assert_eq!(compiled, 1, "a plugin that loads is compiled into the cache");
 }
 
 #[test]

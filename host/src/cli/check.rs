@@ -1,30 +1,40 @@
-//! `weir check <pipelines/>`: validates every pipeline file and loads every plugin (world, kind,
-//! `init` with the stage's config) without reading or writing any data.
+//! `weir check <pipelines/>`: validates every pipeline file and starts every plugin, stages and
+//! gold aggregates alike (world, kind, `init` with the stage's config), without reading or
+//! writing any data.
 
 use std::path::Path;
 
 use crate::config::{self, Pipeline};
-use crate::plugin::{AggregateStage, Plugin, PluginEngine, PluginKind, PluginLog, StageSpec, TransformStage};
+use crate::pipeline::PipelineRunner;
+use crate::plugin::PluginEngine;
 
 /// Checks every pipeline under `root`. Prints one line per pipeline; returns how many failed.
 pub fn run(root: &Path, out: &mut dyn std::io::Write) -> anyhow::Result<usize> {
     let files = config::discover(root)?;
     let engine = PluginEngine::new(PluginEngine::default_cache_dir())?;
     let mut failed = 0;
+    let mut checked: Vec<Pipeline> = Vec::new();
     for file in files {
-        match config::load(&file, &config::from_env)
+        let loaded = config::load(&file, &config::from_env).and_then(|p| {
+            config::check_unique_name(&p, &checked)?;
+            Ok(p)
+        });
+        match loaded
             .map_err(anyhow::Error::from)
             .and_then(|p| check_plugins(&engine, p))
         {
-            Ok(pipeline) => writeln!(
-                out,
-                "ok: {} ({}): {} stages, topic {}, tables at {}",
-                pipeline.name,
-                file.display(),
-                pipeline.stages.len(),
-                pipeline.source.topic,
-                pipeline.tables.location
-            )?,
+            Ok(pipeline) => {
+                writeln!(
+                    out,
+                    "ok: {} ({}): {} stages, topic {}, tables at {}",
+                    pipeline.name,
+                    file.display(),
+                    pipeline.stages.len(),
+                    pipeline.source.topic,
+                    pipeline.tables.location
+                )?;
+                checked.push(pipeline);
+            }
             Err(e) => {
                 failed += 1;
                 writeln!(out, "error: {e:#}")?;
@@ -34,21 +44,9 @@ pub fn run(root: &Path, out: &mut dyn std::io::Write) -> anyhow::Result<usize> {
     Ok(failed)
 }
 
-/// Loads each stage's plugin and runs its `init` with the stage config.
+/// Starts every plugin of the pipeline as `weir run` does (transform stages and gold
+/// aggregates: load, world, `init` with the stage's config), then drops them.
 fn check_plugins(engine: &PluginEngine, pipeline: Pipeline) -> anyhow::Result<Pipeline> {
-    for stage in &pipeline.stages {
-        let plugin = Plugin::load_file(engine, &stage.plugin)?;
-        let spec = StageSpec {
-            plugin,
-            config: stage.config.clone(),
-            limits: stage.limits,
-            log: PluginLog::new(stage.name.clone(), stage.limits.max_log_line),
-        };
-        let started = match stage.kind {
-            PluginKind::Transform => TransformStage::start(spec).map(drop),
-            PluginKind::Aggregate => AggregateStage::start(spec).map(drop),
-        };
-        started.map_err(|e| anyhow::anyhow!("{}: stage `{}`: {e}", pipeline.file.display(), stage.name))?;
-    }
+    PipelineRunner::start_stages(&pipeline, engine).map_err(|e| anyhow::anyhow!("{}: {e}", pipeline.file.display()))?;
     Ok(pipeline)
 }

@@ -9,7 +9,11 @@ use super::error::ConfigError;
 use super::model::{
     ColumnConfig, ColumnType, CommitPolicy, PartitionTransform, PipelineFile, SourceConfig, TableFormat, TablesConfig,
 };
+use super::span::line_of;
 use crate::plugin::{Limits, PluginKind};
+
+/// The most records one partition batch may hold.
+const MAX_BATCH_RECORDS: usize = 1_000_000;
 
 /// The file name of a pipeline definition inside its folder.
 pub const PIPELINE_FILE: &str = "pipeline.toml";
@@ -106,6 +110,30 @@ pub fn discover(root: &Path) -> Result<Vec<PathBuf>, ConfigError> {
     Ok(files)
 }
 
+/// Refuses `pipeline` when another folder's pipeline has its name: the two would share tables
+/// and a consumer group.
+pub fn check_unique_name<'a>(
+    pipeline: &Pipeline,
+    others: impl IntoIterator<Item = &'a Pipeline>,
+) -> Result<(), ConfigError> {
+    match others
+        .into_iter()
+        .find(|other| other.name == pipeline.name && other.file != pipeline.file)
+    {
+        None => Ok(()),
+        Some(other) => Err(ConfigError::Invalid {
+            path: pipeline.file.clone(),
+            line: line_of(&pipeline.text, "name"),
+            key: "name".into(),
+            message: format!(
+                "pipeline `{}` is also the name of {}: each pipeline needs its own name (tables and consumer group go by it)",
+                pipeline.name,
+                other.file.display()
+            ),
+        }),
+    }
+}
+
 /// Reads, expands, parses and checks one pipeline file.
 pub fn load(path: &Path, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Pipeline, ConfigError> {
     let raw = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
@@ -133,7 +161,12 @@ fn parse_error(path: &Path, text: &str, key: String, error: &toml::de::Error) ->
     let leaf = key.rsplit('.').next().unwrap_or_default().to_string();
     let (line, column) = match error.span() {
         Some(span) => line_and_column(text, span.start),
-        None => (find_line(text, &format!("{leaf} =")).unwrap_or(1), 1),
+        None => (
+            line_of(text, &key)
+                .or_else(|| find_line(text, &format!("{leaf} =")))
+                .unwrap_or(1),
+            1,
+        ),
     };
     let key = if key.is_empty() || key == "." {
         "(file)".to_string()
@@ -164,9 +197,10 @@ fn find_line(text: &str, needle: &str) -> Option<usize> {
 }
 
 fn check(path: &Path, text: &str, file: PipelineFile) -> Result<Pipeline, ConfigError> {
+    // The key's own line from the parser's spans; a text search only when it has none.
     let invalid = |key: &str, needle: &str, message: String| ConfigError::Invalid {
         path: path.to_path_buf(),
-        line: find_line(text, needle),
+        line: line_of(text, key).or_else(|| find_line(text, needle)),
         key: key.to_string(),
         message,
     };
@@ -200,11 +234,14 @@ fn check(path: &Path, text: &str, file: PipelineFile) -> Result<Pipeline, Config
             ));
         }
     }
-    if source.batch_records == 0 {
+    if !(1..=MAX_BATCH_RECORDS).contains(&source.batch_records) {
         return Err(invalid(
             "source.batch_records",
             "batch_records",
-            "must be at least 1".into(),
+            format!(
+                "{} is out of range: give 1 to {MAX_BATCH_RECORDS}",
+                source.batch_records
+            ),
         ));
     }
 
@@ -248,8 +285,8 @@ fn check(path: &Path, text: &str, file: PipelineFile) -> Result<Pipeline, Config
     }
 
     let tables = &file.tables;
-    if tables.location.trim().is_empty() {
-        return Err(invalid("tables.location", "location", "must not be empty".into()));
+    if let Err(message) = check_location(&tables.location) {
+        return Err(invalid("tables.location", "location", message));
     }
     let formats: HashSet<_> = tables.format.iter().collect();
     if tables.format.is_empty() || formats.len() != tables.format.len() {
@@ -359,6 +396,20 @@ fn check_plugin(
     key: &dyn Fn(&str) -> String,
     invalid: &dyn Fn(&str, &str, String) -> ConfigError,
 ) -> Result<(PathBuf, String), ConfigError> {
+    // A pipeline's plugins live in its folder: no absolute paths, no way out with `..`.
+    let inside = plugin
+        .components()
+        .all(|c| matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir));
+    if !inside {
+        return Err(invalid(
+            &key("plugin"),
+            &plugin.display().to_string(),
+            format!(
+                "`{}` is outside the pipeline's folder: give a path inside it, like `plugin.wasm`",
+                plugin.display()
+            ),
+        ));
+    }
     let path = dir.join(plugin);
     if !path.is_file() {
         let shown = plugin.display().to_string();
@@ -368,17 +419,74 @@ fn check_plugin(
             format!("{} does not exist", path.display()),
         ));
     }
-    if limits.deadline_ms == 0 || limits.memory_mib == 0 {
-        return Err(invalid(
-            &key("limits"),
-            "deadline_ms",
-            "deadline_ms and memory_mib must be positive".into(),
-        ));
-    }
+    check_limits(limits, key, invalid)?;
     let config = serde_json::to_string(config)
         .map_err(|e| invalid(&key("config"), "config", format!("cannot be passed to the plugin: {e}")))?;
     Ok((path, config))
 }
+
+/// A table location Weir can write: `s3://bucket[/prefix]` (a valid bucket name), `file://` or
+/// a plain path.
+fn check_location(location: &str) -> Result<(), String> {
+    let location = location.trim();
+    if location.is_empty() {
+        return Err("must not be empty".into());
+    }
+    let Some((scheme, rest)) = location.split_once("://") else {
+        return Ok(());
+    };
+    match scheme {
+        "file" if !rest.is_empty() => Ok(()),
+        "s3" => {
+            let bucket = rest.split('/').next().unwrap_or_default();
+            let valid = (3..=63).contains(&bucket.len())
+                && bucket
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+                && bucket.starts_with(|c: char| c.is_ascii_alphanumeric())
+                && bucket.ends_with(|c: char| c.is_ascii_alphanumeric());
+            match valid {
+                true => Ok(()),
+                false => Err(format!(
+                    "`{bucket}` is not an S3 bucket name (3 to 63 lowercase letters, digits, `-` or `.`): give `s3://bucket/prefix`"
+                )),
+            }
+        }
+        "file" => Err("`file://` needs a path".into()),
+        other => Err(format!(
+            "`{other}://` is not a supported location: give `s3://bucket/prefix`, `file:///path` or a path"
+        )),
+    }
+}
+
+/// The sandbox limits a plugin can run under.
+fn check_limits(
+    limits: &Limits,
+    key: &dyn Fn(&str) -> String,
+    invalid: &dyn Fn(&str, &str, String) -> ConfigError,
+) -> Result<(), ConfigError> {
+    let ranges: [(&str, u64, u64, u64); 5] = [
+        ("deadline_ms", limits.deadline_ms, 1, 3_600_000),
+        // A Rust plugin needs about 2 MiB before it does anything; wasm32 addresses 4 GiB.
+        ("memory_mib", limits.memory_mib, MIN_MEMORY_MIB, 4_096),
+        ("output_mib", limits.output_mib, 1, 16_384),
+        ("max_state_kib", limits.max_state_kib, 1, 1 << 20),
+        ("max_log_line", limits.max_log_line as u64, 16, 1 << 20),
+    ];
+    for (field, value, least, most) in ranges {
+        if !(least..=most).contains(&value) {
+            return Err(invalid(
+                &key(&format!("limits.{field}")),
+                field,
+                format!("{value} is out of range: give {least} to {most}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The least memory cap a plugin may be given, in MiB.
+const MIN_MEMORY_MIB: u64 = 8;
 
 /// Checks the `[[gold]]` sections: names, plugin files, the event-time column, window lengths
 /// and the output columns.

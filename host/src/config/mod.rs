@@ -4,17 +4,22 @@
 //! - `env`: `${VAR}` / `${VAR:-default}` expansion from the environment, before parsing.
 //! - `load`: discovery, parsing with the failing key's path and line, and the checks serde
 //!   cannot make; yields a [`Pipeline`].
+//! - `span`: the line a key is written on, from the TOML parser's spans.
 
 mod duration;
 mod env;
 mod error;
 mod load;
 mod model;
+mod span;
 
 pub use duration::parse_micros;
 pub use env::{expand, from_env, from_map};
 pub use error::ConfigError;
-pub use load::{DEFAULT_MAX_AHEAD_US, GOLD_RESERVED, Gold, PIPELINE_FILE, Pipeline, Stage, WindowSpec, discover, load};
+pub use load::{
+    DEFAULT_MAX_AHEAD_US, GOLD_RESERVED, Gold, PIPELINE_FILE, Pipeline, Stage, WindowSpec, check_unique_name, discover,
+    load,
+};
 pub use model::{
     CatalogKind, ColumnConfig, ColumnType, CommitPolicy, GoldConfig, IcebergConfig, PartitionBy, PartitionTransform,
     PipelineFile, S3Config, SilverConfig, SourceConfig, StageConfig, TableFormat, TablesConfig, ValueFormat,

@@ -34,8 +34,12 @@ use crate::source::{KafkaSource, PartitionBatch, SourceError, SourceRecord};
 /// Why a pipeline stopped.
 #[derive(Debug, Error)]
 pub enum RunError {
-    #[error("pipeline {pipeline}: {source}")]
-    Plugin { pipeline: String, source: PluginError },
+    #[error("pipeline {pipeline}: stage `{stage}`: {source}")]
+    Plugin {
+        pipeline: String,
+        stage: String,
+        source: PluginError,
+    },
     #[error("pipeline {pipeline}: {source}")]
     Source { pipeline: String, source: SourceError },
     #[error("pipeline {pipeline}: {source}")]
@@ -128,6 +132,7 @@ impl PipelineRunner {
         for stage in &pipeline.stages {
             let running = RunningStage::start(name, stage, engine).map_err(|source| RunError::Plugin {
                 pipeline: name.clone(),
+                stage: stage.name.clone(),
                 source,
             })?;
             started.stages.push(running);

@@ -140,7 +140,9 @@ impl Supervisor {
         let single = files.len() == 1 && files[0] == root.join(PIPELINE_FILE);
         let mut pipelines = Vec::new();
         for file in &files {
-            pipelines.push(config::load(file, &config::from_env)?);
+            let pipeline = config::load(file, &config::from_env)?;
+            config::check_unique_name(&pipeline, &pipelines)?;
+            pipelines.push(pipeline);
         }
         let mut supervisor = Supervisor {
             root,
@@ -326,7 +328,9 @@ impl Supervisor {
 
     async fn start_new(&mut self, folder: &Path, file: &Path) {
         let label = folder_name(folder);
-        let pipeline = match config::load(file, &config::from_env) {
+        let loaded = config::load(file, &config::from_env)
+            .and_then(|p| config::check_unique_name(&p, self.running.values().map(|r| &r.pipeline)).map(|()| p));
+        let pipeline = match loaded {
             Ok(pipeline) => pipeline,
             Err(e) => {
                 count_pipeline(&label, "start", false);

@@ -1,13 +1,15 @@
 //! One running pipeline: Kafka source, plugin stages, silver decoding, and the bronze / silver /
-//! quarantine Delta tables, committed exactly once per offset.
+//! quarantine / gold tables (Delta Lake and Iceberg), committed exactly once per offset.
 //!
 //! - `tables`: opens the tables at the pipeline's location (local folder or S3).
 //! - `rows`: builds bronze and quarantine rows from Kafka records.
 //! - `buffer`: what has been processed but not committed, and when to commit.
+//! - `batch_stages`: one batch through the transform stages, refusals to quarantine.
 //! - `stages`: the running transform stages, and swapping reloaded ones in between batches.
 //! - `gold`: a gold table's aggregate, checkpoints, and repair of a format left behind.
 //! - `runner`: the loop.
 
+mod batch_stages;
 mod buffer;
 #[cfg(test)]
 mod crash_tests;

@@ -18,6 +18,17 @@ pub struct Rejected<'a> {
     pub plugin_sha256: Option<String>,
 }
 
+impl<'a> Rejected<'a> {
+    pub fn new(record: &'a SourceRecord, stage: &str, reason: &str, plugin_sha256: Option<String>) -> Self {
+        Rejected {
+            record,
+            stage: stage.to_string(),
+            reason: reason.to_string(),
+            plugin_sha256,
+        }
+    }
+}
+
 /// One quarantine row per record and stage, in offset order: the outputs of one flat-mapped
 /// record that a later stage or silver refused become one row (the first reason, and how many
 /// more), not one row per output, which would copy the record as many times.

@@ -14,6 +14,7 @@ use arrow::util::display::array_value_to_string;
 use thiserror::Error;
 use tokio_util::sync::CancellationToken;
 
+use super::batch_stages::{self, Interrupted, StageInputs, StageRun};
 use super::buffer::Buffer;
 use super::gold::GoldTable;
 use super::lease::{LeaseError, WriterLease, holder_name};
@@ -26,7 +27,7 @@ use crate::config::TableFormat;
 use crate::decode::{Origin, SilverDecoder};
 use crate::gold::{GoldAggregator, GoldError, GoldInput};
 use crate::metrics::metrics;
-use crate::plugin::{BatchContext, Outputs, PluginEngine, PluginError, Record, Verdict, short_sha};
+use crate::plugin::{BatchContext, PluginEngine, PluginError, short_sha};
 use crate::sink::delta::CommitData;
 use crate::sink::{SinkError, TableSink};
 use crate::source::{KafkaSource, PartitionBatch, SourceError, SourceRecord};
@@ -559,7 +560,9 @@ impl PipelineRunner {
         };
         let first_offset = first.offset;
         let next_offset = last.offset + 1;
-        let now_us = crate::cli::now_ms() * 1_000;
+        // One clock reading per batch: its rows' stamps and the plugins' processing time agree.
+        let now_ms = crate::cli::now_ms();
+        let now_us = now_ms * 1_000;
         let arrow_error = |e: arrow::error::ArrowError| RunError::Sink {
             pipeline: self.pipeline.name.clone(),
             source: SinkError::Schema {
@@ -573,82 +576,27 @@ impl PipelineRunner {
         let landed: Vec<&SourceRecord> = records.iter().copied().filter(|r| r.offset >= floor).collect();
         let bronze = rows::bronze(self.tables.bronze.schema(), &topic, &landed, now_us).map_err(arrow_error)?;
 
-        // Stages: the plugin records, and for each the index of the Kafka record it came from
-        // (parallel vectors, so a stage reads the batch in place). Refused ones to quarantine.
+        // Stages: plugin records in, refusals to quarantine.
         let mut rejected: Vec<Rejected<'_>> = Vec::new();
-        let mut inputs: Vec<Record> = Vec::with_capacity(records.len());
-        let mut from: Vec<usize> = Vec::with_capacity(records.len());
-        for (i, record) in records.iter().enumerate() {
-            if let Some(reason) = &record.malformed {
-                rejected.push(reject(record, "decode", reason, None));
-                continue;
-            }
-            match record.value.as_deref().map(std::str::from_utf8) {
-                Some(Ok(text)) => {
-                    inputs.push(Record {
-                        key: record.key.clone(),
-                        value: text.to_string(),
-                        timestamp_ms: record.timestamp_ms,
-                    });
-                    from.push(i);
-                }
-                Some(Err(_)) => rejected.push(reject(record, "decode", "value is not UTF-8 text", None)),
-                None => rejected.push(reject(record, "decode", "message has no value", None)),
-            }
-        }
+        let inputs = batch_stages::plugin_inputs(&records, &mut rejected);
         let context = BatchContext {
-            processing_time_ms: crate::cli::now_ms(),
+            processing_time_ms: now_ms,
         };
         let pipeline = self.pipeline.name.as_str();
         let m = metrics();
         m.records_in.with_label_values(&[pipeline]).inc_by(records.len() as u64);
         m.stage(pipeline, "decode", "rejected", rejected.len());
-        for running in &mut self.stages {
-            self.buffer.used(&running.name, &running.sha256);
-            let started = std::time::Instant::now();
-            let verdicts = tokio::task::block_in_place(|| running.stage.process(&inputs, context));
-            if self.interrupt.is_cancelled() {
-                return Err(RunError::Interrupted {
-                    pipeline: self.pipeline.name.clone(),
-                });
-            }
-            m.plugin_call_seconds
-                .with_label_values(&[pipeline, running.name.as_str()])
-                .observe(started.elapsed().as_secs_f64());
-            let mut next_inputs = Vec::with_capacity(inputs.len());
-            let mut next_from = Vec::with_capacity(from.len());
-            let (mut accepted, mut refused, mut failed) = (0, 0, 0);
-            for ((input, i), verdict) in inputs.into_iter().zip(from).zip(verdicts) {
-                match verdict {
-                    Verdict::Ok(Outputs::Unchanged) => {
-                        accepted += 1;
-                        next_inputs.push(input);
-                        next_from.push(i);
-                    }
-                    Verdict::Ok(Outputs::Records(outputs)) => {
-                        accepted += 1;
-                        next_from.extend(std::iter::repeat_n(i, outputs.len()));
-                        next_inputs.extend(outputs);
-                    }
-                    other => {
-                        if let Verdict::Failed(failure) = &other {
-                            failed += 1;
-                            m.plugin_failures
-                                .with_label_values(&[pipeline, running.name.as_str(), failure.kind()])
-                                .inc();
-                        } else {
-                            refused += 1;
-                        }
-                        let reason = other.reason().unwrap_or_default();
-                        rejected.push(reject(records[i], &running.name, &reason, Some(running.sha256.clone())));
-                    }
-                }
-            }
-            m.stage(pipeline, &running.name, "accepted", accepted);
-            m.stage(pipeline, &running.name, "rejected", refused);
-            m.stage(pipeline, &running.name, "failed", failed);
-            (inputs, from) = (next_inputs, next_from);
-        }
+        let run = StageRun {
+            pipeline,
+            context,
+            interrupt: &self.interrupt,
+            records: &records,
+        };
+        let StageInputs { records: inputs, from } = run
+            .run(&mut self.stages, &mut self.buffer, inputs, &mut rejected)
+            .map_err(|Interrupted| RunError::Interrupted {
+                pipeline: self.pipeline.name.clone(),
+            })?;
 
         // Silver: decode, set aside what does not fit, drop keys already there.
         let values: Vec<&str> = inputs.iter().map(|r| r.value.as_str()).collect();
@@ -666,7 +614,7 @@ impl PipelineRunner {
         m.stage(pipeline, "silver", "accepted", inputs.len() - decoded.rejected.len());
         for (index, reason) in &decoded.rejected {
             decoded_ok[*index] = false;
-            rejected.push(reject(records[from[*index]], "silver", reason, None));
+            rejected.push(Rejected::new(records[from[*index]], "silver", reason, None));
         }
         let silver_floor = self.floor(Layer::Silver, partition);
         let silver_origins: Vec<i64> = from
@@ -748,7 +696,7 @@ impl PipelineRunner {
                 for (item, reason) in refused {
                     let record = records[from[item_input[item]]];
                     let sha = Some(aggregator.sha256().to_string());
-                    rejected.push(reject(record, &aggregator.gold().name, &reason, sha));
+                    rejected.push(Rejected::new(record, &aggregator.gold().name, &reason, sha));
                 }
             }
         }
@@ -956,15 +904,6 @@ fn not_yet_in(batches: &[RecordBatch], next: &HashMap<i32, i64>) -> Result<Vec<R
 fn push_nonempty(batches: &mut Vec<RecordBatch>, batch: RecordBatch) {
     if batch.num_rows() > 0 {
         batches.push(batch);
-    }
-}
-
-fn reject<'a>(record: &'a SourceRecord, stage: &str, reason: &str, plugin_sha256: Option<String>) -> Rejected<'a> {
-    Rejected {
-        record,
-        stage: stage.to_string(),
-        reason: reason.to_string(),
-        plugin_sha256,
     }
 }
 

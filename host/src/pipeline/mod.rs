@@ -3,6 +3,7 @@
 //!
 //! - `tables`: opens the tables at the pipeline's location (local folder or S3).
 //! - `rows`: builds bronze and quarantine rows from Kafka records.
+//! - `silver_keys`: silver's key set (dedup), with the origin of each key.
 //! - `buffer`: what has been processed but not committed, and when to commit.
 //! - `batch_stages`: one batch through the transform stages, refusals to quarantine.
 //! - `stages`: the running transform stages, and swapping reloaded ones in between batches.
@@ -18,6 +19,7 @@ mod lease;
 mod offsets;
 mod rows;
 mod runner;
+mod silver_keys;
 mod stages;
 mod tables;
 

@@ -3,14 +3,12 @@
 //! tables with the offsets they now hold. Each table filters by its own committed offsets, so a
 //! crash between two table commits duplicates nothing on restart.
 
-use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use arrow::array::{Array, AsArray, BooleanArray};
 use arrow::compute::filter_record_batch;
 use arrow::record_batch::RecordBatch;
-use arrow::util::display::array_value_to_string;
 use thiserror::Error;
 use tokio_util::sync::CancellationToken;
 
@@ -20,6 +18,7 @@ use super::gold::GoldTable;
 use super::lease::{LeaseError, WriterLease, holder_name};
 use super::offsets::TableOffsets;
 use super::rows::{self, Rejected};
+use super::silver_keys::{Admitted, SilverKeys};
 use super::stages::{RunningStage, Started, SwapReceiver, Swapped};
 use super::tables::{Layer, Tables};
 use crate::config::Pipeline;
@@ -29,6 +28,7 @@ use crate::gold::{GoldAggregator, GoldError, GoldInput};
 use crate::metrics::metrics;
 use crate::plugin::{BatchContext, PluginEngine, PluginError, short_sha};
 use crate::sink::delta::CommitData;
+use crate::sink::schema::{ORIGIN_OFFSET, ORIGIN_PARTITION};
 use crate::sink::{SinkError, TableSink};
 use crate::source::{KafkaSource, PartitionBatch, SourceError, SourceRecord};
 
@@ -81,11 +81,8 @@ pub struct PipelineRunner {
     tables: Tables,
     /// Per table (in `Tables::in_commit_order`), the next offset of each partition it holds.
     offsets: TableOffsets,
-    /// Keys already in silver, each with the (partition, offset) of its row; and keys buffered
-    /// for the next commit.
-    silver_keys: HashMap<String, (i32, i64)>,
-    pending_keys: HashMap<String, (i32, i64)>,
-    key_columns: Vec<usize>,
+    /// Keys already in silver and buffered for it, each with its row's origin.
+    keys: SilverKeys,
     buffer: Buffer,
     stats: RunStats,
     /// Reloaded stages waiting for the next batch boundary.
@@ -181,7 +178,7 @@ impl PipelineRunner {
             .iter()
             .filter_map(|k| decoder.schema().columns.iter().position(|c| &c.name == k))
             .collect();
-        let mut silver_keys = HashMap::new();
+        let mut keys = SilverKeys::new(key_columns);
         // From the format committed last, which is never ahead of the others: keys of rows it
         // lacks come back with the records replayed for it.
         let behind = tables.silver.sinks.last().ok_or_else(|| {
@@ -191,7 +188,7 @@ impl PipelineRunner {
             })
         })?;
         for batch in behind.read_all().await.map_err(sink_error)? {
-            silver_keys.extend(keys_with_origins(&batch, &key_columns));
+            keys.load(&batch);
         }
         let mut gold = Vec::with_capacity(aggregators.len());
         for ((spec, table), aggregator) in pipeline.gold.iter().zip(&mut tables.gold).zip(aggregators) {
@@ -219,7 +216,7 @@ impl PipelineRunner {
             pipeline: name.clone(),
             source,
         })?;
-        tracing::info!(pipeline = %name, stages = stages.len(), silver_keys = silver_keys.len(), "pipeline started");
+        tracing::info!(pipeline = %name, stages = stages.len(), silver_keys = keys.len(), "pipeline started");
         Ok(PipelineRunner {
             pipeline,
             source,
@@ -227,9 +224,7 @@ impl PipelineRunner {
             decoder,
             tables,
             offsets: TableOffsets::new(layers),
-            silver_keys,
-            pending_keys: HashMap::new(),
-            key_columns,
+            keys,
             buffer: Buffer::default(),
             stats: RunStats::default(),
             swaps: None,
@@ -461,7 +456,7 @@ impl PipelineRunner {
     /// could race their new owner, who reads it again from where the tables stand.
     fn drop_partitions(&mut self, revoked: &[i32]) -> Result<(), arrow::error::ArrowError> {
         let keep = |batch: &RecordBatch| -> Result<Option<RecordBatch>, arrow::error::ArrowError> {
-            let Some(column) = batch.column_by_name("_kafka_partition") else {
+            let Some(column) = batch.column_by_name(ORIGIN_PARTITION) else {
                 return Ok(Some(batch.clone()));
             };
             let partitions = column.as_primitive::<arrow::datatypes::Int32Type>();
@@ -493,10 +488,7 @@ impl PipelineRunner {
             self.offsets.forget(*partition);
         }
         // Keys buffered for silver: only those still in the buffer.
-        self.pending_keys.clear();
-        for batch in &self.buffer.silver {
-            self.pending_keys.extend(keys_with_origins(batch, &self.key_columns));
-        }
+        self.keys.rebuild_pending(&self.buffer.silver);
         if self.buffer.next.is_empty() {
             self.buffer = Buffer::default();
         }
@@ -628,22 +620,11 @@ impl PipelineRunner {
         let mut in_silver = Vec::with_capacity(decoded.rows.num_rows());
         let mut duplicates = 0;
         for (row, offset) in silver_origins.iter().enumerate() {
-            let key = key_of(&decoded.rows, &self.key_columns, row);
-            if *offset < silver_floor {
-                // Replayed for a table behind silver: silver has it if its row came from here.
-                in_silver.push(!self.gold.is_empty() && self.silver_keys.get(&key) == Some(&(partition, *offset)));
-                continue;
-            }
-            let new_key = !self.silver_keys.contains_key(&key)
-                && match self.pending_keys.entry(key) {
-                    Entry::Vacant(slot) => {
-                        slot.insert((partition, *offset));
-                        true
-                    }
-                    Entry::Occupied(_) => false,
-                };
-            duplicates += usize::from(!new_key);
-            in_silver.push(new_key);
+            let key = self.keys.key_of(&decoded.rows, row);
+            let admitted = self.keys.admit(key, (partition, *offset), silver_floor);
+            duplicates += usize::from(admitted == Admitted::Duplicate);
+            // Replays only matter to gold, which counts what silver holds.
+            in_silver.push(admitted.in_silver() && (admitted == Admitted::New || !self.gold.is_empty()));
         }
         self.stats.duplicates += duplicates as u64;
         m.duplicates.with_label_values(&[pipeline]).inc_by(duplicates as u64);
@@ -785,7 +766,7 @@ impl PipelineRunner {
             timed_commit(&name, table, commit).await?;
             self.offsets.committed(i, &topic, &offsets);
         }
-        self.silver_keys.extend(self.pending_keys.drain());
+        self.keys.commit();
         for table in &mut self.gold {
             if let Err(e) = table.committed().await {
                 // Old checkpoints left behind cost space, not correctness.
@@ -879,8 +860,8 @@ fn not_yet_in(batches: &[RecordBatch], next: &HashMap<i32, i64>) -> Result<Vec<R
     let mut out = Vec::with_capacity(batches.len());
     for batch in batches {
         let (Some(partitions), Some(offsets)) = (
-            batch.column_by_name("_kafka_partition"),
-            batch.column_by_name("_kafka_offset"),
+            batch.column_by_name(ORIGIN_PARTITION),
+            batch.column_by_name(ORIGIN_OFFSET),
         ) else {
             out.push(batch.clone());
             continue;
@@ -905,32 +886,4 @@ fn push_nonempty(batches: &mut Vec<RecordBatch>, batch: RecordBatch) {
     if batch.num_rows() > 0 {
         batches.push(batch);
     }
-}
-
-/// Each row's silver key with the (partition, offset) it came from.
-fn keys_with_origins<'a>(
-    batch: &'a RecordBatch,
-    key_columns: &'a [usize],
-) -> impl Iterator<Item = (String, (i32, i64))> + 'a {
-    let partitions = batch
-        .column_by_name("_kafka_partition")
-        .and_then(|p| p.as_primitive_opt::<arrow::datatypes::Int32Type>());
-    let offsets = batch
-        .column_by_name("_kafka_offset")
-        .and_then(|o| o.as_primitive_opt::<arrow::datatypes::Int64Type>());
-    (0..batch.num_rows()).map(move |row| {
-        let origin = partitions
-            .zip(offsets)
-            .map_or((-1, -1), |(p, o)| (p.value(row), o.value(row)));
-        (key_of(batch, key_columns, row), origin)
-    })
-}
-
-/// A row's silver key as one string (key columns' text joined by the unit separator).
-fn key_of(batch: &RecordBatch, key_columns: &[usize], row: usize) -> String {
-    key_columns
-        .iter()
-        .map(|&c| array_value_to_string(batch.column(c), row).unwrap_or_default())
-        .collect::<Vec<_>>()
-        .join("\u{1f}")
 }

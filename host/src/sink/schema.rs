@@ -124,13 +124,20 @@ impl TableSchema {
     }
 }
 
+/// The origin column holding a row's Kafka topic.
+pub const ORIGIN_TOPIC: &str = "_kafka_topic";
+/// The origin column holding a row's Kafka partition.
+pub const ORIGIN_PARTITION: &str = "_kafka_partition";
+/// The origin column holding a row's Kafka offset.
+pub const ORIGIN_OFFSET: &str = "_kafka_offset";
+
 /// Where a record came from, kept in every table for lineage. (Iceberg reserves `_partition`
 /// for a metadata column, hence the `_kafka_` prefix.)
 fn origin() -> Vec<Column> {
     vec![
-        Column::new("_kafka_topic", ColumnType::String, false),
-        Column::new("_kafka_partition", ColumnType::Int32, false),
-        Column::new("_kafka_offset", ColumnType::Int64, false),
+        Column::new(ORIGIN_TOPIC, ColumnType::String, false),
+        Column::new(ORIGIN_PARTITION, ColumnType::Int32, false),
+        Column::new(ORIGIN_OFFSET, ColumnType::Int64, false),
     ]
 }
 

@@ -7,7 +7,8 @@
 //! - [`decode`]: accepted JSON records to typed silver rows (arrow's JSON decoder).
 //! - [`gold`]: windowed aggregates (windows, watermarks, state, checkpoints) for gold tables.
 //! - [`pipeline`]: one running pipeline: source, stages, decoder, tables, exactly-once commits.
-//! - [`sink`]: the medallion tables' schemas and the Delta writer with offsets in each commit.
+//! - [`sink`]: the medallion tables' schemas and the Delta Lake and Iceberg writers, each
+//!   commit carrying the offsets it holds.
 //! - [`reload`]: watches the pipelines folder and reloads plugins and pipelines as files change.
 //! - [`metrics`]: the Prometheus metrics; [`health`]: whether each pipeline consumes (`/readyz`);
 //!   [`serve`]: the HTTP endpoints.

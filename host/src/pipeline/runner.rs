@@ -51,6 +51,13 @@ pub enum RunError {
     Unsupported { pipeline: String, message: String },
     #[error("pipeline {pipeline}: {source}")]
     Lease { pipeline: String, source: LeaseError },
+    /// Building a batch's rows failed (Arrow): the same input would fail the same way.
+    #[error("pipeline {pipeline}: building rows: {source}")]
+    Rows {
+        pipeline: String,
+        #[source]
+        source: arrow::error::ArrowError,
+    },
     /// The pipeline was told to stop while a plugin was at work on a batch: the batch is
     /// dropped, uncommitted, and read again at the next start.
     #[error("pipeline {pipeline}: stopped in the middle of a batch, which is read again at the next start")]
@@ -365,12 +372,9 @@ impl PipelineRunner {
             }
         }
         if !revoked.is_empty() {
-            self.drop_partitions(&revoked).map_err(|source| RunError::Sink {
+            self.drop_partitions(&revoked).map_err(|source| RunError::Rows {
                 pipeline: self.pipeline.name.clone(),
-                source: SinkError::Schema {
-                    table: "buffer".into(),
-                    message: source.to_string(),
-                },
+                source,
             })?;
         }
         for partition in reread.into_iter().chain(self.source.take_assigned()) {
@@ -555,12 +559,9 @@ impl PipelineRunner {
         // One clock reading per batch: its rows' stamps and the plugins' processing time agree.
         let now_ms = crate::cli::now_ms();
         let now_us = now_ms * 1_000;
-        let arrow_error = |e: arrow::error::ArrowError| RunError::Sink {
+        let arrow_error = |source: arrow::error::ArrowError| RunError::Rows {
             pipeline: self.pipeline.name.clone(),
-            source: SinkError::Schema {
-                table: "rows".into(),
-                message: e.to_string(),
-            },
+            source,
         };
 
         // Bronze: every record it does not hold yet.

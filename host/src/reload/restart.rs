@@ -25,7 +25,7 @@ const HEALTHY_RUN: Duration = Duration::from_secs(120);
 /// True when restarting cannot help: the same input or configuration would fail the same way.
 pub fn is_permanent(error: &RunError) -> bool {
     match error {
-        RunError::Plugin { .. } | RunError::Unsupported { .. } => true,
+        RunError::Plugin { .. } | RunError::Unsupported { .. } | RunError::Rows { .. } => true,
         RunError::Sink { source, .. } => sink_permanent(source),
         RunError::Gold { source, .. } => match source {
             GoldError::Plugin { .. } | GoldError::State { .. } | GoldError::Rows { .. } => true,

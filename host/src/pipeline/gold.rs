@@ -11,7 +11,7 @@ use arrow::record_batch::RecordBatch;
 use super::tables::Medallion;
 use crate::config::{Gold, Pipeline};
 use crate::gold::{Checkpoint, CheckpointStore, GoldAggregator, GoldError};
-use crate::sink::delta::CommitData;
+use crate::sink::CommitData;
 
 /// The pseudo-topic whose "offset" is a gold table's checkpoint number.
 pub const CHECKPOINT_TOPIC: &str = "~checkpoint";

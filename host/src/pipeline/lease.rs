@@ -19,8 +19,8 @@ use object_store::{ObjectStore, ObjectStoreExt as _, PutMode, PutOptions, PutPay
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::tables::{object_store_at, table_url};
 use crate::config::S3Config;
+use crate::sink::storage::{object_store_at, table_url};
 
 /// How long a lease lasts without renewal.
 pub const TTL: Duration = Duration::from_secs(10);

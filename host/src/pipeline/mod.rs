@@ -27,4 +27,4 @@ pub use gold::{CHECKPOINT_TOPIC, GoldTable};
 pub use lease::{LeaseError, WriterLease};
 pub use runner::{PipelineRunner, RunError, RunStats};
 pub use stages::{RunningStage, StageSwap, Started, SwapReceiver, SwapSender, Swapped, swap_channel};
-pub use tables::{Layer, Medallion, Tables, object_store_at, storage_options, table_url};
+pub use tables::{Layer, Medallion, Tables};

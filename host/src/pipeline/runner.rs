@@ -27,7 +27,7 @@ use crate::decode::{Origin, SilverDecoder};
 use crate::gold::{GoldAggregator, GoldError, GoldInput};
 use crate::metrics::metrics;
 use crate::plugin::{BatchContext, PluginEngine, PluginError, short_sha};
-use crate::sink::delta::CommitData;
+use crate::sink::CommitData;
 use crate::sink::schema::{ORIGIN_OFFSET, ORIGIN_PARTITION};
 use crate::sink::{SinkError, TableSink};
 use crate::source::{KafkaSource, PartitionBatch, SourceError, SourceRecord};

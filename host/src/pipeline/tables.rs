@@ -2,76 +2,15 @@
 //! folders under `tables.location` (`bronze/`, ...); Iceberg tables are under its `iceberg/`
 //! folder, with the default SQLite catalog beside them (`iceberg/catalog.db`).
 
-use std::collections::HashMap;
-use std::path::Path;
-use std::sync::{Arc, Once};
-
-use object_store::ObjectStore;
-
-use url::Url;
+use std::sync::Once;
 
 use arrow::record_batch::RecordBatch;
 
-use crate::config::{Pipeline, S3Config, TableFormat};
+use crate::config::{Pipeline, TableFormat};
 use crate::decode::SilverDecoder;
 use crate::sink::schema::{self, TableSchema};
+use crate::sink::storage::{storage_options, table_url};
 use crate::sink::{DeltaSink, IcebergSink, SinkError, TableSink, catalog};
-
-/// The URL of table `name` under `location`: `s3://` and `file://` as given, other text as a
-/// local path (relative to the working directory), created if missing.
-pub fn table_url(location: &str, name: &str) -> Result<Url, SinkError> {
-    let bad = |message: String| SinkError::Location {
-        table: name.into(),
-        location: location.into(),
-        message,
-    };
-    if location.contains("://") {
-        let base = location.trim_end_matches('/');
-        return Url::parse(&format!("{base}/{name}/")).map_err(|e| bad(e.to_string()));
-    }
-    let dir = Path::new(location).join(name);
-    std::fs::create_dir_all(&dir).map_err(|e| bad(e.to_string()))?;
-    let dir = dir.canonicalize().map_err(|e| bad(e.to_string()))?;
-    Url::from_directory_path(&dir).map_err(|()| bad("not an absolute path".into()))
-}
-
-/// object_store / deltalake options for an S3 location. Unset values fall back to the `AWS_*`
-/// environment. Commits use S3 conditional put, so no lock service is needed.
-pub fn storage_options(s3: &S3Config) -> HashMap<String, String> {
-    let mut options = s3.named([
-        "AWS_ENDPOINT_URL",
-        "AWS_REGION",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-    ]);
-    if s3.allow_http {
-        options.insert("AWS_ALLOW_HTTP".into(), "true".into());
-    }
-    if s3.path_style {
-        options.insert("AWS_VIRTUAL_HOSTED_STYLE_REQUEST".into(), "false".into());
-    }
-    options.insert("aws_conditional_put".into(), "etag".into());
-    options
-}
-
-/// An object store and the path prefix within it for `url`: `s3://` with the pipeline's S3
-/// settings (unset ones from the `AWS_*` environment, as for the tables), else a local folder.
-pub fn object_store_at(url: &Url, s3: &S3Config) -> Result<(Arc<dyn ObjectStore>, object_store::path::Path), String> {
-    let options = storage_options(s3);
-    if url.scheme() == "s3" {
-        let mut builder = object_store::aws::AmazonS3Builder::from_env().with_url(url.as_str());
-        for (key, value) in options {
-            if let Ok(key) = key.to_ascii_lowercase().parse::<object_store::aws::AmazonS3ConfigKey>() {
-                builder = builder.with_config(key, value);
-            }
-        }
-        let store = builder.build().map_err(|e| e.to_string())?;
-        let prefix = object_store::path::Path::from_url_path(url.path()).map_err(|e| e.to_string())?;
-        return Ok((Arc::new(store), prefix));
-    }
-    let (store, prefix) = object_store::parse_url_opts(url, options).map_err(|e| e.to_string())?;
-    Ok((Arc::from(store), prefix))
-}
 
 /// A medallion layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

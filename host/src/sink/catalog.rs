@@ -1,7 +1,6 @@
 //! The Iceberg catalog a pipeline registers its tables in: SQL (a SQLite file by default, or
 //! PostgreSQL) or REST. Table files go through one FileIO that resolves `file://` and `s3://`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use iceberg::{Catalog, CatalogBuilder};
@@ -10,19 +9,11 @@ use iceberg_catalog_sql::{SqlBindStyle, SqlCatalogBuilder};
 use iceberg_storage_opendal::OpenDalResolvingStorageFactory;
 
 use super::error::SinkError;
+use super::storage::file_io_properties;
 use crate::config::{CatalogKind, IcebergConfig, S3Config};
 
 /// The name the catalog's rows are kept under (pyiceberg: `SqlCatalog("weir", uri=...)`).
 pub const CATALOG_NAME: &str = "weir";
-
-/// FileIO properties for an S3 location (MinIO and other S3-compatible stores).
-pub fn file_io_properties(s3: &S3Config) -> HashMap<String, String> {
-    let mut props = s3.named(["s3.endpoint", "s3.region", "s3.access-key-id", "s3.secret-access-key"]);
-    if s3.path_style {
-        props.insert("s3.path-style-access".into(), "true".into());
-    }
-    props
-}
 
 /// Connects to the catalog `config` names; `default_uri` is used when it names none.
 pub async fn connect(

@@ -13,23 +13,9 @@ use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableError};
 use url::Url;
 
+use super::commit::{CommitData, app_id};
 use super::error::SinkError;
 use super::schema::{TableSchema, added_columns, align, derive_partition};
-
-/// The application id of a partition's offsets in a table's `txn` actions.
-pub fn app_id(pipeline: &str, topic: &str, partition: i32) -> String {
-    format!("weir/{pipeline}/{topic}/{partition}")
-}
-
-/// What one commit holds: data, the offsets it covers, and its lineage.
-#[derive(Debug, Default, Clone)]
-pub struct CommitData {
-    pub batches: Vec<RecordBatch>,
-    /// (topic, partition, next offset) for each partition whose records this commit covers.
-    pub offsets: Vec<(String, i32, i64)>,
-    /// Recorded in the commit's info: e.g. the sha256 of each plugin that produced the rows.
-    pub metadata: HashMap<String, serde_json::Value>,
-}
 
 /// One Delta table of a pipeline.
 pub struct DeltaSink {

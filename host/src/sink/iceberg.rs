@@ -26,7 +26,7 @@ use iceberg::writer::partitioning::fanout_writer::FanoutWriter;
 use iceberg::writer::{IcebergWriter, IcebergWriterBuilder};
 use iceberg::{Catalog, ErrorKind, NamespaceIdent, TableCreation, TableIdent};
 
-use super::delta::{CommitData, app_id};
+use super::commit::{CommitData, app_id};
 use super::error::SinkError;
 use super::schema::{Column, TableSchema, added_columns, align};
 use crate::config::{ColumnType, PartitionTransform};

@@ -3,7 +3,8 @@
 
 use arrow::record_batch::RecordBatch;
 
-use super::delta::{CommitData, DeltaSink};
+use super::commit::CommitData;
+use super::delta::DeltaSink;
 use super::error::SinkError;
 use super::iceberg::IcebergSink;
 use super::schema::TableSchema;

@@ -1,0 +1,22 @@
+//! What one table commit carries, whichever the format: the rows, the Kafka offsets they cover
+//! (stored inside the same atomic commit) and their lineage; and the id each partition's
+//! offsets go by in a table.
+
+use std::collections::HashMap;
+
+use arrow::record_batch::RecordBatch;
+
+/// The application id of a partition's offsets in a table's `txn` actions.
+pub fn app_id(pipeline: &str, topic: &str, partition: i32) -> String {
+    format!("weir/{pipeline}/{topic}/{partition}")
+}
+
+/// What one commit holds: data, the offsets it covers, and its lineage.
+#[derive(Debug, Default, Clone)]
+pub struct CommitData {
+    pub batches: Vec<RecordBatch>,
+    /// (topic, partition, next offset) for each partition whose records this commit covers.
+    pub offsets: Vec<(String, i32, i64)>,
+    /// Recorded in the commit's info: e.g. the sha256 of each plugin that produced the rows.
+    pub metadata: HashMap<String, serde_json::Value>,
+}

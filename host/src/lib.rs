@@ -12,9 +12,11 @@
 //! - [`reload`]: watches the pipelines folder and reloads plugins and pipelines as files change.
 //! - [`metrics`]: the Prometheus metrics; [`health`]: whether each pipeline consumes (`/readyz`);
 //!   [`serve`]: the HTTP endpoints.
+//! - [`clock`]: wall-clock milliseconds, one reading per batch.
 //! - [`cli`]: the `weir` subcommands' implementations (the binary in `main.rs` only parses).
 
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod decode;
 pub mod gold;

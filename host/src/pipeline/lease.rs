@@ -83,7 +83,7 @@ pub fn holder_name() -> String {
 }
 
 fn now_ms() -> i64 {
-    crate::cli::now_ms()
+    crate::clock::now_ms()
 }
 
 impl WriterLease {

@@ -7,14 +7,12 @@
 //! - `buffer`: what has been processed but not committed, and when to commit.
 //! - `batch_stages`: one batch through the transform stages, refusals to quarantine.
 //! - `stages`: the running transform stages, and swapping reloaded ones in between batches.
-//! - `gold`: a gold table's aggregate, checkpoints, and repair of a format left behind.
 //! - `runner`: the loop.
 
 mod batch_stages;
 mod buffer;
 #[cfg(test)]
 mod crash_tests;
-mod gold;
 mod lease;
 mod offsets;
 mod rows;
@@ -23,7 +21,7 @@ mod silver_keys;
 mod stages;
 mod tables;
 
-pub use gold::{CHECKPOINT_TOPIC, GoldTable};
+pub use crate::gold::{CHECKPOINT_TOPIC, GoldTable};
 pub use lease::{LeaseError, WriterLease};
 pub use runner::{PipelineRunner, RunError, RunStats};
 pub use stages::{RunningStage, StageSwap, Started, SwapReceiver, SwapSender, Swapped, swap_channel};

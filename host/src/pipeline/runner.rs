@@ -14,7 +14,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::batch_stages::{self, Interrupted, StageInputs, StageRun};
 use super::buffer::Buffer;
-use super::gold::GoldTable;
 use super::lease::{LeaseError, WriterLease, holder_name};
 use super::offsets::TableOffsets;
 use super::rows::{self, Rejected};
@@ -24,7 +23,7 @@ use super::tables::{Layer, Tables};
 use crate::config::Pipeline;
 use crate::config::TableFormat;
 use crate::decode::{Origin, SilverDecoder};
-use crate::gold::{GoldAggregator, GoldError, GoldInput};
+use crate::gold::{GoldAggregator, GoldError, GoldInput, GoldTable};
 use crate::metrics::metrics;
 use crate::plugin::{BatchContext, PluginEngine, PluginError, short_sha};
 use crate::sink::CommitData;
@@ -557,7 +556,7 @@ impl PipelineRunner {
         let first_offset = first.offset;
         let next_offset = last.offset + 1;
         // One clock reading per batch: its rows' stamps and the plugins' processing time agree.
-        let now_ms = crate::cli::now_ms();
+        let now_ms = crate::clock::now_ms();
         let now_us = now_ms * 1_000;
         let arrow_error = |source: arrow::error::ArrowError| RunError::Rows {
             pipeline: self.pipeline.name.clone(),
@@ -809,7 +808,7 @@ impl PipelineRunner {
         buffer: &Buffer,
         metadata: &HashMap<String, serde_json::Value>,
     ) -> Result<Vec<CommitData>, RunError> {
-        let now_us = crate::cli::now_ms() * 1_000;
+        let now_us = crate::clock::now_ms() * 1_000;
         let topic = &self.pipeline.source.topic;
         let mut commits = Vec::with_capacity(self.gold.len());
         for (g, table) in self.gold.iter_mut().enumerate() {

@@ -81,7 +81,7 @@ impl TableSink {
                 })
             }
             TableSink::Iceberg(t) => {
-                let cutoff = crate::cli::now_ms() - policy.snapshot_age_ms;
+                let cutoff = crate::clock::now_ms() - policy.snapshot_age_ms;
                 let expired = t.expire_snapshots(cutoff, policy.keep_snapshots).await?;
                 Ok(UpkeepReport {
                     snapshots_expired: expired,

@@ -8,10 +8,10 @@ use std::collections::{BTreeSet, HashMap};
 
 use arrow::record_batch::RecordBatch;
 
-use super::tables::Medallion;
+use super::{Checkpoint, CheckpointStore, GoldAggregator, GoldError};
 use crate::config::{Gold, Pipeline};
-use crate::gold::{Checkpoint, CheckpointStore, GoldAggregator, GoldError};
 use crate::sink::CommitData;
+use crate::sink::medallion::Medallion;
 
 /// The pseudo-topic whose "offset" is a gold table's checkpoint number.
 pub const CHECKPOINT_TOPIC: &str = "~checkpoint";

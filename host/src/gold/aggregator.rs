@@ -148,6 +148,22 @@ impl GoldAggregator {
         self.state = state;
     }
 
+    /// Takes the open windows over from `running`, the version this one replaces, if this one
+    /// reads their state ([`GoldAggregator::check`]); else `running` keeps them.
+    pub fn take_over(&mut self, running: &mut GoldAggregator) -> Result<(), GoldError> {
+        let state = running.take_state();
+        match self.check(&state) {
+            Ok(()) => {
+                self.state = state;
+                Ok(())
+            }
+            Err(e) => {
+                running.state = state;
+                Err(e)
+            }
+        }
+    }
+
     /// Hands the open windows over (to a replacing version).
     pub fn take_state(&mut self) -> GoldState {
         std::mem::take(&mut self.state)

@@ -128,10 +128,8 @@ impl SwapReceiver {
                 let Some(slot) = gold.get_mut(index) else {
                     continue;
                 };
-                let state = slot.take_state();
-                match new.check(&state) {
+                match new.take_over(slot) {
                     Ok(()) => {
-                        new.set_state(state);
                         let old = std::mem::replace(&mut **slot, new);
                         changed.push((
                             old.gold().name.clone(),
@@ -141,7 +139,6 @@ impl SwapReceiver {
                         retired_gold.push(old);
                     }
                     Err(e) => {
-                        slot.set_state(state);
                         refused.push((new.gold().name.clone(), new.sha256().to_string(), e.to_string()));
                         retired_gold.push(new);
                     }

@@ -64,11 +64,18 @@ pub enum SupervisorError {
     Task { pipeline: String, message: String },
 }
 
+/// Where a plugin runs in a pipeline: its n-th transform stage or its n-th gold aggregate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Slot {
+    Stage(usize),
+    Gold(usize),
+}
+
 /// One running pipeline.
 struct Running {
     pipeline: Pipeline,
-    /// Each stage's plugin hash, then each gold aggregate's, as last handed to the runner.
-    versions: Vec<String>,
+    /// Each plugin slot's hash, as last handed to the runner.
+    versions: BTreeMap<Slot, String>,
     stop: CancellationToken,
     swaps: SwapSender,
     task: JoinHandle<Result<RunStats, RunError>>,
@@ -102,7 +109,7 @@ struct Reload {
     plugin: PathBuf,
     generation: u64,
     since: Instant,
-    users: Vec<(usize, String)>,
+    users: Vec<(Slot, String)>,
     result: Result<StageSwap, String>,
 }
 
@@ -276,11 +283,11 @@ impl Supervisor {
         let mut runner = PipelineRunner::start_with(pipeline.clone(), stages).await?;
         let (swaps, receiver) = swap_channel();
         runner.accept_swaps(receiver);
-        let versions = runner
-            .stage_versions()
-            .into_iter()
-            .chain(runner.gold_versions())
-            .map(|(_, sha)| sha)
+        let stages = runner.stage_versions().into_iter().enumerate();
+        let golds = runner.gold_versions().into_iter().enumerate();
+        let versions = stages
+            .map(|(i, (_, sha))| (Slot::Stage(i), sha))
+            .chain(golds.map(|(j, (_, sha))| (Slot::Gold(j), sha)))
             .collect();
         // Stopping also ends the plugin calls in progress: a misbehaving plugin cannot hold it up.
         let stop = self.engine.interrupt();
@@ -430,17 +437,15 @@ impl Supervisor {
             return;
         };
         let name = running.pipeline.name.clone();
-        let stage_count = running.pipeline.stages.len();
-        // Stages, then gold aggregates, as in `Running::versions`.
-        let mut users: Vec<(usize, String)> = Vec::new();
+        let mut users: Vec<(Slot, String)> = Vec::new();
         for (i, stage) in running.pipeline.stages.iter().enumerate() {
             if same_file(&stage.plugin, plugin) {
-                users.push((i, stage.name.clone()));
+                users.push((Slot::Stage(i), stage.name.clone()));
             }
         }
         for (j, gold) in running.pipeline.gold.iter().enumerate() {
             if same_file(&gold.plugin, plugin) {
-                users.push((stage_count + j, gold.name.clone()));
+                users.push((Slot::Gold(j), gold.name.clone()));
             }
         }
         if users.is_empty() {
@@ -460,7 +465,7 @@ impl Supervisor {
         let versions = running.versions.clone();
         let since = running.since;
         let (folder, path) = (folder.to_path_buf(), plugin.to_path_buf());
-        let wanted: Vec<usize> = users.iter().map(|(i, _)| *i).collect();
+        let wanted: Vec<Slot> = users.iter().map(|(slot, _)| *slot).collect();
         tracing::info!(pipeline = %name, file = %plugin.display(), "plugin file changed: starting the new version");
         self.reloads.spawn_blocking(move || {
             let result = start_version(&engine, &pipeline, &versions, &path, &wanted);
@@ -507,7 +512,7 @@ impl Supervisor {
             }
             Ok(swap) => {
                 for (index, stage) in &swap.stages {
-                    if let Some(version) = running.versions.get_mut(*index) {
+                    if let Some(version) = running.versions.get_mut(&Slot::Stage(*index)) {
                         version.clone_from(&stage.sha256);
                     }
                     tracing::info!(pipeline = %name, stage = %stage.name, file = %plugin.display(), "new plugin version started; swapping it in at the next batch");
@@ -651,29 +656,36 @@ async fn next_changes(watcher: &mut Option<Watcher>) -> std::collections::BTreeS
     }
 }
 
-/// Loads `path` and starts it for the stages and gold aggregates at `wanted` (indexes as in
-/// `Running::versions`) whose running version differs.
+/// Loads `path` and starts it in the slots `wanted` whose running version differs.
 fn start_version(
     engine: &PluginEngine,
     pipeline: &Pipeline,
-    versions: &[String],
+    versions: &BTreeMap<Slot, String>,
     path: &Path,
-    wanted: &[usize],
+    wanted: &[Slot],
 ) -> Result<StageSwap, String> {
     let plugin = Plugin::load_file(engine, path).map_err(|e| e.to_string())?;
     let mut swap = StageSwap::default();
-    for &index in wanted {
-        if versions.get(index).is_some_and(|v| v == plugin.sha256()) {
+    for slot in wanted {
+        if versions.get(slot).is_some_and(|v| v == plugin.sha256()) {
             continue;
         }
-        if let Some(stage) = pipeline.stages.get(index) {
-            let stage = RunningStage::start_plugin(&pipeline.name, stage, plugin.clone()).map_err(|e| e.to_string())?;
-            swap.stages.push((index, stage));
-        } else if let Some(gold) = pipeline.gold.get(index - pipeline.stages.len()) {
-            // Whether it reads the open windows' state is checked where the state is.
-            let aggregator =
-                GoldAggregator::start_plugin(&pipeline.name, gold, plugin.clone()).map_err(|e| e.to_string())?;
-            swap.gold.push((index - pipeline.stages.len(), aggregator));
+        match *slot {
+            Slot::Stage(i) => {
+                if let Some(stage) = pipeline.stages.get(i) {
+                    let stage =
+                        RunningStage::start_plugin(&pipeline.name, stage, plugin.clone()).map_err(|e| e.to_string())?;
+                    swap.stages.push((i, stage));
+                }
+            }
+            Slot::Gold(j) => {
+                if let Some(gold) = pipeline.gold.get(j) {
+                    // Whether it reads the open windows' state is checked where the state is.
+                    let aggregator = GoldAggregator::start_plugin(&pipeline.name, gold, plugin.clone())
+                        .map_err(|e| e.to_string())?;
+                    swap.gold.push((j, aggregator));
+                }
+            }
         }
     }
     Ok(swap)

@@ -157,7 +157,7 @@ mod tests {
         };
         let outage = SinkError::Delta {
             table: "bronze".into(),
-            message: "connection refused".into(),
+            source: Box::new(deltalake::DeltaTableError::Generic("connection refused".into())),
         };
         assert!(!is_permanent(&sink(outage)));
         let backwards = SinkError::OffsetBackwards {

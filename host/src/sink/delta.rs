@@ -48,7 +48,7 @@ impl DeltaSink {
     ) -> Result<Self, SinkError> {
         let error = |e: DeltaTableError| SinkError::Delta {
             table: name.to_string(),
-            message: e.to_string(),
+            source: Box::new(e),
         };
         let mut table = DeltaTable::try_from_url_with_storage_options(url.clone(), storage_options.clone())
             .await
@@ -291,15 +291,9 @@ impl DeltaSink {
             let bytes = read.await.map_err(|e| self.error(DeltaTableError::from(e)))?;
             let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
                 .and_then(|b| b.build())
-                .map_err(|e| SinkError::Delta {
-                    table: self.name.clone(),
-                    message: e.to_string(),
-                })?;
+                .map_err(|e| self.error(DeltaTableError::from(e)))?;
             for batch in reader {
-                batches.push(batch.map_err(|e| SinkError::Delta {
-                    table: self.name.clone(),
-                    message: e.to_string(),
-                })?);
+                batches.push(batch.map_err(|e| self.error(DeltaTableError::from(e)))?);
             }
         }
         Ok(batches)
@@ -376,7 +370,7 @@ impl DeltaSink {
     fn error(&self, e: DeltaTableError) -> SinkError {
         SinkError::Delta {
             table: self.name.clone(),
-            message: e.to_string(),
+            source: Box::new(e),
         }
     }
 

@@ -4,8 +4,12 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum SinkError {
-    #[error("table {table}: {message}")]
-    Delta { table: String, message: String },
+    #[error("table {table}: {source}")]
+    Delta {
+        table: String,
+        #[source]
+        source: Box<deltalake::DeltaTableError>,
+    },
 
     #[error("table {table}: bad location `{location}`: {message}")]
     Location {
@@ -14,8 +18,12 @@ pub enum SinkError {
         message: String,
     },
 
-    #[error("table {table} (iceberg): {message}")]
-    Iceberg { table: String, message: String },
+    #[error("table {table} (iceberg): {source}")]
+    Iceberg {
+        table: String,
+        #[source]
+        source: Box<iceberg::Error>,
+    },
 
     #[error("iceberg catalog `{uri}`: {message}")]
     Catalog { uri: String, message: String },

@@ -115,7 +115,7 @@ impl IcebergSink {
     ) -> Result<Self, SinkError> {
         let error = |e: iceberg::Error| SinkError::Iceberg {
             table: name.to_string(),
-            message: e.to_string(),
+            source: Box::new(e),
         };
         let namespace = NamespaceIdent::from_strs(namespace.split('.')).map_err(error)?;
         if !catalog.namespace_exists(&namespace).await.map_err(error)? {
@@ -457,7 +457,7 @@ impl IcebergSink {
     fn error(&self, e: iceberg::Error) -> SinkError {
         SinkError::Iceberg {
             table: self.name.clone(),
-            message: e.to_string(),
+            source: Box::new(e),
         }
     }
 }

@@ -1,18 +1,29 @@
 //! Errors of the Kafka source.
 
+use rdkafka::error::KafkaError;
 use thiserror::Error;
+
+// librdkafka's errors are large; boxed, so every `Result` carrying one stays small.
 
 #[derive(Debug, Error)]
 pub enum SourceError {
-    #[error("cannot create the Kafka consumer for {brokers}: {message}")]
-    Create { brokers: String, message: String },
+    #[error("cannot create the Kafka consumer for {brokers}: {source}")]
+    Create {
+        brokers: String,
+        #[source]
+        source: Box<KafkaError>,
+    },
 
-    #[error("cannot subscribe to topic `{topic}`: {message}")]
-    Subscribe { topic: String, message: String },
+    #[error("cannot subscribe to topic `{topic}`: {source}")]
+    Subscribe {
+        topic: String,
+        #[source]
+        source: Box<KafkaError>,
+    },
 
-    #[error("Kafka consumer error: {message}")]
-    Consume { message: String },
+    #[error("Kafka consumer error: {0}")]
+    Consume(#[source] Box<KafkaError>),
 
-    #[error("cannot commit offsets to the consumer group: {message}")]
-    Commit { message: String },
+    #[error("cannot commit offsets to the consumer group: {0}")]
+    Commit(#[source] Box<KafkaError>),
 }

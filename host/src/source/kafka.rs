@@ -159,15 +159,18 @@ impl KafkaSource {
             assignment: Mutex::default(),
             pipeline: pipeline.to_string(),
         };
-        let consumer: BaseConsumer<Context> = client.create_with_context(context).map_err(|e| SourceError::Create {
-            brokers: config.brokers.clone(),
-            message: e.to_string(),
-        })?;
+        let consumer: BaseConsumer<Context> =
+            client
+                .create_with_context(context)
+                .map_err(|source| SourceError::Create {
+                    brokers: config.brokers.clone(),
+                    source,
+                })?;
         consumer
             .subscribe(&[&config.topic])
-            .map_err(|e| SourceError::Subscribe {
+            .map_err(|source| SourceError::Subscribe {
                 topic: config.topic.clone(),
-                message: e.to_string(),
+                source: Box::new(source),
             })?;
         crate::health::health().register(pipeline);
         Ok(KafkaSource {
@@ -238,7 +241,7 @@ impl KafkaSource {
                     self.warn_transient(&e);
                     break;
                 }
-                Err(e) => return Err(SourceError::Consume { message: e.to_string() }),
+                Err(e) => return Err(SourceError::Consume(Box::new(e))),
             };
             let record = to_record(&message);
             if !self.admit(&record) {
@@ -320,11 +323,11 @@ impl KafkaSource {
         let mut tpl = TopicPartitionList::new();
         for &(partition, offset) in next_offsets {
             tpl.add_partition_offset(&self.topic, partition, Offset::Offset(offset))
-                .map_err(|e| SourceError::Commit { message: e.to_string() })?;
+                .map_err(|e| SourceError::Commit(Box::new(e)))?;
         }
         self.consumer
             .commit(&tpl, CommitMode::Async)
-            .map_err(|e| SourceError::Commit { message: e.to_string() })
+            .map_err(|e| SourceError::Commit(Box::new(e)))
     }
 
     /// Leaves the consumer group (partitions go to the other members at once).

@@ -164,7 +164,7 @@ impl KafkaSource {
                 .create_with_context(context)
                 .map_err(|source| SourceError::Create {
                     brokers: config.brokers.clone(),
-                    source,
+                    source: Box::new(source),
                 })?;
         consumer
             .subscribe(&[&config.topic])

@@ -1,5 +1,10 @@
 //! Durations as pipeline files write them: a whole number and a unit, `500ms`, `30s`, `15m`,
 //! `1h`, `1d` or `1w`.
+//!
+//! Written here rather than taken from `humantime` (already in the build, through
+//! dependencies): it accepts far more than the documented syntax (`1y`, `1M`, `1h 30m`, `ns`,
+//! `us`), so a typo such as `1y` for a window would be taken, not refused with the units that
+//! work. Twenty lines keep the syntax what the README says.
 
 /// The duration `text` names, in microseconds, or why it names none.
 pub fn parse_micros(text: &str) -> Result<i64, String> {

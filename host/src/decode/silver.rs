@@ -83,13 +83,7 @@ impl SilverDecoder {
         };
         let (json_rows, missing) = self.drop_missing(json_rows, values.len(), &rejected);
         rejected.extend(missing);
-        // A mask, not a search of `rejected` per value: linear however many a plugin made.
-        let mut refused = vec![false; values.len()];
-        for (i, _) in &rejected {
-            if let Some(slot) = refused.get_mut(*i) {
-                *slot = true;
-            }
-        }
+        let refused = refused_mask(values.len(), &rejected);
         let kept: Vec<usize> = (0..values.len()).filter(|&i| !refused[i]).collect();
         let (rows, temporal_rejects) = self.finish(&json_rows, &kept, origins);
         rejected.extend(temporal_rejects);
@@ -135,12 +129,7 @@ impl SilverDecoder {
         if missing.is_empty() {
             return (json_rows, Vec::new());
         }
-        let mut refused = vec![false; n];
-        for (i, _) in rejected {
-            if let Some(slot) = refused.get_mut(*i) {
-                *slot = true;
-            }
-        }
+        let refused = refused_mask(n, rejected);
         let inputs = (0..n).filter(|&i| !refused[i]);
         let mut keep = Vec::with_capacity(json_rows.num_rows());
         let mut out = Vec::new();
@@ -262,6 +251,18 @@ impl SilverDecoder {
         let (rows, _) = self.finish(&json_rows, &kept, origins);
         (rows, rejected)
     }
+}
+
+/// Which of `n` inputs `rejected` names: a mask, not a search of `rejected` per input, so it
+/// stays linear however many a plugin made.
+fn refused_mask(n: usize, rejected: &[(usize, String)]) -> Vec<bool> {
+    let mut refused = vec![false; n];
+    for (i, _) in rejected {
+        if let Some(slot) = refused.get_mut(*i) {
+            *slot = true;
+        }
+    }
+    refused
 }
 
 #[cfg(test)]

@@ -196,6 +196,7 @@ impl Supervisor {
             "running; SIGTERM or Ctrl-C stops after a final commit"
         );
         let mut check = tokio::time::interval(Duration::from_millis(250));
+        let engine = supervisor.engine.clone();
         loop {
             let event = tokio::select! {
                 () = &mut shutdown => {
@@ -209,7 +210,6 @@ impl Supervisor {
                 _ = check.tick() => Event::Tick,
             };
             // Handling may start plugins (compile, `init`): SIGTERM still ends it, at once.
-            let engine = supervisor.engine.clone();
             let work = supervisor.handle(event);
             tokio::pin!(work);
             tokio::select! {

@@ -26,5 +26,5 @@ pub mod pipeline;
 pub mod plugin;
 pub mod reload;
 pub mod serve;
-pub mod sink;
 pub mod source;
+pub mod tables;

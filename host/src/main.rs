@@ -185,7 +185,7 @@ fn main() -> ExitCode {
             snapshot_age_hours,
             keep_snapshots,
         } => {
-            let policy = weir::sink::table::Upkeep {
+            let policy = weir::tables::table::Upkeep {
                 small_file_bytes: small_file_mib << 20,
                 snapshot_age_ms: snapshot_age_hours * 3_600_000,
                 keep_snapshots,

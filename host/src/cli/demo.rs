@@ -275,7 +275,7 @@ pub async fn run(
         writeln!(
             out,
             "  Iceberg (pyiceberg):       SqlCatalog(\"{}\", uri=\"sqlite:///{}\").load_table(\"{}.silver\").scan().to_pandas()",
-            crate::sink::catalog::CATALOG_NAME,
+            crate::tables::catalog::CATALOG_NAME,
             target.join("iceberg").join("catalog.db").display(),
             pipeline.tables.iceberg.namespace.as_deref().unwrap_or(&pipeline.name),
         )?;

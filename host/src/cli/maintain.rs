@@ -9,7 +9,7 @@ use std::path::Path;
 use crate::config::{self, TableFormat};
 use crate::decode::SilverDecoder;
 use crate::pipeline::Tables;
-use crate::sink::table::Upkeep;
+use crate::tables::table::Upkeep;
 
 /// Maintains every table under `root`, printing one line per table to `out`.
 pub async fn run(root: &Path, policy: Upkeep, out: &mut dyn Write) -> anyhow::Result<()> {

@@ -228,6 +228,16 @@ pub enum TableFormat {
     Iceberg,
 }
 
+impl TableFormat {
+    /// As written in pipeline files and metric labels.
+    pub fn name(self) -> &'static str {
+        match self {
+            TableFormat::Delta => "delta",
+            TableFormat::Iceberg => "iceberg",
+        }
+    }
+}
+
 /// The silver table's schema and key.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -12,7 +12,7 @@ use arrow::record_batch::RecordBatch;
 
 use super::timestamp::parse_micros;
 use crate::config::{ColumnConfig, ColumnType};
-use crate::sink::schema::{self, TableSchema};
+use crate::tables::schema::{self, TableSchema};
 
 /// Where a record came from.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,7 +13,7 @@ use crate::decode::{Origin, SilverDecoder};
 use crate::plugin::{
     AggregateStage, Allowance, GroupInput, Plugin, PluginEngine, PluginLog, Record, StageSpec, Verdict, short_sha,
 };
-use crate::sink::schema::{self, TableSchema};
+use crate::tables::schema::{self, TableSchema};
 use tokio_util::sync::CancellationToken;
 
 /// One record for a gold aggregate: its value after the stages, and its event time (µs).

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::error::GoldError;
 use super::state::GoldState;
 use crate::config::S3Config;
-use crate::sink::storage::{object_store_at, table_url};
+use crate::tables::storage::{object_store_at, table_url};
 
 /// One gold commit: the state after it, its rows and offsets.
 #[derive(Debug, Clone, PartialEq)]

@@ -19,7 +19,7 @@ pub enum GoldError {
     #[error("gold `{gold}`: {source}")]
     Table {
         gold: String,
-        source: crate::sink::SinkError,
+        source: crate::tables::TableError,
     },
     #[error("gold `{gold}`: building rows: {source}")]
     Rows {

@@ -10,8 +10,8 @@ use arrow::record_batch::RecordBatch;
 
 use super::{Checkpoint, CheckpointStore, GoldAggregator, GoldError};
 use crate::config::{Gold, Pipeline};
-use crate::sink::CommitData;
-use crate::sink::medallion::Medallion;
+use crate::tables::CommitData;
+use crate::tables::medallion::Medallion;
 
 /// The pseudo-topic whose "offset" is a gold table's checkpoint number.
 pub const CHECKPOINT_TOPIC: &str = "~checkpoint";

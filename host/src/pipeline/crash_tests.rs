@@ -127,7 +127,7 @@ async fn run_once(
             }
         }
         if commit == commits {
-            runner.crash_before_table = crash;
+            runner.path_mut().crash_before_table = crash;
         }
         if runner.flush().await.is_err() {
             return false;

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::config::S3Config;
-use crate::sink::storage::{object_store_at, table_url};
+use crate::tables::storage::{object_store_at, table_url};
 
 /// How long a lease lasts without renewal.
 pub const TTL: Duration = Duration::from_secs(10);

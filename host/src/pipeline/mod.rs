@@ -1,28 +1,42 @@
 //! One running pipeline: Kafka source, plugin stages, silver decoding, and the bronze / silver /
 //! quarantine / gold tables (Delta Lake and Iceberg), committed exactly once per offset.
 //!
-//! - `tables`: opens the tables at the pipeline's location (local folder or S3).
-//! - `rows`: builds bronze and quarantine rows from Kafka records.
-//! - `silver_keys`: silver's key set (dedup), with the origin of each key.
-//! - `buffer`: what has been processed but not committed, and when to commit.
-//! - `batch_stages`: one batch through the transform stages, refusals to quarantine.
+//! - `runner`: the loop: poll Kafka, feed the data path, commit by policy, swaps, assignment.
+//! - `data_path`: one batch from records to buffered rows, without Kafka: `process` lands
+//!   bronze, runs the stages (`batch_stages`), decodes and deduplicates silver
+//!   (`silver_batch`, `silver_keys`), feeds gold (`gold_feed`) and builds quarantine rows
+//!   (`rows`); `buffer` holds the result until the commit.
+//! - `offsets`: where each table stands, per partition: the floor, the resume offset, the rows
+//!   a table lacks.
+//! - `commit`: every table in order, then the group offsets.
+//! - `partitions`: assignment (resume offsets) and revocation (dropping buffered rows).
 //! - `stages`: the running transform stages, and swapping reloaded ones in between batches.
-//! - `runner`: the loop.
+//! - `lease`: the single writer of a gold pipeline.
 
 mod batch_stages;
 mod buffer;
+mod commit;
 #[cfg(test)]
 mod crash_tests;
+mod data_path;
+mod error;
+#[cfg(test)]
+mod exactly_once_tests;
+mod gold_feed;
 mod lease;
 mod offsets;
+mod partitions;
 mod rows;
 mod runner;
+mod silver_batch;
 mod silver_keys;
 mod stages;
-mod tables;
 
 pub use crate::gold::{CHECKPOINT_TOPIC, GoldTable};
+pub use crate::tables::{Layer, Medallion, Tables};
+pub use commit::GroupOffsets;
+pub use data_path::{DataPath, RunStats};
+pub use error::RunError;
 pub use lease::{LeaseError, WriterLease};
-pub use runner::{PipelineRunner, RunError, RunStats};
+pub use runner::PipelineRunner;
 pub use stages::{RunningStage, StageSwap, Started, SwapReceiver, SwapSender, Swapped, swap_channel};
-pub use tables::{Layer, Medallion, Tables};

@@ -6,8 +6,8 @@ use arrow::array::{ArrayRef, BinaryArray, Int32Array, Int64Array, StringArray, T
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 
-use crate::sink::schema::TableSchema;
 use crate::source::SourceRecord;
+use crate::tables::schema::TableSchema;
 
 /// A record a stage (or the silver decoder) refused.
 #[derive(Debug, Clone)]

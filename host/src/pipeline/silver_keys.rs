@@ -9,7 +9,7 @@ use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::{Int32Type, Int64Type};
 use arrow::util::display::array_value_to_string;
 
-use crate::sink::schema::{ORIGIN_OFFSET, ORIGIN_PARTITION};
+use crate::tables::schema::{ORIGIN_OFFSET, ORIGIN_PARTITION};
 
 /// A key's row: (partition, offset).
 pub type KeyOrigin = (i32, i64);

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::config::Pipeline;
 use crate::gold::GoldError;
 use crate::pipeline::{LeaseError, RunError};
-use crate::sink::SinkError;
+use crate::tables::TableError;
 
 /// The first wait before a restart; it doubles with each failure in a row.
 const FIRST: Duration = Duration::from_secs(1);
@@ -26,7 +26,7 @@ const HEALTHY_RUN: Duration = Duration::from_secs(120);
 pub fn is_permanent(error: &RunError) -> bool {
     match error {
         RunError::Plugin { .. } | RunError::Unsupported { .. } | RunError::Rows { .. } => true,
-        RunError::Sink { source, .. } => sink_permanent(source),
+        RunError::Table { source, .. } => sink_permanent(source),
         RunError::Gold { source, .. } => match source {
             GoldError::Plugin { .. } | GoldError::State { .. } | GoldError::Rows { .. } => true,
             GoldError::Table { source, .. } => sink_permanent(source),
@@ -50,8 +50,8 @@ pub fn is_standby(error: &RunError) -> bool {
 /// How often a standby tries the lease.
 const STANDBY_RETRY: Duration = Duration::from_secs(1);
 
-fn sink_permanent(error: &SinkError) -> bool {
-    matches!(error, SinkError::Schema { .. } | SinkError::OffsetBackwards { .. })
+fn sink_permanent(error: &TableError) -> bool {
+    matches!(error, TableError::Schema { .. } | TableError::OffsetBackwards { .. })
 }
 
 /// How long to wait before restart number `attempt` (1 for the first): `FIRST` doubled each
@@ -151,16 +151,16 @@ mod tests {
 
     #[test]
     fn outages_are_transient_bad_data_and_plugins_are_not() {
-        let sink = |source| RunError::Sink {
+        let sink = |source| RunError::Table {
             pipeline: "p".into(),
             source,
         };
-        let outage = SinkError::Delta {
+        let outage = TableError::Delta {
             table: "bronze".into(),
             source: Box::new(deltalake::DeltaTableError::Generic("connection refused".into())),
         };
         assert!(!is_permanent(&sink(outage)));
-        let backwards = SinkError::OffsetBackwards {
+        let backwards = TableError::OffsetBackwards {
             table: "bronze".into(),
             id: "weir/p/posts/0".into(),
             held: 10,

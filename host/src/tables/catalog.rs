@@ -8,7 +8,7 @@ use iceberg_catalog_rest::RestCatalogBuilder;
 use iceberg_catalog_sql::{SqlBindStyle, SqlCatalogBuilder};
 use iceberg_storage_opendal::OpenDalResolvingStorageFactory;
 
-use super::error::SinkError;
+use super::error::TableError;
 use super::storage::file_io_properties;
 use crate::config::{CatalogKind, IcebergConfig, S3Config};
 
@@ -20,17 +20,17 @@ pub async fn connect(
     config: &IcebergConfig,
     default_uri: Option<String>,
     s3: &S3Config,
-) -> Result<Arc<dyn Catalog>, SinkError> {
+) -> Result<Arc<dyn Catalog>, TableError> {
     let uri = config
         .uri
         .clone()
         .filter(|u| !u.is_empty())
         .or(default_uri)
-        .ok_or_else(|| SinkError::Catalog {
+        .ok_or_else(|| TableError::Catalog {
             uri: String::new(),
             message: "no catalog uri: set tables.iceberg.uri".into(),
         })?;
-    let error = |e: iceberg::Error| SinkError::Catalog {
+    let error = |e: iceberg::Error| TableError::Catalog {
         uri: uri.clone(),
         message: e.to_string(),
     };

@@ -7,15 +7,18 @@ use std::collections::HashMap;
 
 use arrow::record_batch::RecordBatch;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
-use deltalake::kernel::{Action, StructField, Transaction};
+use deltalake::kernel::{Action, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableError};
 use url::Url;
 
 use super::commit::{CommitData, app_id};
-use super::error::SinkError;
-use super::schema::{TableSchema, added_columns, align, derive_partition};
+use super::error::TableError;
+use super::evolve::evolve;
+use super::schema::{TableSchema, align, derive_partition};
+use super::table::{Table, Upkeep, UpkeepReport};
+use crate::config::TableFormat;
 
 /// One Delta table of a pipeline.
 pub struct DeltaSink {
@@ -45,8 +48,8 @@ impl DeltaSink {
         name: &str,
         pipeline: &str,
         schema: TableSchema,
-    ) -> Result<Self, SinkError> {
-        let error = |e: DeltaTableError| SinkError::Delta {
+    ) -> Result<Self, TableError> {
+        let error = |e: DeltaTableError| TableError::Delta {
             table: name.to_string(),
             source: Box::new(e),
         };
@@ -77,62 +80,8 @@ impl DeltaSink {
             schema,
             held: std::sync::Mutex::default(),
         };
-        sink.evolve().await?;
+        evolve(&mut sink).await?;
         Ok(sink)
-    }
-
-    /// Adds the declared columns the table lacks (nullable ones only: old rows read them as
-    /// null), without rewriting data. A column the table has but the declaration lacks is an
-    /// error: dropping columns is not supported. Another writer adding them at the same moment
-    /// makes the commit conflict; the table is then reloaded and checked again.
-    async fn evolve(&mut self) -> Result<(), SinkError> {
-        const ATTEMPTS: u32 = 5;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let added = self.missing_fields()?;
-            if added.is_empty() {
-                return Ok(());
-            }
-            let names: Vec<String> = added.iter().map(|f| f.name().clone()).collect();
-            match self.table.clone().add_columns().with_fields(added).await {
-                Ok(table) => {
-                    self.table = table;
-                    tracing::info!(table = %self.name, columns = ?names, "added columns to the Delta table");
-                    return Ok(());
-                }
-                Err(e) if attempt < ATTEMPTS => {
-                    tracing::debug!(table = %self.name, error = %e, "schema change failed; reloading and checking again");
-                    self.refresh().await?;
-                }
-                Err(e) => return Err(self.error(e)),
-            }
-        }
-    }
-
-    /// The declared fields the table's current schema lacks (refusing changes that are not
-    /// additions of nullable columns).
-    fn missing_fields(&self) -> Result<Vec<StructField>, SinkError> {
-        let existing: Vec<String> = self
-            .table
-            .snapshot()
-            .map_err(|e| self.error(e))?
-            .schema()
-            .fields()
-            .map(|f| f.name().clone())
-            .collect();
-        let declared = self.schema.delta_fields();
-        let existing: Vec<&str> = existing.iter().map(String::as_str).collect();
-        let wanted: Vec<(&str, bool)> = declared.iter().map(|f| (f.name().as_str(), f.is_nullable())).collect();
-        let names = added_columns(&existing, &wanted).map_err(|message| SinkError::Schema {
-            table: self.name.clone(),
-            message,
-        })?;
-        Ok(declared
-            .iter()
-            .filter(|f| names.contains(&f.name().as_str()))
-            .cloned()
-            .collect())
     }
 
     /// A batch as the table stores it: with the derived partition column, in the table's order.
@@ -140,8 +89,8 @@ impl DeltaSink {
         &self,
         batch: &RecordBatch,
         target: &arrow::datatypes::SchemaRef,
-    ) -> Result<RecordBatch, SinkError> {
-        let arrow_error = |e: arrow::error::ArrowError| SinkError::Schema {
+    ) -> Result<RecordBatch, TableError> {
+        let arrow_error = |e: arrow::error::ArrowError| TableError::Schema {
             table: self.name.clone(),
             message: e.to_string(),
         };
@@ -163,22 +112,13 @@ impl DeltaSink {
         align(&batch, target).map_err(arrow_error)
     }
 
-    pub fn schema(&self) -> &TableSchema {
-        &self.schema
-    }
-
-    /// The table's name (`bronze`, `gold_<name>`, ...).
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// The table version, if it has any commit.
     pub fn version(&self) -> Option<u64> {
         self.table.version()
     }
 
     /// The next offset of `topic`/`partition` this table holds, if it holds any.
-    pub async fn next_offset(&self, topic: &str, partition: i32) -> Result<Option<i64>, SinkError> {
+    pub async fn next_offset(&self, topic: &str, partition: i32) -> Result<Option<i64>, TableError> {
         let id = app_id(&self.pipeline, topic, partition);
         if let Some(known) = self.held().get(&id) {
             return Ok(*known);
@@ -197,12 +137,12 @@ impl DeltaSink {
     }
 
     /// Writes `data` as one commit with its offsets. Nothing is visible unless all of it is.
-    pub async fn commit(&mut self, data: CommitData) -> Result<u64, SinkError> {
+    pub async fn commit(&mut self, data: CommitData) -> Result<u64, TableError> {
         for (topic, partition, next) in &data.offsets {
             if let Some(held) = self.next_offset(topic, *partition).await?
                 && held > *next
             {
-                return Err(SinkError::OffsetBackwards {
+                return Err(TableError::OffsetBackwards {
                     table: self.name.clone(),
                     id: app_id(&self.pipeline, topic, *partition),
                     held,
@@ -263,14 +203,14 @@ impl DeltaSink {
     }
 
     /// Loads commits made since this table was opened (by this or another host).
-    pub async fn refresh(&mut self) -> Result<(), SinkError> {
+    pub async fn refresh(&mut self) -> Result<(), TableError> {
         self.table.update_incremental(None).await.map_err(|e| self.error(e))?;
         self.held().clear();
         Ok(())
     }
 
     /// Every row of the table's current version (for rebuilding in-memory state on start).
-    pub async fn read_all(&self) -> Result<Vec<RecordBatch>, SinkError> {
+    pub async fn read_all(&self) -> Result<Vec<RecordBatch>, TableError> {
         let Ok(snapshot) = self.table.snapshot() else {
             return Ok(Vec::new());
         };
@@ -279,7 +219,7 @@ impl DeltaSink {
     }
 
     /// The rows of the data files at `paths` (relative to the table).
-    async fn read_files(&self, paths: &[String]) -> Result<Vec<RecordBatch>, SinkError> {
+    async fn read_files(&self, paths: &[String]) -> Result<Vec<RecordBatch>, TableError> {
         use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
         use object_store::ObjectStoreExt as _;
         use object_store::path::Path;
@@ -303,7 +243,7 @@ impl DeltaSink {
     /// allow, in one commit that removes the old files (`OPTIMIZE`: no data changes, so readers
     /// and the offsets in `txn` actions are unaffected; old files stay for time travel until a
     /// vacuum). Returns (files removed, files added); nothing to do is (0, 0).
-    pub async fn compact(&mut self, small_bytes: i64) -> Result<(usize, usize), SinkError> {
+    pub async fn compact(&mut self, small_bytes: i64) -> Result<(usize, usize), TableError> {
         if self
             .schema
             .partition
@@ -356,7 +296,7 @@ impl DeltaSink {
     }
 
     /// Writes a checkpoint of the current version, so readers replay fewer log files.
-    pub async fn checkpoint(&self) -> Result<(), SinkError> {
+    pub async fn checkpoint(&self) -> Result<(), TableError> {
         deltalake::checkpoints::create_checkpoint(&self.table, None)
             .await
             .map_err(|e| self.error(e))
@@ -367,25 +307,100 @@ impl DeltaSink {
         self.table.snapshot().map_or(0, |s| s.log_data().into_iter().count())
     }
 
-    fn error(&self, e: DeltaTableError) -> SinkError {
-        SinkError::Delta {
+    fn error(&self, e: DeltaTableError) -> TableError {
+        TableError::Delta {
             table: self.name.clone(),
             source: Box::new(e),
         }
     }
 
-    fn schema_error(&self, e: DeltaTableError) -> SinkError {
-        SinkError::Schema {
+    fn schema_error(&self, e: DeltaTableError) -> TableError {
+        TableError::Schema {
             table: self.name.clone(),
             message: e.to_string(),
         }
     }
 }
 
+#[async_trait::async_trait]
+impl Table for DeltaSink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn format(&self) -> TableFormat {
+        TableFormat::Delta
+    }
+
+    fn schema(&self) -> &TableSchema {
+        &self.schema
+    }
+
+    async fn next_offset(&self, topic: &str, partition: i32) -> Result<Option<i64>, TableError> {
+        DeltaSink::next_offset(self, topic, partition).await
+    }
+
+    async fn commit(&mut self, data: CommitData) -> Result<(), TableError> {
+        DeltaSink::commit(self, data).await.map(drop)
+    }
+
+    async fn refresh(&mut self) -> Result<(), TableError> {
+        DeltaSink::refresh(self).await
+    }
+
+    async fn read_all(&self) -> Result<Vec<RecordBatch>, TableError> {
+        DeltaSink::read_all(self).await
+    }
+
+    /// Compacts files smaller than `policy.small_file_bytes` and writes a checkpoint.
+    async fn maintain(&mut self, policy: &Upkeep) -> Result<UpkeepReport, TableError> {
+        let files_before = self.file_count();
+        let compacted = self.compact(policy.small_file_bytes).await?;
+        self.checkpoint().await?;
+        Ok(UpkeepReport {
+            files_before,
+            files_after: self.file_count(),
+            compacted,
+            snapshots_expired: 0,
+        })
+    }
+
+    fn columns(&self) -> Result<Vec<String>, TableError> {
+        let snapshot = self.table.snapshot().map_err(|e| self.error(e))?;
+        Ok(snapshot.schema().fields().map(|f| f.name().clone()).collect())
+    }
+
+    /// The declared columns and the derived partition column, if any.
+    fn declared_columns(&self) -> Vec<(String, bool)> {
+        self.schema
+            .delta_fields()
+            .iter()
+            .map(|f| (f.name().clone(), f.is_nullable()))
+            .collect()
+    }
+
+    async fn add_columns(&mut self, names: &[String]) -> Result<(), TableError> {
+        let fields: Vec<_> = self
+            .schema
+            .delta_fields()
+            .into_iter()
+            .filter(|f| names.contains(f.name()))
+            .collect();
+        self.table = self
+            .table
+            .clone()
+            .add_columns()
+            .with_fields(fields)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sink::schema;
+    use crate::tables::schema;
     use arrow::array::{ArrayRef, BinaryArray, Int32Array, Int64Array, StringArray, TimestampMicrosecondArray};
     use std::sync::Arc;
 
@@ -473,7 +488,7 @@ mod tests {
         sink.commit(commit(0..10)).await.unwrap();
         let err = sink.commit(commit(5..8)).await.unwrap_err();
         assert!(
-            matches!(err, SinkError::OffsetBackwards { held: 10, next: 8, .. }),
+            matches!(err, TableError::OffsetBackwards { held: 10, next: 8, .. }),
             "{err}"
         );
         assert_eq!(sink.version(), Some(1));
@@ -500,7 +515,7 @@ mod tests {
             .await
             .unwrap_err();
         assert!(
-            matches!(err, SinkError::Schema { .. } | SinkError::Delta { .. }),
+            matches!(err, TableError::Schema { .. } | TableError::Delta { .. }),
             "{err}"
         );
         assert_eq!(sink.version(), before);
@@ -534,7 +549,7 @@ mod tests {
         // Both saw the old schema; both now want `flair`. The second finds it added already.
         for sink in [&mut first, &mut second] {
             sink.schema = declared(true);
-            sink.evolve().await.unwrap();
+            evolve(sink).await.unwrap();
             let snapshot = sink.table.snapshot().unwrap();
             let flair = snapshot.schema().fields().filter(|f| f.name() == "flair").count();
             assert_eq!(flair, 1);

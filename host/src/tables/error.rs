@@ -3,7 +3,7 @@
 use thiserror::Error;
 
 #[derive(Debug, Error)]
-pub enum SinkError {
+pub enum TableError {
     #[error("table {table}: {source}")]
     Delta {
         table: String,

@@ -2,8 +2,9 @@
 
 use arrow::record_batch::RecordBatch;
 
+use super::TableError;
 use super::schema::TableSchema;
-use super::{IcebergSink, SinkError, TableSink};
+use super::table::Table;
 use crate::config::TableFormat;
 
 /// A medallion layer.
@@ -27,11 +28,24 @@ impl Layer {
     }
 }
 
+/// Which table: a layer in one format. Offsets and commits go by it, never by position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TableId {
+    pub layer: Layer,
+    pub format: TableFormat,
+}
+
+impl TableId {
+    pub fn new(layer: Layer, format: TableFormat) -> Self {
+        TableId { layer, format }
+    }
+}
+
 /// One medallion table in each configured format, in the order the formats are listed.
 #[derive(Debug)]
 pub struct Medallion {
     pub layer: Layer,
-    pub sinks: Vec<TableSink>,
+    pub sinks: Vec<Box<dyn Table>>,
 }
 
 impl Medallion {
@@ -41,22 +55,23 @@ impl Medallion {
     }
 
     /// Every row, as the first listed format holds it.
-    pub async fn read_all(&self) -> Result<Vec<RecordBatch>, SinkError> {
+    pub async fn read_all(&self) -> Result<Vec<RecordBatch>, TableError> {
         self.sinks[0].read_all().await
     }
 
     /// Every row, as `format` holds it.
-    pub async fn read(&self, format: TableFormat) -> Result<Vec<RecordBatch>, SinkError> {
+    pub async fn read(&self, format: TableFormat) -> Result<Vec<RecordBatch>, TableError> {
         match self.sinks.iter().find(|s| s.format() == format) {
             Some(sink) => sink.read_all().await,
             None => Ok(Vec::new()),
         }
     }
 
-    pub fn iceberg(&self) -> Option<&IcebergSink> {
-        self.sinks.iter().find_map(|s| match s {
-            TableSink::Iceberg(t) => Some(t.as_ref()),
-            TableSink::Delta(_) => None,
-        })
+    /// The table in Iceberg format, if one is configured.
+    pub fn iceberg(&self) -> Option<&dyn Table> {
+        self.sinks
+            .iter()
+            .find(|s| s.format() == TableFormat::Iceberg)
+            .map(|s| s.as_ref())
     }
 }

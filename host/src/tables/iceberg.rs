@@ -27,9 +27,11 @@ use iceberg::writer::{IcebergWriter, IcebergWriterBuilder};
 use iceberg::{Catalog, ErrorKind, NamespaceIdent, TableCreation, TableIdent};
 
 use super::commit::{CommitData, app_id};
-use super::error::SinkError;
-use super::schema::{Column, TableSchema, added_columns, align};
-use crate::config::{ColumnType, PartitionTransform};
+use super::error::TableError;
+use super::evolve::evolve;
+use super::schema::{Column, TableSchema, align};
+use super::table::{Table as WeirTable, Upkeep, UpkeepReport};
+use crate::config::{ColumnType, PartitionTransform, TableFormat};
 
 /// Snapshot summary keys of a pipeline's offsets start with this; the rest is the app id.
 const OFFSET_PREFIX: &str = "weir.offset.";
@@ -112,8 +114,8 @@ impl IcebergSink {
         name: &str,
         pipeline: &str,
         schema: TableSchema,
-    ) -> Result<Self, SinkError> {
-        let error = |e: iceberg::Error| SinkError::Iceberg {
+    ) -> Result<Self, TableError> {
+        let error = |e: iceberg::Error| TableError::Iceberg {
             table: name.to_string(),
             source: Box::new(e),
         };
@@ -160,76 +162,8 @@ impl IcebergSink {
             table,
             schema,
         };
-        sink.evolve().await?;
+        evolve(&mut sink).await?;
         Ok(sink)
-    }
-
-    /// Adds the declared columns the table lacks, as optional columns (old rows read null);
-    /// Iceberg's field ids keep old data files valid without rewriting them. When another
-    /// writer (a second host, a reader opening the tables) adds them first, the commit fails;
-    /// the table is then reloaded and the columns it now has are not added again.
-    async fn evolve(&mut self) -> Result<(), SinkError> {
-        const ATTEMPTS: u32 = 5;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let added = self.missing_columns()?;
-            if added.is_empty() {
-                return Ok(());
-            }
-            let tx = Transaction::new(&self.table);
-            let mut action = tx.update_schema();
-            for column in &added {
-                action = action.add_column(AddColumn::optional(&column.name, iceberg_type(column)));
-            }
-            let tx = action.apply(tx).map_err(|e| self.error(e))?;
-            match tx.commit(self.catalog.as_ref()).await {
-                Ok(table) => {
-                    self.table = table;
-                    let names: Vec<&str> = added.iter().map(|c| c.name.as_str()).collect();
-                    tracing::info!(table = %self.name, columns = ?names, "added columns to the Iceberg table");
-                    return Ok(());
-                }
-                Err(e) if attempt < ATTEMPTS => {
-                    tracing::debug!(table = %self.name, error = %e, "schema change failed; reloading and checking again");
-                    self.refresh().await?;
-                }
-                Err(e) => return Err(self.error(e)),
-            }
-        }
-    }
-
-    /// The declared columns the table's current schema lacks (refusing changes that are not
-    /// additions of nullable columns).
-    fn missing_columns(&self) -> Result<Vec<Column>, SinkError> {
-        let current = self.table.metadata().current_schema();
-        let existing: Vec<&str> = current.as_struct().fields().iter().map(|f| f.name.as_str()).collect();
-        let declared: Vec<(&str, bool)> = self
-            .schema
-            .columns
-            .iter()
-            .map(|c| (c.name.as_str(), c.nullable))
-            .collect();
-        let names = added_columns(&existing, &declared).map_err(|message| SinkError::Schema {
-            table: self.name.clone(),
-            message,
-        })?;
-        Ok(self
-            .schema
-            .columns
-            .iter()
-            .filter(|c| names.contains(&c.name.as_str()))
-            .cloned()
-            .collect())
-    }
-
-    /// The table's name (`bronze`, `gold_<name>`, ...).
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    pub fn schema(&self) -> &TableSchema {
-        &self.schema
     }
 
     /// The table's current snapshot id, if it has one.
@@ -240,7 +174,7 @@ impl IcebergSink {
     /// Drops from the table's metadata the snapshots older than `older_than_ms` (ms since the
     /// epoch) beyond the newest `retain_last` (at least 1; the current snapshot, which carries
     /// every offset, always stays). Data files are not deleted. Returns how many were dropped.
-    pub async fn expire_snapshots(&mut self, older_than_ms: i64, retain_last: usize) -> Result<usize, SinkError> {
+    pub async fn expire_snapshots(&mut self, older_than_ms: i64, retain_last: usize) -> Result<usize, TableError> {
         let before = self.snapshot_count();
         let tx = Transaction::new(&self.table);
         let tx = tx
@@ -256,11 +190,6 @@ impl IcebergSink {
     /// The snapshots in the table's metadata.
     pub fn snapshot_count(&self) -> usize {
         self.table.metadata().snapshots().count()
-    }
-
-    /// The table's current metadata file: what a reader opens the table from.
-    pub fn metadata_location(&self) -> Option<&str> {
-        self.table.metadata_location()
     }
 
     /// The offsets `table` holds: the summary of its newest snapshot that carries any. Each of
@@ -290,7 +219,7 @@ impl IcebergSink {
     }
 
     /// The next offset of `topic`/`partition` this table holds, if it holds any.
-    pub async fn next_offset(&self, topic: &str, partition: i32) -> Result<Option<i64>, SinkError> {
+    pub async fn next_offset(&self, topic: &str, partition: i32) -> Result<Option<i64>, TableError> {
         Ok(self
             .offsets_in(&self.table)
             .get(&app_id(&self.pipeline, topic, partition))
@@ -298,7 +227,7 @@ impl IcebergSink {
     }
 
     /// Loads commits made since this table was last loaded (by this or another host).
-    pub async fn refresh(&mut self) -> Result<(), SinkError> {
+    pub async fn refresh(&mut self) -> Result<(), TableError> {
         self.table = self
             .catalog
             .load_table(self.table.identifier())
@@ -312,7 +241,7 @@ impl IcebergSink {
     /// Another host committing other partitions in between makes the catalog refuse the swap;
     /// the append is then tried again on the new snapshot, as long as the partitions of `data`
     /// still stand where this writer last saw them.
-    pub async fn commit(&mut self, data: CommitData) -> Result<Option<i64>, SinkError> {
+    pub async fn commit(&mut self, data: CommitData) -> Result<Option<i64>, TableError> {
         const ATTEMPTS: u32 = 20;
         let files = self.write_files(&data.batches).await?;
         let seen = self.offsets_in(&self.table);
@@ -328,7 +257,7 @@ impl IcebergSink {
                 if let Some(&held) = now.get(&id)
                     && held > *next
                 {
-                    return Err(SinkError::OffsetBackwards {
+                    return Err(TableError::OffsetBackwards {
                         table: self.name.clone(),
                         id,
                         held,
@@ -336,7 +265,7 @@ impl IcebergSink {
                     });
                 }
                 if seen.get(&id) != now.get(&id) {
-                    return Err(SinkError::Conflict {
+                    return Err(TableError::Conflict {
                         table: self.name.clone(),
                         message: format!(
                             "{id} moved from {:?} to {:?} under this writer",
@@ -381,14 +310,14 @@ impl IcebergSink {
                 Err(e) => return Err(self.error(e)),
             }
         }
-        Err(SinkError::Conflict {
+        Err(TableError::Conflict {
             table: self.name.clone(),
             message: format!("gave up after {ATTEMPTS} attempts"),
         })
     }
 
     /// Writes `batches` as Parquet data files of the current schema, split by partition.
-    async fn write_files(&self, batches: &[RecordBatch]) -> Result<Vec<iceberg::spec::DataFile>, SinkError> {
+    async fn write_files(&self, batches: &[RecordBatch]) -> Result<Vec<iceberg::spec::DataFile>, TableError> {
         let metadata = self.table.metadata();
         let schema = metadata.current_schema().clone();
         let target: SchemaRef = Arc::new(iceberg::arrow::schema_to_arrow_schema(&schema).map_err(|e| self.error(e))?);
@@ -397,7 +326,7 @@ impl IcebergSink {
             .filter(|b| b.num_rows() > 0)
             .map(|b| align(b, &target))
             .collect::<Result<_, _>>()
-            .map_err(|e| SinkError::Schema {
+            .map_err(|e| TableError::Schema {
                 table: self.name.clone(),
                 message: e.to_string(),
             })?;
@@ -437,7 +366,7 @@ impl IcebergSink {
     }
 
     /// Every row of the table's current snapshot, in the pipeline's column types.
-    pub async fn read_all(&self) -> Result<Vec<RecordBatch>, SinkError> {
+    pub async fn read_all(&self) -> Result<Vec<RecordBatch>, TableError> {
         if self.table.metadata().current_snapshot().is_none() {
             return Ok(Vec::new());
         }
@@ -448,17 +377,82 @@ impl IcebergSink {
             .iter()
             .map(|b| align(b, &self.schema.arrow))
             .collect::<Result<_, _>>()
-            .map_err(|e| SinkError::Schema {
+            .map_err(|e| TableError::Schema {
                 table: self.name.clone(),
                 message: e.to_string(),
             })
     }
 
-    fn error(&self, e: iceberg::Error) -> SinkError {
-        SinkError::Iceberg {
+    fn error(&self, e: iceberg::Error) -> TableError {
+        TableError::Iceberg {
             table: self.name.clone(),
             source: Box::new(e),
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl WeirTable for IcebergSink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn format(&self) -> TableFormat {
+        TableFormat::Iceberg
+    }
+
+    fn schema(&self) -> &TableSchema {
+        &self.schema
+    }
+
+    async fn next_offset(&self, topic: &str, partition: i32) -> Result<Option<i64>, TableError> {
+        IcebergSink::next_offset(self, topic, partition).await
+    }
+
+    async fn commit(&mut self, data: CommitData) -> Result<(), TableError> {
+        IcebergSink::commit(self, data).await.map(drop)
+    }
+
+    async fn refresh(&mut self) -> Result<(), TableError> {
+        IcebergSink::refresh(self).await
+    }
+
+    async fn read_all(&self) -> Result<Vec<RecordBatch>, TableError> {
+        IcebergSink::read_all(self).await
+    }
+
+    /// Expires snapshots older than `policy.snapshot_age_ms` beyond the newest
+    /// `policy.keep_snapshots`.
+    async fn maintain(&mut self, policy: &Upkeep) -> Result<UpkeepReport, TableError> {
+        let cutoff = crate::clock::now_ms() - policy.snapshot_age_ms;
+        let expired = self.expire_snapshots(cutoff, policy.keep_snapshots).await?;
+        Ok(UpkeepReport {
+            snapshots_expired: expired,
+            ..UpkeepReport::default()
+        })
+    }
+
+    fn columns(&self) -> Result<Vec<String>, TableError> {
+        let current = self.table.metadata().current_schema();
+        Ok(current.as_struct().fields().iter().map(|f| f.name.clone()).collect())
+    }
+
+    /// Adds them as optional columns: Iceberg's field ids keep old data files valid without
+    /// rewriting them.
+    async fn add_columns(&mut self, names: &[String]) -> Result<(), TableError> {
+        let tx = Transaction::new(&self.table);
+        let mut action = tx.update_schema();
+        for column in self.schema.columns.iter().filter(|c| names.contains(&c.name)) {
+            action = action.add_column(AddColumn::optional(&column.name, iceberg_type(column)));
+        }
+        let tx = action.apply(tx).map_err(|e| self.error(e))?;
+        self.table = tx.commit(self.catalog.as_ref()).await.map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
+    /// The table's current metadata file: what a reader opens the table from.
+    fn metadata_location(&self) -> Option<&str> {
+        self.table.metadata_location()
     }
 }
 
@@ -466,7 +460,7 @@ impl IcebergSink {
 mod tests {
     use super::*;
     use crate::config::{IcebergConfig, PartitionBy, S3Config};
-    use crate::sink::{catalog, schema};
+    use crate::tables::{catalog, schema};
     use arrow::array::{
         Array, ArrayRef, AsArray, BinaryArray, Int32Array, Int64Array, StringArray, TimestampMicrosecondArray,
     };
@@ -556,7 +550,7 @@ mod tests {
         sink.commit(commit(0, 0..10)).await.unwrap();
         let err = sink.commit(commit(0, 5..8)).await.unwrap_err();
         assert!(
-            matches!(err, SinkError::OffsetBackwards { held: 10, next: 8, .. }),
+            matches!(err, TableError::OffsetBackwards { held: 10, next: 8, .. }),
             "{err}"
         );
         let rows: usize = sink.read_all().await.unwrap().iter().map(RecordBatch::num_rows).sum();
@@ -572,7 +566,7 @@ mod tests {
         first.commit(commit(0, 0..10)).await.unwrap();
         // `second` last saw partition 0 empty: committing 0..10 again would duplicate it.
         let err = second.commit(commit(0, 0..10)).await.unwrap_err();
-        assert!(matches!(err, SinkError::Conflict { .. }), "{err}");
+        assert!(matches!(err, TableError::Conflict { .. }), "{err}");
         // Partition 1 did not move: its commit goes through on top of `first`'s snapshot.
         second.commit(commit(1, 0..7)).await.unwrap();
         let rows: usize = second.read_all().await.unwrap().iter().map(RecordBatch::num_rows).sum();
@@ -613,7 +607,7 @@ mod tests {
         // Both saw the old schema; both now want `flair`. The second finds it added already.
         for sink in [&mut first, &mut second] {
             sink.schema = declared(true);
-            sink.evolve().await.unwrap();
+            evolve(sink).await.unwrap();
             let schema = sink.table.metadata().current_schema().clone();
             let flair = schema.as_struct().fields().iter().filter(|f| f.name == "flair").count();
             assert_eq!(flair, 1);

@@ -9,13 +9,13 @@ use std::sync::Arc;
 use object_store::ObjectStore;
 use url::Url;
 
-use super::error::SinkError;
+use super::error::TableError;
 use crate::config::S3Config;
 
 /// The URL of table `name` under `location`: `s3://` and `file://` as given, other text as a
 /// local path (relative to the working directory), created if missing.
-pub fn table_url(location: &str, name: &str) -> Result<Url, SinkError> {
-    let bad = |message: String| SinkError::Location {
+pub fn table_url(location: &str, name: &str) -> Result<Url, TableError> {
+    let bad = |message: String| TableError::Location {
         table: name.into(),
         location: location.into(),
         message,

@@ -1,0 +1,294 @@
+//! The exactly-once core on in-memory tables, without Kafka, S3 or plugins: a topic fed from
+//! memory through [`DataPath`] into bronze, quarantine and silver, each in two "formats", with
+//! crashes injected between table commits ([`MemoryStore::crash_after`]) and rebalances and
+//! restarts played by hand. Each test names the rule it guards; every table must end as an
+//! uninterrupted run leaves it.
+#![allow(clippy::unwrap_used)] // a test: panicking is how it fails
+
+use std::collections::{BTreeMap, HashMap};
+
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::{Int32Type, Int64Type};
+
+use super::data_path::DataPath;
+use super::stages::Started;
+use crate::config::{self, Pipeline};
+use crate::decode::SilverDecoder;
+use crate::source::{PartitionBatch, SourceRecord};
+use crate::tables::Tables;
+use crate::tables::memory::MemoryStore;
+use crate::tables::schema::{ORIGIN_OFFSET, ORIGIN_PARTITION};
+
+const TOPIC: &str = "events";
+const PARTITIONS: i32 = 2;
+/// Records per partition.
+const RECORDS: i64 = 60;
+/// Tables in commit order: bronze, quarantine, silver, each in Delta and Iceberg.
+const TABLES: usize = 6;
+const NOW_MS: i64 = 1_800_000_000_000;
+
+/// A pipeline without stages or gold: JSON records to silver `id`/`n`, keyed by `id`.
+fn pipeline(dir: &std::path::Path) -> Pipeline {
+    let toml = format!(
+        r#"
+[source]
+brokers = "127.0.0.1:1"
+topic = "{TOPIC}"
+group = "g"
+format = "json"
+
+[tables]
+location = "{}"
+format = ["delta", "iceberg"]
+
+[tables.silver]
+key = ["id"]
+columns = [
+  {{ name = "id", type = "string", nullable = false }},
+  {{ name = "n", type = "int64" }},
+]
+"#,
+        dir.join("lake").display()
+    );
+    let folder = dir.join("events");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("pipeline.toml"), toml).unwrap();
+    config::load(&folder.join("pipeline.toml"), &config::from_map(&HashMap::new())).unwrap()
+}
+
+/// Record `offset` of `partition`: every 7th is not JSON (quarantine); ids repeat across the
+/// topic, so silver keeps the first of each (per partition: ids are partitioned by key).
+fn record(partition: i32, offset: i64) -> SourceRecord {
+    let value = match offset % 7 {
+        3 => "not json".to_string(),
+        _ => format!(r#"{{"id":"p{partition}-{}","n":{offset}}}"#, offset % 40),
+    };
+    SourceRecord {
+        partition,
+        offset,
+        timestamp_ms: Some(NOW_MS),
+        key: None,
+        value: Some(value.into_bytes()),
+        headers: Vec::new(),
+        malformed: None,
+    }
+}
+
+fn batch(partition: i32, offsets: std::ops::Range<i64>) -> PartitionBatch {
+    PartitionBatch {
+        topic: TOPIC.to_string(),
+        partition,
+        records: offsets.map(|o| record(partition, o)).collect(),
+    }
+}
+
+/// A process: opens the tables held by `store` and takes on `partitions`; returns where each
+/// resumes.
+async fn start(pipeline: &Pipeline, store: &MemoryStore, partitions: &[i32]) -> (DataPath, BTreeMap<i32, i64>) {
+    let decoder = SilverDecoder::new(&pipeline.tables.silver.columns);
+    let tables = Tables::in_memory(pipeline, &decoder, store);
+    let mut path = DataPath::open(pipeline.clone(), Started::default(), tables)
+        .await
+        .unwrap();
+    let mut resume = BTreeMap::new();
+    for &p in partitions {
+        resume.insert(p, path.assign(p).await.unwrap().unwrap_or(0));
+    }
+    (path, resume)
+}
+
+/// Feeds `path` `step` records per partition from `from`, committing after each round, until
+/// the topic's end. Returns the first commit error, if any.
+async fn feed(path: &mut DataPath, from: &BTreeMap<i32, i64>, step: i64) -> Result<(), super::RunError> {
+    let mut at = from.clone();
+    while at.values().any(|o| *o < RECORDS) {
+        for (p, o) in at.iter_mut() {
+            let end = (*o + step).min(RECORDS);
+            path.process(&batch(*p, *o..end), NOW_MS).unwrap();
+            *o = end;
+        }
+        path.commit(NOW_MS).await?;
+    }
+    Ok(())
+}
+
+/// What a table holds: its rows' (partition, offset) origins, sorted, and its next offsets.
+type Held = (Vec<(i32, i64)>, Vec<Option<i64>>);
+
+async fn held(store: &MemoryStore, pipeline: &Pipeline) -> BTreeMap<(String, String), Held> {
+    let decoder = SilverDecoder::new(&pipeline.tables.silver.columns);
+    let mut tables = Tables::in_memory(pipeline, &decoder, store);
+    let mut out = BTreeMap::new();
+    for (id, table) in tables.in_commit_order() {
+        let mut origins = origins(&table.read_all().await.unwrap());
+        origins.sort_unstable();
+        let mut next = Vec::new();
+        for p in 0..PARTITIONS {
+            next.push(table.next_offset(TOPIC, p).await.unwrap());
+        }
+        out.insert(
+            (table.name().to_string(), id.format.name().to_string()),
+            (origins, next),
+        );
+    }
+    out
+}
+
+fn origins(batches: &[RecordBatch]) -> Vec<(i32, i64)> {
+    let mut out = Vec::new();
+    for b in batches {
+        let p = b.column_by_name(ORIGIN_PARTITION).unwrap().as_primitive::<Int32Type>();
+        let o = b.column_by_name(ORIGIN_OFFSET).unwrap().as_primitive::<Int64Type>();
+        out.extend(p.values().iter().copied().zip(o.values().iter().copied()));
+    }
+    out
+}
+
+/// The tables after one uninterrupted run over the whole topic.
+async fn reference(pipeline: &Pipeline) -> BTreeMap<(String, String), Held> {
+    let store = MemoryStore::default();
+    let (mut path, from) = start(pipeline, &store, &[0, 1]).await;
+    feed(&mut path, &from, 25).await.unwrap();
+    held(&store, pipeline).await
+}
+
+/// Asserts `store`'s tables hold what an uninterrupted run leaves, naming the first difference.
+async fn assert_as_reference(store: &MemoryStore, pipeline: &Pipeline, case: &str) {
+    let want = reference(pipeline).await;
+    let got = held(store, pipeline).await;
+    for (table, (rows, next)) in &want {
+        let (got_rows, got_next) = &got[table];
+        let mut unique = got_rows.clone();
+        unique.dedup();
+        assert_eq!(unique.len(), got_rows.len(), "{case}: {table:?} holds a row twice");
+        assert_eq!(
+            got_rows, rows,
+            "{case}: {table:?} rows differ from an uninterrupted run"
+        );
+        assert_eq!(got_next, next, "{case}: {table:?} offsets");
+    }
+}
+
+#[tokio::test]
+async fn a_crash_between_any_two_table_commits_neither_loses_nor_doubles() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = pipeline(dir.path());
+    let want = reference(&pipeline).await;
+    assert_eq!(want.len(), TABLES);
+    let silver = &want[&("silver".to_string(), "delta".to_string())].0;
+    let quarantine = &want[&("quarantine".to_string(), "delta".to_string())].0;
+    assert!(
+        !silver.is_empty() && !quarantine.is_empty(),
+        "the topic fills silver and quarantine"
+    );
+    for crash in 0..=TABLES {
+        let store = MemoryStore::default();
+        let (mut first, from) = start(&pipeline, &store, &[0, 1]).await;
+        for p in 0..PARTITIONS {
+            first.process(&batch(p, 0..20), NOW_MS).unwrap();
+        }
+        first.commit(NOW_MS).await.unwrap();
+        for p in 0..PARTITIONS {
+            first.process(&batch(p, 20..45), NOW_MS).unwrap();
+        }
+        store.crash_after(crash);
+        let crashed = first.commit(NOW_MS).await;
+        assert_eq!(crashed.is_err(), crash < TABLES, "crash before table {crash}");
+        drop((first, from));
+        store.recover();
+        let (mut second, from) = start(&pipeline, &store, &[0, 1]).await;
+        feed(&mut second, &from, 10).await.unwrap();
+        assert_as_reference(&store, &pipeline, &format!("crash before table {crash}")).await;
+    }
+}
+
+#[tokio::test]
+async fn a_table_ahead_of_the_others_keeps_its_offsets_and_gets_only_what_it_lacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = pipeline(dir.path());
+    let store = MemoryStore::default();
+    let (mut first, from) = start(&pipeline, &store, &[0, 1]).await;
+    first.process(&batch(0, from[&0]..50), NOW_MS).unwrap();
+    // Bronze in Delta commits partition 0; the process dies before bronze in Iceberg.
+    store.crash_after(1);
+    assert!(first.commit(NOW_MS).await.is_err());
+    store.recover();
+    let (mut second, from) = start(&pipeline, &store, &[0, 1]).await;
+    assert_eq!(
+        from,
+        BTreeMap::from([(0, 0), (1, 0)]),
+        "resumes where the lowest table stands"
+    );
+    // Many small commits before Iceberg's bronze catches up with Delta's: each gives Delta's
+    // bronze partition 1's new rows and none of partition 0's twice, and must leave its
+    // partition 0 offset where it is.
+    feed(&mut second, &from, 7).await.unwrap();
+    assert_as_reference(&store, &pipeline, "bronze in delta ahead").await;
+}
+
+#[tokio::test]
+async fn a_restart_resumes_at_the_lowest_table_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = pipeline(dir.path());
+    let store = MemoryStore::default();
+    let (mut first, from) = start(&pipeline, &store, &[0, 1]).await;
+    for p in 0..PARTITIONS {
+        first.process(&batch(p, from[&p]..30), NOW_MS).unwrap();
+    }
+    first.commit(NOW_MS).await.unwrap();
+    for p in 0..PARTITIONS {
+        first.process(&batch(p, 30..50), NOW_MS).unwrap();
+    }
+    // Bronze and quarantine (both formats) commit up to 50; silver stays at 30.
+    store.crash_after(4);
+    assert!(first.commit(NOW_MS).await.is_err());
+    store.recover();
+    let (mut second, from) = start(&pipeline, &store, &[0, 1]).await;
+    assert_eq!(from, BTreeMap::from([(0, 30), (1, 30)]), "silver's offsets, the lowest");
+    feed(&mut second, &from, 50).await.unwrap();
+    assert_as_reference(&store, &pipeline, "silver behind").await;
+}
+
+#[tokio::test]
+async fn a_rebalance_drops_the_buffered_rows_of_revoked_partitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = pipeline(dir.path());
+    let store = MemoryStore::default();
+    let (mut old_owner, from) = start(&pipeline, &store, &[0, 1]).await;
+    for p in 0..PARTITIONS {
+        old_owner.process(&batch(p, from[&p]..40), NOW_MS).unwrap();
+    }
+    // Partition 1 moves to another host before the commit; its buffered rows must not be
+    // committed by the old owner, who commits partition 0 only.
+    let reread = old_owner.revoke(vec![1]).await.unwrap();
+    assert!(reread.is_empty(), "without gold nothing is read again");
+    let (mut new_owner, resume) = start(&pipeline, &store, &[1]).await;
+    assert_eq!(resume[&1], 0);
+    feed(&mut new_owner, &resume, 15).await.unwrap();
+    old_owner.commit(NOW_MS).await.unwrap();
+    feed(&mut old_owner, &BTreeMap::from([(0, 40)]), 15).await.unwrap();
+    assert_as_reference(&store, &pipeline, "partition 1 revoked").await;
+}
+
+#[tokio::test]
+async fn silver_keys_come_back_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = pipeline(dir.path());
+    let store = MemoryStore::default();
+    let (mut first, from) = start(&pipeline, &store, &[0]).await;
+    first.process(&batch(0, from[&0]..40), NOW_MS).unwrap();
+    first.commit(NOW_MS).await.unwrap();
+    drop(first);
+    // Offsets 40.. repeat ids of 0..: after a restart they are duplicates, not new rows.
+    let (mut second, from) = start(&pipeline, &store, &[0]).await;
+    assert_eq!(from[&0], 40);
+    assert!(second.silver_keys() > 0, "silver's keys loaded from the table");
+    second.process(&batch(0, 40..RECORDS), NOW_MS).unwrap();
+    second.commit(NOW_MS).await.unwrap();
+    let valid = |o: i64| o % 7 != 3;
+    let repeats = (40..RECORDS).filter(|&o| valid(o) && valid(o - 40)).count() as u64;
+    let new = (40..RECORDS).filter(|&o| valid(o) && !valid(o - 40)).count() as u64;
+    assert!(repeats > 0 && new > 0);
+    assert_eq!(second.stats().duplicates, repeats, "ids silver holds are dropped");
+    assert_eq!(second.stats().silver_rows, new, "ids silver lacks are new rows");
+}

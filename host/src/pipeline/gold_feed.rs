@@ -1,0 +1,64 @@
+//! Gold for one batch: the silver rows each gold table does not count yet go into its
+//! aggregate's open windows; what the aggregate refuses (late, bad event time, plugin refusal)
+//! goes to quarantine.
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::TimestampMicrosecondType;
+
+use super::batch_stages::StageInputs;
+use super::data_path::{Batch, DataPath};
+use super::rows::Rejected;
+use super::silver_batch::SilverBatch;
+use crate::gold::GoldInput;
+use crate::metrics::metrics;
+use crate::tables::Layer;
+
+impl DataPath {
+    /// Folds `silver`'s rows into every gold aggregate that lacks them.
+    pub(super) fn feed_gold<'r>(
+        &mut self,
+        batch: &Batch<'r>,
+        inputs: &StageInputs,
+        silver: &SilverBatch,
+        rejected: &mut Vec<Rejected<'r>>,
+    ) {
+        let pipeline = self.pipeline.name.as_str();
+        let m = metrics();
+        for (g, table) in self.gold.iter_mut().enumerate() {
+            let floor = self.offsets.floor(Layer::Gold(g), batch.partition);
+            let times = (silver.decoded.column(self.event_columns[g])).as_primitive_opt::<TimestampMicrosecondType>();
+            let mut items = Vec::new();
+            let mut item_input = Vec::new();
+            for (row, &input) in silver.input_of.iter().enumerate() {
+                if !silver.in_silver[row] || silver.offsets[row] < floor {
+                    continue;
+                }
+                let event_us = times.and_then(|t| t.is_valid(row).then(|| t.value(row)));
+                let record = batch.records[inputs.from[input]];
+                let arrived_ms = record.timestamp_ms.unwrap_or(batch.now_ms);
+                items.push(GoldInput {
+                    record: &inputs.records[input],
+                    event_us,
+                    arrived_us: arrived_ms.saturating_mul(1_000),
+                });
+                item_input.push(input);
+            }
+            if items.is_empty() {
+                continue;
+            }
+            let aggregator = &mut table.aggregator;
+            self.buffer.used(&aggregator.gold().name, aggregator.sha256());
+            let started = std::time::Instant::now();
+            let refused = tokio::task::block_in_place(|| aggregator.ingest(batch.partition, &items));
+            let gold = aggregator.gold().name.as_str();
+            (m.plugin_call_seconds.with_label_values(&[pipeline, gold])).observe(started.elapsed().as_secs_f64());
+            m.stage(pipeline, gold, "accepted", items.len() - refused.len());
+            m.stage(pipeline, gold, "rejected", refused.len());
+            for (item, reason) in refused {
+                let record = batch.records[inputs.from[item_input[item]]];
+                let sha = Some(aggregator.sha256().to_string());
+                rejected.push(Rejected::new(record, gold, &reason, sha));
+            }
+        }
+    }
+}

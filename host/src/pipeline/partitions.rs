@@ -1,0 +1,102 @@
+//! Partitions coming and going: an assigned partition resumes at the lowest next offset among
+//! the tables (each table then skips what it holds); a revoked one's uncommitted rows are
+//! dropped, since its new owner reads them again from where the tables stand.
+
+use arrow::array::{AsArray, BooleanArray};
+use arrow::compute::filter_record_batch;
+use arrow::datatypes::Int32Type;
+use arrow::error::ArrowError;
+use arrow::record_batch::RecordBatch;
+
+use super::buffer::Buffer;
+use super::data_path::DataPath;
+use super::error::RunError;
+use crate::tables::schema::ORIGIN_PARTITION;
+
+impl DataPath {
+    /// Takes `partition` on: returns where it resumes (`None`: no table holds any of it). Reloads
+    /// the tables first: another host may have committed.
+    pub async fn assign(&mut self, partition: i32) -> Result<Option<i64>, RunError> {
+        self.assigned.insert(partition);
+        let topic = self.pipeline.source.topic.clone();
+        let mut any = false;
+        for (id, table) in self.tables.in_commit_order() {
+            let table_error = |source| RunError::Table {
+                pipeline: self.pipeline.name.clone(),
+                source,
+            };
+            table.refresh().await.map_err(table_error)?;
+            let next = table.next_offset(&topic, partition).await.map_err(table_error)?;
+            any |= next.is_some();
+            self.offsets.set(id, partition, next.unwrap_or(0));
+        }
+        Ok(any.then(|| self.offsets.lowest(partition)))
+    }
+
+    /// Gives up `revoked` partitions: their uncommitted rows are dropped. With gold, whose
+    /// state holds every partition's uncommitted records with no way to take one partition's
+    /// out, all of them go back to the last commit: returns the partitions still owned, to read
+    /// again from where the tables stand (after [`DataPath::assign`]).
+    pub async fn revoke(&mut self, mut revoked: Vec<i32>) -> Result<Vec<i32>, RunError> {
+        let mut reread = Vec::new();
+        if !revoked.is_empty() && !self.gold.is_empty() {
+            reread = self.assigned.iter().copied().filter(|p| !revoked.contains(p)).collect();
+            revoked.extend(&reread);
+            for table in &mut self.gold {
+                table.reload().await.map_err(|source| RunError::Gold {
+                    pipeline: self.pipeline.name.clone(),
+                    source,
+                })?;
+            }
+        }
+        if !revoked.is_empty() {
+            self.drop_partitions(&revoked).map_err(|e| self.arrow_error(e))?;
+        }
+        Ok(reread)
+    }
+
+    /// Forgets the uncommitted work of partitions this host no longer owns. Committing it later
+    /// could race their new owner.
+    fn drop_partitions(&mut self, revoked: &[i32]) -> Result<(), ArrowError> {
+        let mut dropped = 0;
+        for batches in [
+            &mut self.buffer.bronze,
+            &mut self.buffer.quarantine,
+            &mut self.buffer.silver,
+        ] {
+            let before: usize = batches.iter().map(RecordBatch::num_rows).sum();
+            let mut kept = Vec::with_capacity(batches.len());
+            for batch in batches.iter() {
+                kept.extend(without_partitions(batch, revoked)?);
+            }
+            dropped += before - kept.iter().map(RecordBatch::num_rows).sum::<usize>();
+            *batches = kept;
+        }
+        for partition in revoked {
+            self.assigned.remove(partition);
+            self.buffer.next.remove(partition);
+            self.buffer.first.remove(partition);
+            self.offsets.forget(*partition);
+        }
+        // Keys buffered for silver: only those still in the buffer.
+        self.keys.rebuild_pending(&self.buffer.silver);
+        if self.buffer.next.is_empty() {
+            self.buffer = Buffer::default();
+        }
+        tracing::info!(pipeline = %self.pipeline.name, ?revoked, dropped, "dropped uncommitted rows of revoked partitions");
+        Ok(())
+    }
+}
+
+/// The rows of `batch` not from `revoked` partitions (`None` if that leaves none).
+fn without_partitions(batch: &RecordBatch, revoked: &[i32]) -> Result<Option<RecordBatch>, ArrowError> {
+    let Some(column) = batch.column_by_name(ORIGIN_PARTITION) else {
+        return Ok(Some(batch.clone()));
+    };
+    let partitions = column.as_primitive::<Int32Type>();
+    let mask: BooleanArray = (partitions.iter())
+        .map(|p| Some(!p.is_some_and(|p| revoked.contains(&p))))
+        .collect();
+    let kept = filter_record_batch(batch, &mask)?;
+    Ok((kept.num_rows() > 0).then_some(kept))
+}

@@ -1,0 +1,180 @@
+//! The tables of a pipeline: each medallion layer in each configured format. Delta tables are
+//! folders under `tables.location` (`bronze/`, ...); Iceberg tables are under its `iceberg/`
+//! folder, with the default SQLite catalog beside them (`iceberg/catalog.db`).
+
+use std::sync::Once;
+
+use super::medallion::{Layer, Medallion, TableId};
+use super::memory::MemoryStore;
+use super::schema::{self, TableSchema};
+use super::storage::{storage_options, table_url};
+use super::table::Table;
+use super::{DeltaSink, IcebergSink, TableError, catalog};
+use crate::config::{Pipeline, TableFormat};
+use crate::decode::SilverDecoder;
+
+/// Where a pipeline's Iceberg tables and their default SQLite catalog live.
+pub fn iceberg_root(location: &str) -> Result<String, TableError> {
+    Ok(table_url(location, "iceberg")?
+        .as_str()
+        .trim_end_matches('/')
+        .to_string())
+}
+
+/// The bronze, silver, quarantine and gold tables of a pipeline.
+#[derive(Debug)]
+pub struct Tables {
+    pub bronze: Medallion,
+    pub silver: Medallion,
+    pub quarantine: Medallion,
+    /// One per `[[gold]]` section, in the order listed.
+    pub gold: Vec<Medallion>,
+}
+
+impl Tables {
+    /// Opens (creating when missing, adding newly declared columns) every table of `pipeline`
+    /// in every configured format.
+    pub async fn open(pipeline: &Pipeline, decoder: &SilverDecoder) -> Result<Self, TableError> {
+        static S3: Once = Once::new();
+        S3.call_once(|| deltalake::aws::register_handlers(None));
+        let opener = Opener::new(pipeline).await?;
+        let mut medallions = Vec::new();
+        for (layer, name, schema) in layout(pipeline, decoder) {
+            let mut sinks = Vec::with_capacity(pipeline.tables.format.len());
+            for format in &pipeline.tables.format {
+                sinks.push(opener.open(*format, &name, schema.clone()).await?);
+            }
+            medallions.push(Medallion { layer, sinks });
+        }
+        Ok(Tables::assemble(medallions))
+    }
+
+    /// The tables of `pipeline` in memory (unit tests): the same names, schemas and formats,
+    /// held by `store`.
+    pub fn in_memory(pipeline: &Pipeline, decoder: &SilverDecoder, store: &MemoryStore) -> Self {
+        let medallions = layout(pipeline, decoder)
+            .into_iter()
+            .map(|(layer, name, schema)| Medallion {
+                layer,
+                sinks: pipeline
+                    .tables
+                    .format
+                    .iter()
+                    .map(|f| Box::new(store.open(&pipeline.name, &name, *f, schema.clone())) as Box<dyn Table>)
+                    .collect(),
+            })
+            .collect();
+        Tables::assemble(medallions)
+    }
+
+    /// From the layers in [`layout`]'s order.
+    fn assemble(medallions: Vec<Medallion>) -> Self {
+        let mut layers = medallions.into_iter();
+        let mut next = |layer| {
+            layers.next().unwrap_or(Medallion {
+                layer,
+                sinks: Vec::new(),
+            })
+        };
+        let (bronze, silver, quarantine) = (next(Layer::Bronze), next(Layer::Silver), next(Layer::Quarantine));
+        Tables {
+            bronze,
+            silver,
+            quarantine,
+            gold: layers.collect(),
+        }
+    }
+
+    /// Every table in commit order: bronze first (it holds every record), then quarantine,
+    /// silver, and the gold tables; within a layer, the formats in the order listed.
+    pub fn in_commit_order(&mut self) -> impl Iterator<Item = (TableId, &mut Box<dyn Table>)> {
+        [&mut self.bronze, &mut self.quarantine, &mut self.silver]
+            .into_iter()
+            .chain(self.gold.iter_mut())
+            .flat_map(|m| {
+                let layer = m.layer;
+                m.sinks.iter_mut().map(move |s| (TableId::new(layer, s.format()), s))
+            })
+    }
+}
+
+/// Each layer's table name and schema: bronze, silver, quarantine, then the gold tables.
+fn layout(pipeline: &Pipeline, decoder: &SilverDecoder) -> Vec<(Layer, String, TableSchema)> {
+    let silver = decoder
+        .schema()
+        .clone()
+        .partitioned(pipeline.tables.silver.partition_by.clone());
+    let mut layout = vec![
+        (Layer::Bronze, "bronze".to_string(), schema::bronze()),
+        (Layer::Silver, "silver".to_string(), silver),
+        (Layer::Quarantine, "quarantine".to_string(), schema::quarantine()),
+    ];
+    for (i, g) in pipeline.gold.iter().enumerate() {
+        layout.push((Layer::Gold(i), g.table(), schema::gold(&g.key_column, &g.columns)));
+    }
+    layout
+}
+
+/// What opening a pipeline's tables needs: the location, object-store options, and the
+/// Iceberg catalog and namespace when Iceberg is configured.
+struct Opener<'a> {
+    pipeline: &'a Pipeline,
+    options: std::collections::HashMap<String, String>,
+    catalog: Option<std::sync::Arc<dyn iceberg::Catalog>>,
+    namespace: String,
+}
+
+impl<'a> Opener<'a> {
+    async fn new(pipeline: &'a Pipeline) -> Result<Self, TableError> {
+        let tables = &pipeline.tables;
+        let catalog = match tables.format.contains(&TableFormat::Iceberg) {
+            true => Some(catalog::connect(&tables.iceberg, default_catalog(&tables.location)?, &tables.s3).await?),
+            false => None,
+        };
+        Ok(Opener {
+            pipeline,
+            options: storage_options(&tables.s3),
+            catalog,
+            namespace: tables
+                .iceberg
+                .namespace
+                .clone()
+                .unwrap_or_else(|| pipeline.name.clone()),
+        })
+    }
+
+    async fn open(&self, format: TableFormat, name: &str, schema: TableSchema) -> Result<Box<dyn Table>, TableError> {
+        let location = &self.pipeline.tables.location;
+        let pipeline = &self.pipeline.name;
+        Ok(match format {
+            TableFormat::Delta => {
+                let url = table_url(location, name)?;
+                Box::new(DeltaSink::open(url, self.options.clone(), name, pipeline, schema).await?)
+            }
+            TableFormat::Iceberg => {
+                let Some(catalog) = self.catalog.clone() else {
+                    return Err(TableError::Catalog {
+                        uri: String::new(),
+                        message: "no catalog".into(),
+                    });
+                };
+                let at = format!("{}/{name}", iceberg_root(location)?);
+                Box::new(IcebergSink::open(catalog, &self.namespace, at, name, pipeline, schema).await?)
+            }
+        })
+    }
+}
+
+/// The default catalog of tables in a local folder: a SQLite file beside them (none on S3).
+fn default_catalog(location: &str) -> Result<Option<String>, TableError> {
+    let root = iceberg_root(location)?;
+    let Some(path) = root.strip_prefix("file://") else {
+        return Ok(None);
+    };
+    std::fs::create_dir_all(path).map_err(|e| TableError::Location {
+        table: "iceberg".into(),
+        location: location.to_string(),
+        message: e.to_string(),
+    })?;
+    Ok(Some(format!("sqlite://{path}/catalog.db?mode=rwc")))
+}

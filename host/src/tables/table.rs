@@ -1,0 +1,94 @@
+//! One medallion table in one format, as the data path sees it: a name, a schema, the next
+//! offsets it holds, and atomic commits of rows with their offsets. Delta, Iceberg and the
+//! in-memory table of the unit tests implement it; schema evolution is written once on top
+//! (`evolve`).
+
+use arrow::record_batch::RecordBatch;
+
+use super::commit::CommitData;
+use super::error::TableError;
+use super::schema::TableSchema;
+use crate::config::TableFormat;
+
+/// A table in one format.
+#[async_trait::async_trait]
+pub trait Table: Send + Sync + std::fmt::Debug {
+    /// The table's name (`bronze`, `silver`, `quarantine`, `gold_<name>`).
+    fn name(&self) -> &str;
+
+    fn format(&self) -> TableFormat;
+
+    /// The columns the pipeline declares for it.
+    fn schema(&self) -> &TableSchema;
+
+    /// The next offset of `topic`/`partition` the table holds, if it holds any.
+    async fn next_offset(&self, topic: &str, partition: i32) -> Result<Option<i64>, TableError>;
+
+    /// Commits `data` and its offsets atomically: nothing is visible unless all of it is. An
+    /// offset lower than one the table holds is refused ([`TableError::OffsetBackwards`]).
+    async fn commit(&mut self, data: CommitData) -> Result<(), TableError>;
+
+    /// Loads what other writers committed.
+    async fn refresh(&mut self) -> Result<(), TableError>;
+
+    /// Every row of the current version.
+    async fn read_all(&self) -> Result<Vec<RecordBatch>, TableError>;
+
+    /// Table upkeep (see [`Upkeep`]).
+    async fn maintain(&mut self, policy: &Upkeep) -> Result<UpkeepReport, TableError>;
+
+    /// The names of the columns the table has now.
+    fn columns(&self) -> Result<Vec<String>, TableError>;
+
+    /// The columns the table should have, with whether each may be null (the declared ones,
+    /// plus any the format derives).
+    fn declared_columns(&self) -> Vec<(String, bool)> {
+        self.schema()
+            .columns
+            .iter()
+            .map(|c| (c.name.clone(), c.nullable))
+            .collect()
+    }
+
+    /// Adds the named declared columns, as nullable (old rows read them as null). Fails when
+    /// another writer changed the schema meanwhile; [`super::evolve`] then reloads and retries.
+    async fn add_columns(&mut self, names: &[String]) -> Result<(), TableError>;
+
+    /// Where a reader opens the table from, when that is a file of its own (Iceberg metadata).
+    fn metadata_location(&self) -> Option<&str> {
+        None
+    }
+}
+
+/// What table upkeep does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Upkeep {
+    /// Delta data files below this size are rewritten together.
+    pub small_file_bytes: i64,
+    /// Iceberg snapshots younger than this are kept.
+    pub snapshot_age_ms: i64,
+    /// Iceberg keeps at least this many snapshots.
+    pub keep_snapshots: usize,
+}
+
+impl Default for Upkeep {
+    fn default() -> Self {
+        Upkeep {
+            small_file_bytes: 32 << 20,
+            snapshot_age_ms: 24 * 3_600_000,
+            keep_snapshots: 10,
+        }
+    }
+}
+
+/// What table upkeep did to one table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UpkeepReport {
+    /// Delta data files before and after.
+    pub files_before: usize,
+    pub files_after: usize,
+    /// Delta files (removed, written) by compaction.
+    pub compacted: (usize, usize),
+    /// Iceberg snapshots dropped from the metadata.
+    pub snapshots_expired: usize,
+}

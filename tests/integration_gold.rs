@@ -8,7 +8,7 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use arrow::array::{Array, AsArray, RecordBatch};
@@ -16,6 +16,7 @@ use arrow::datatypes::{Float64Type, Int64Type, TimestampMicrosecondType};
 use common::Lcg;
 use common::pipeline::{delta_versions, rows, sigterm, tables_reached, wait_for_delta_commit};
 use common::services::Tansu;
+use common::weir_run::WeirRun;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use weir::config::{self, Pipeline, TableFormat};
@@ -319,18 +320,13 @@ fn setup(group: &str) -> Setup {
 impl Setup {
     /// `weir run` on the test pipeline, logging at `level` to `log`.
     fn weir_run_to(&self, level: &str, log: std::fs::File) -> Child {
-        Command::new(env!("CARGO_BIN_EXE_weir"))
-            .args(["run", "--listen", "127.0.0.1:0"])
-            .arg(&self.pipelines)
-            .env("KAFKA_BROKERS", self.tansu.brokers())
-            .env("WEIR_LAKEHOUSE", &self.lakehouse)
+        WeirRun::new(&self.pipelines, &self.tansu.brokers())
+            .listen("127.0.0.1:0")
+            .lake(&self.lakehouse, &self.lakehouse.join("cache"))
             .env("GROUP", &self.group)
-            .env("WEIR_CACHE_DIR", self.lakehouse.join("cache"))
-            .env("WEIR_LOG", level)
-            .stdout(Stdio::null())
+            .log(level)
             .stderr(log)
             .spawn()
-            .unwrap()
     }
 
     fn weir_run(&self) -> Child {

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::pipeline::copy_posts_pipeline;
 use common::services::{Tansu, free_port};
+use common::weir_run::WeirRun;
 use weir::cli::demo;
 
 const RECORDS: usize = 2_000;
@@ -54,18 +55,13 @@ fn metrics_count_what_was_produced_and_readiness_follows_the_broker() {
     );
     let port = free_port();
     let log = std::fs::File::create(work.path().join("weir.log")).unwrap();
-    let mut host = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(["run", "--listen", &format!("127.0.0.1:{port}")])
-        .arg(&pipelines)
-        .env("KAFKA_BROKERS", tansu.brokers())
-        .env("WEIR_LAKEHOUSE", work.path().join("lakehouse"))
+    let mut host = WeirRun::new(&pipelines, &tansu.brokers())
+        .listen(&format!("127.0.0.1:{port}"))
+        .lake(&work.path().join("lakehouse"), &work.path().join("cache"))
         .env("POSTS_GROUP", "ops")
-        .env("WEIR_CACHE_DIR", work.path().join("cache"))
-        .env("WEIR_LOG", "warn")
-        .stdout(Stdio::null())
+        .log("warn")
         .stderr(log)
-        .spawn()
-        .unwrap();
+        .spawn();
     let log = || std::fs::read_to_string(work.path().join("weir.log")).unwrap_or_default();
 
     wait_for("/healthz answers", Duration::from_secs(60), || {
@@ -304,19 +300,12 @@ fn sigterm_during_start_up_is_a_clean_stop() {
     tansu.create_topic("posts", 4);
     let work = tempfile::tempdir().unwrap();
     let pipelines = copy_posts_pipeline(&work.path().join("pipelines"), &[]);
-    let mut host = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(["run", "--listen", "off"])
-        .arg(&pipelines)
-        .env("KAFKA_BROKERS", tansu.brokers())
-        .env("WEIR_LAKEHOUSE", work.path().join("lakehouse"))
-        .env("POSTS_GROUP", "early-sigterm")
+    let mut host = WeirRun::new(&pipelines, &tansu.brokers())
         // An empty compile cache: start-up takes a while.
-        .env("WEIR_CACHE_DIR", work.path().join("cache"))
-        .env("WEIR_LOG", "info")
-        .stdout(Stdio::null())
+        .lake(&work.path().join("lakehouse"), &work.path().join("cache"))
+        .env("POSTS_GROUP", "early-sigterm")
         .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .spawn();
     // The first log line: the process is up and starting its pipelines.
     let mut stderr = std::io::BufReader::new(host.stderr.take().unwrap());
     let mut first = String::new();

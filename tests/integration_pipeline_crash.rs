@@ -11,7 +11,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use common::Lcg;
@@ -20,6 +20,7 @@ use common::pipeline::{
     silver_ids, tables_reached, unique, wait_for_delta_commit,
 };
 use common::services::Tansu;
+use common::weir_run::WeirRun;
 use weir::cli::demo;
 use weir::config::{self, TableFormat};
 use weir::decode::SilverDecoder;
@@ -44,23 +45,16 @@ fn test_pipelines(dir: &Path) {
 }
 
 fn weir_run(pipelines: &Path, brokers: &str, lakehouse: &Path, log: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(["run", "--listen", "off"])
-        .arg(pipelines)
-        .env("KAFKA_BROKERS", brokers)
-        .env("WEIR_LAKEHOUSE", lakehouse)
+    WeirRun::new(pipelines, brokers)
+        .lake(lakehouse, &lakehouse.join("cache"))
         .env("POSTS_GROUP", "crash-test")
-        .env("WEIR_CACHE_DIR", lakehouse.join("cache"))
-        .env("WEIR_LOG", "info")
         // Static membership (`[source] instance_id`) when the caller sets one.
         .env(
             "WEIR_INSTANCE_ID",
             std::env::var("CRASH_TEST_INSTANCE_ID").unwrap_or_default(),
         )
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
+        .log_to(log)
         .spawn()
-        .unwrap()
 }
 
 fn tail(log: &Path) -> String {

@@ -8,7 +8,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use common::http_get;
@@ -16,6 +16,7 @@ use common::pipeline::{
     assert_gold_matches_silver, copy_posts_pipeline, origins, sigterm, silver_ids, tables_reached, unique,
 };
 use common::services::{S3_ACCESS_KEY, S3_SECRET_KEY, SeaweedFs, Tansu, free_port};
+use common::weir_run::WeirRun;
 use weir::cli::demo;
 use weir::config::{self, Pipeline, TableFormat};
 use weir::decode::SilverDecoder;
@@ -51,23 +52,13 @@ impl Setup {
     }
 
     fn weir_run(&self, pipelines: &Path) -> Child {
-        Command::new(env!("CARGO_BIN_EXE_weir"))
-            .args(["run", "--listen", &format!("127.0.0.1:{}", self.port)])
-            .arg(pipelines)
-            .env("KAFKA_BROKERS", self.tansu.brokers())
+        WeirRun::new(pipelines, &self.tansu.brokers())
+            .listen(&format!("127.0.0.1:{}", self.port))
             .env("POSTS_GROUP", "faults")
-            .env("WEIR_LAKEHOUSE", "s3://lake")
-            .env("S3_ENDPOINT", self.s3.endpoint())
-            .env("ICEBERG_CATALOG_URI", catalog_uri(self.work.path()))
-            .env("AWS_ACCESS_KEY_ID", S3_ACCESS_KEY)
-            .env("AWS_SECRET_ACCESS_KEY", S3_SECRET_KEY)
-            .env("AWS_REGION", "us-east-1")
+            .s3(&self.s3, &catalog_uri(self.work.path()))
             .env("WEIR_CACHE_DIR", self.work.path().join("cache"))
-            .env("WEIR_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(self.log()).unwrap())
+            .log_to(&self.log())
             .spawn()
-            .unwrap()
     }
 
     fn assert_alive(&self, host: &mut Child, when: &str) {

@@ -4,11 +4,12 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use common::pipeline::{copy_posts_pipeline, origins, rows, sigterm, silver_ids, strip_gold, unique, wait_for_rows};
 use common::services::Tansu;
+use common::weir_run::WeirRun;
 use weir::cli::demo;
 use weir::config;
 use weir::decode::SilverDecoder;
@@ -17,18 +18,13 @@ use weir::pipeline::Tables;
 const RECORDS: usize = 8_000;
 
 fn weir_run(pipelines: &std::path::Path, brokers: &str, lakehouse: &std::path::Path, log: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(["run", "--listen", "127.0.0.1:0"])
-        .arg(pipelines)
-        .env("KAFKA_BROKERS", brokers)
-        .env("WEIR_LAKEHOUSE", lakehouse)
+    WeirRun::new(pipelines, brokers)
+        .listen("127.0.0.1:0")
+        .lake(lakehouse, &lakehouse.join("cache"))
         .env("POSTS_GROUP", "two-hosts")
-        .env("WEIR_CACHE_DIR", lakehouse.join("cache"))
-        .env("WEIR_LOG", "warn,weir=info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
+        .log("warn,weir=info")
+        .log_to(std::path::Path::new(log))
         .spawn()
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

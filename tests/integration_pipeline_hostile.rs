@@ -7,12 +7,13 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use arrow::array::AsArray;
 use common::pipeline::{copy_posts_pipeline, rows, strip_gold};
 use common::services::Tansu;
+use common::weir_run::WeirRun;
 use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use weir::cli::demo;
@@ -169,18 +170,11 @@ fn sigterm_is_answered_within_10_s_while_a_plugin_sleeps_in_a_call_and_a_new_ver
     let stall = pipelines.join("posts/stall.wasm");
     let lakehouse = work.path().join("lakehouse");
     let log = work.path().join("weir.log");
-    let mut host = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(["run", "--listen", "off"])
-        .arg(&pipelines)
-        .env("KAFKA_BROKERS", &brokers)
-        .env("WEIR_LAKEHOUSE", &lakehouse)
+    let mut host = WeirRun::new(&pipelines, &brokers)
+        .lake(&lakehouse, &lakehouse.join("cache"))
         .env("POSTS_GROUP", "hostile")
-        .env("WEIR_CACHE_DIR", lakehouse.join("cache"))
-        .env("WEIR_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+        .log_to(&log)
+        .spawn();
     let text = || std::fs::read_to_string(&log).unwrap_or_default();
 
     // Started (its `init` slept 8 s) and now asleep in a call on the 11th record.

@@ -6,12 +6,12 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use arrow::array::AsArray;
 use common::pipeline::{copy_posts_pipeline, origins, sigterm, silver_ids, strip_gold, tables_reached};
 use common::services::Tansu;
+use common::weir_run::WeirRun;
 use rdkafka::message::{BorrowedHeaders, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use weir::cli::demo;
@@ -112,18 +112,11 @@ async fn poison_records_land_in_bronze_and_quarantine_and_never_stop_the_pipelin
     strip_gold(&pipelines);
     let lakehouse = work.path().join("lakehouse");
     let log = work.path().join("weir.log");
-    let mut host = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(["run", "--listen", "off"])
-        .arg(&pipelines)
-        .env("KAFKA_BROKERS", &brokers)
-        .env("WEIR_LAKEHOUSE", &lakehouse)
+    let mut host = WeirRun::new(&pipelines, &brokers)
+        .lake(&lakehouse, &lakehouse.join("cache"))
         .env("POSTS_GROUP", "poison")
-        .env("WEIR_CACHE_DIR", lakehouse.join("cache"))
-        .env("WEIR_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+        .log_to(&log)
+        .spawn();
 
     let vars = [
         ("KAFKA_BROKERS".to_string(), brokers.clone()),

@@ -17,7 +17,7 @@ mod common;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -26,6 +26,7 @@ use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::{Int32Type, Int64Type};
 use common::pipeline::sigterm;
 use common::services::Tansu;
+use common::weir_run::WeirRun;
 use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -71,28 +72,14 @@ fn pipeline_toml(topic: &str) -> String {
 
 /// `weir run` on `pipelines`, logging JSON lines into the returned `Log`.
 fn weir_run(pipelines: &Path, brokers: &str, work: &Path) -> (Child, Log) {
-    let mut host = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args([
-            "--log-format",
-            "json",
-            "run",
-            "--listen",
-            "127.0.0.1:0",
-            "--reload-quiet-ms",
-            "200",
-        ])
-        .arg(pipelines)
-        .env("KAFKA_BROKERS", brokers)
-        .env("WEIR_LAKEHOUSE", work.join("lake"))
-        .env("WEIR_CACHE_DIR", work.join("cache"))
-        .env(
-            "WEIR_LOG",
-            "warn,weir=info,buoyant_kernel=off,deltalake_core::writer::stats=error",
-        )
-        .stdout(Stdio::null())
+    let mut host = WeirRun::new(pipelines, brokers)
+        .global(&["--log-format", "json"])
+        .listen("127.0.0.1:0")
+        .run_args(&["--reload-quiet-ms", "200"])
+        .lake(&work.join("lake"), &work.join("cache"))
+        .log("warn,weir=info,buoyant_kernel=off,deltalake_core::writer::stats=error")
         .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .spawn();
     let log = Log::default();
     log.follow(&mut host);
     log.wait_for(&mut host, "running; SIGTERM or Ctrl-C stops after a final commit", 1);

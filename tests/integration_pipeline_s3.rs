@@ -9,12 +9,13 @@ mod common;
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use arrow::array::AsArray;
 use common::pipeline::{copy_posts_pipeline, origins, rows, sigterm, silver_ids, unique, wait_for_rows};
 use common::services::{S3_ACCESS_KEY, S3_SECRET_KEY, SeaweedFs, Tansu};
+use common::weir_run::WeirRun;
 use weir::cli::demo;
 use weir::config;
 use weir::decode::SilverDecoder;
@@ -27,23 +28,14 @@ fn catalog_uri(cache: &Path) -> String {
 }
 
 fn weir_run(pipelines: &Path, tansu: &Tansu, s3: &SeaweedFs, group: &str, cache: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(["run", "--listen", "127.0.0.1:0"])
-        .arg(pipelines)
-        .env("KAFKA_BROKERS", tansu.brokers())
+    WeirRun::new(pipelines, &tansu.brokers())
+        .listen("127.0.0.1:0")
         .env("POSTS_GROUP", group)
-        .env("WEIR_LAKEHOUSE", "s3://lake")
-        .env("S3_ENDPOINT", s3.endpoint())
-        .env("ICEBERG_CATALOG_URI", catalog_uri(cache))
-        .env("AWS_ACCESS_KEY_ID", S3_ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", S3_SECRET_KEY)
-        .env("AWS_REGION", "us-east-1")
+        .s3(s3, &catalog_uri(cache))
         .env("WEIR_CACHE_DIR", cache)
-        .env("WEIR_LOG", "warn")
-        .stdout(Stdio::null())
+        .log("warn")
         .stderr(Stdio::null())
         .spawn()
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,11 +9,12 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use common::pipeline::{copy_posts_pipeline, sigterm, wait_for_rows};
 use common::services::{S3_ACCESS_KEY, S3_SECRET_KEY, SeaweedFs, Tansu};
+use common::weir_run::WeirRun;
 use weir::cli::demo;
 use weir::config::{self, Pipeline};
 use weir::decode::SilverDecoder;
@@ -75,19 +76,13 @@ impl Setup {
     }
 
     fn run(&self, pipelines: &Path) -> Child {
-        Command::new(env!("CARGO_BIN_EXE_weir"))
-            .args(["run", "--listen", "127.0.0.1:0"])
-            .arg(pipelines)
+        WeirRun::new(pipelines, &self.tansu.brokers())
+            .listen("127.0.0.1:0")
             .envs(self.vars())
-            .env("AWS_ACCESS_KEY_ID", S3_ACCESS_KEY)
-            .env("AWS_SECRET_ACCESS_KEY", S3_SECRET_KEY)
-            .env("AWS_REGION", "us-east-1")
+            .s3_credentials()
             .env("WEIR_CACHE_DIR", &self.cache)
-            .env("WEIR_LOG", "warn,deltalake_core::writer::stats=error")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .log("warn,deltalake_core::writer::stats=error")
             .spawn()
-            .unwrap()
     }
 
     fn pipeline(&self, posts: &Path) -> Pipeline {

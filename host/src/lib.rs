@@ -6,13 +6,14 @@
 //! - [`source`]: the Kafka consumer, batches per partition, resuming where the tables stand.
 //! - [`decode`]: accepted JSON records to typed silver rows (arrow's JSON decoder).
 //! - [`gold`]: windowed aggregates (windows, watermarks, state, checkpoints) for gold tables.
-//! - [`pipeline`]: one running pipeline: source, stages, decoder, tables, exactly-once commits.
-//! - [`sink`]: the medallion tables' schemas and the Delta Lake and Iceberg writers, each
-//!   commit carrying the offsets it holds.
+//! - [`pipeline`]: one running pipeline: the loop around the source, and the data path from a
+//!   batch of records to exactly-once commits of every table.
+//! - [`tables`]: the medallion tables behind one `Table` trait (Delta Lake, Iceberg, and in
+//!   memory for tests), each commit carrying the offsets it holds; their schemas and storage.
 //! - [`reload`]: watches the pipelines folder and reloads plugins and pipelines as files change.
 //! - [`metrics`]: the Prometheus metrics; [`health`]: whether each pipeline consumes (`/readyz`);
 //!   [`serve`]: the HTTP endpoints.
-//! - [`clock`]: wall-clock milliseconds, one reading per batch.
+//! - [`clock`]: wall-clock milliseconds, one reading per batch; [`sample`]: the demo's posts.
 //! - [`cli`]: the `weir` subcommands' implementations (the binary in `main.rs` only parses).
 
 pub mod cli;
@@ -25,6 +26,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod plugin;
 pub mod reload;
+pub mod sample;
 pub mod serve;
 pub mod source;
 pub mod tables;

@@ -4,6 +4,7 @@
 
 pub mod pipeline;
 pub mod services;
+pub mod weir_run;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -9,7 +9,7 @@ use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
 
 use crate::plugin::{
-    AggregateStage, BatchContext, GroupInput, Limits, Plugin, PluginEngine, PluginKind, PluginLog, Record, StageSpec,
+    AggregateStage, BatchContext, GroupInput, Limits, Plugin, PluginEngine, PluginKind, Record, StageSpec,
     TransformStage, Verdict,
 };
 
@@ -44,12 +44,12 @@ pub fn run(args: &PluginTestArgs, out: &mut dyn Write) -> anyhow::Result<Summary
     let records = read_records(&args.input)?;
     let engine = PluginEngine::new(PluginEngine::default_cache_dir())?;
     let plugin = Plugin::load_file(&engine, &args.plugin)?;
-    let spec = StageSpec {
-        plugin: plugin.clone(),
-        config: args.config.clone(),
-        limits: args.limits,
-        log: PluginLog::new(file_name(&args.plugin), args.limits.max_log_line),
-    };
+    let spec = StageSpec::new(
+        plugin.clone(),
+        file_name(&args.plugin),
+        args.config.clone(),
+        args.limits,
+    );
     let summary = match plugin.kind() {
         PluginKind::Transform => run_transform(TransformStage::start(spec)?, &records, args.batch_size, out)?,
         PluginKind::Aggregate => run_aggregate(AggregateStage::start(spec)?, &records, args.batch_size, out)?,

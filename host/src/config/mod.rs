@@ -2,26 +2,27 @@
 //!
 //! - `model`: the file's typed settings ([`PipelineFile`] and its tables), refusing unknown keys.
 //! - `env`: `${VAR}` / `${VAR:-default}` expansion from the environment, before parsing.
-//! - `load`: discovery, parsing with the failing key's path and line, and the checks serde
-//!   cannot make; yields a [`Pipeline`].
+//! - `load`: discovery, parsing with the failing key's path and line; yields a [`Pipeline`]
+//!   (`pipeline`) after the checks serde cannot make (`checks`, `gold_checks`).
 //! - `span`: the line a key is written on, from the TOML parser's spans.
 
+mod checks;
 mod duration;
 mod env;
 mod error;
+mod gold_checks;
 mod load;
 mod model;
+mod pipeline;
 mod span;
 
 pub use duration::parse_micros;
 pub use env::{expand, from_env, from_map};
 pub use error::ConfigError;
-pub use load::{
-    DEFAULT_MAX_AHEAD_US, GOLD_RESERVED, Gold, PIPELINE_FILE, Pipeline, Stage, WindowSpec, check_unique_name, discover,
-    load,
-};
+pub use load::{check_unique_name, discover, load};
 pub use model::{
     CatalogKind, ColumnConfig, ColumnType, CommitPolicy, GoldConfig, IcebergConfig, PartitionBy, PartitionTransform,
     PipelineFile, S3Config, SilverConfig, SourceConfig, StageConfig, TableFormat, TablesConfig, ValueFormat,
     WindowConfig,
 };
+pub use pipeline::{DEFAULT_MAX_AHEAD_US, GOLD_RESERVED, Gold, PIPELINE_FILE, Pipeline, Stage, WindowSpec};

@@ -11,7 +11,7 @@ use super::state::GoldState;
 use crate::config::Gold;
 use crate::decode::{Origin, SilverDecoder};
 use crate::plugin::{
-    AggregateStage, Allowance, GroupInput, Plugin, PluginEngine, PluginLog, Record, StageSpec, Verdict, short_sha,
+    AggregateStage, Allowance, GroupInput, Plugin, PluginEngine, Record, StageSpec, Verdict, short_sha,
 };
 use crate::tables::schema::{self, TableSchema};
 use tokio_util::sync::CancellationToken;
@@ -64,13 +64,8 @@ impl GoldAggregator {
     /// Starts `gold` with an already loaded plugin (an aggregate: another world is refused).
     pub fn start_plugin(pipeline: &str, gold: &Gold, plugin: Arc<Plugin>) -> Result<Self, GoldError> {
         let sha256 = plugin.sha256().to_string();
-        let log = PluginLog::new(format!("{pipeline}/{}", gold.name), gold.limits.max_log_line);
-        let spec = StageSpec {
-            plugin,
-            config: gold.config.clone(),
-            limits: gold.limits,
-            log,
-        };
+        let log_name = format!("{pipeline}/{}", gold.name);
+        let spec = StageSpec::new(plugin, log_name, gold.config.clone(), gold.limits);
         let mut stage = AggregateStage::start(spec).map_err(|source| GoldError::Plugin {
             gold: gold.name.clone(),
             source,

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::error::GoldError;
 use super::state::GoldState;
 use crate::config::S3Config;
+use crate::tables::BoxError;
 use crate::tables::storage::{object_store_at, table_url};
 
 /// One gold commit: the state after it, its rows and offsets.
@@ -60,13 +61,13 @@ pub struct CheckpointStore {
 impl CheckpointStore {
     /// The checkpoint folder of gold table `table` under the pipeline's `location`.
     pub fn open(gold: &str, location: &str, table: &str, s3: &S3Config) -> Result<Self, GoldError> {
-        let error = |message: String| GoldError::Checkpoint {
+        let error = |source: BoxError| GoldError::Checkpoint {
             gold: gold.into(),
             path: format!("{location}/_weir/{table}"),
-            message,
+            source,
         };
-        let url = table_url(location, &format!("_weir/{table}")).map_err(|e| error(e.to_string()))?;
-        let (store, prefix) = object_store_at(&url, s3).map_err(error)?;
+        let url = table_url(location, &format!("_weir/{table}")).map_err(|e| error(e.into()))?;
+        let (store, prefix) = object_store_at(&url, s3).map_err(|e| error(e.into()))?;
         Ok(CheckpointStore {
             gold: gold.into(),
             store,
@@ -78,11 +79,11 @@ impl CheckpointStore {
         self.prefix.clone().join(format!("{seq:020}.{part}.arrow"))
     }
 
-    fn error(&self, path: &Path, message: impl ToString) -> GoldError {
+    fn error(&self, path: &Path, source: impl Into<BoxError>) -> GoldError {
         GoldError::Checkpoint {
             gold: self.gold.clone(),
             path: path.to_string(),
-            message: message.to_string(),
+            source: source.into(),
         }
     }
 
@@ -166,7 +167,7 @@ fn read_ipc(bytes: Vec<u8>) -> Result<(SchemaRef, Vec<RecordBatch>), arrow::erro
     Ok((schema, batches))
 }
 
-fn encode_state(checkpoint: &Checkpoint) -> Result<Vec<u8>, String> {
+fn encode_state(checkpoint: &Checkpoint) -> Result<Vec<u8>, BoxError> {
     let state = &checkpoint.state;
     let header = Header {
         seq: checkpoint.seq,
@@ -175,7 +176,7 @@ fn encode_state(checkpoint: &Checkpoint) -> Result<Vec<u8>, String> {
         offsets: checkpoint.offsets.clone(),
         plugin: checkpoint.plugin.clone(),
     };
-    let header = serde_json::to_string(&header).map_err(|e| e.to_string())?;
+    let header = serde_json::to_string(&header)?;
     let schema = Arc::new(Schema::new_with_metadata(
         vec![
             Field::new("pane", DataType::Int64, false),
@@ -200,17 +201,17 @@ fn encode_state(checkpoint: &Checkpoint) -> Result<Vec<u8>, String> {
         Arc::new(keys.finish()),
         Arc::new(states.finish()),
     ];
-    let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| e.to_string())?;
-    ipc_bytes(&schema, &[batch]).map_err(|e| e.to_string())
+    let batch = RecordBatch::try_new(schema.clone(), columns)?;
+    Ok(ipc_bytes(&schema, &[batch])?)
 }
 
-fn decode_state(bytes: Vec<u8>) -> Result<Checkpoint, String> {
-    let (schema, batches) = read_ipc(bytes).map_err(|e| e.to_string())?;
+fn decode_state(bytes: Vec<u8>) -> Result<Checkpoint, BoxError> {
+    let (schema, batches) = read_ipc(bytes)?;
     let header = schema
         .metadata()
         .get(HEADER_KEY)
         .ok_or_else(|| format!("no `{HEADER_KEY}` header"))?;
-    let header: Header = serde_json::from_str(header).map_err(|e| e.to_string())?;
+    let header: Header = serde_json::from_str(header)?;
     let mut state = GoldState {
         newest: header.newest,
         emitted_to: header.emitted_to,

@@ -8,11 +8,12 @@ use crate::plugin::PluginError;
 pub enum GoldError {
     #[error("gold `{gold}`: {source}")]
     Plugin { gold: String, source: PluginError },
-    #[error("gold `{gold}`: checkpoint {path}: {message}")]
+    #[error("gold `{gold}`: checkpoint {path}: {source}")]
     Checkpoint {
         gold: String,
         path: String,
-        message: String,
+        #[source]
+        source: crate::tables::BoxError,
     },
     #[error("gold `{gold}`: {message}")]
     State { gold: String, message: String },

@@ -12,9 +12,9 @@ use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::{Float64Type, Int32Type, Int64Type, TimestampMicrosecondType};
 
 use super::runner::PipelineRunner;
-use crate::cli::demo;
 use crate::config::{self, Pipeline, TableFormat};
 use crate::plugin::PluginEngine;
+use crate::sample as demo;
 use crate::source::{PartitionBatch, SourceRecord};
 
 const PARTITIONS: i32 = 3;

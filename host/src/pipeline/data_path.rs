@@ -93,7 +93,7 @@ impl DataPath {
         let behind = tables.silver.sinks.last().ok_or_else(|| {
             table_error(TableError::Schema {
                 table: "silver".into(),
-                message: "no table format configured".into(),
+                source: "no table format configured".into(),
             })
         })?;
         for batch in behind.read_all().await.map_err(table_error)? {

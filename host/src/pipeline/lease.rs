@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::config::S3Config;
+use crate::tables::BoxError;
 use crate::tables::storage::{object_store_at, table_url};
 
 /// How long a lease lasts without renewal.
@@ -33,8 +34,12 @@ pub enum LeaseError {
     Held { path: String, holder: String },
     #[error("the gold writer lease {path} was taken over by {holder}: this host stops writing")]
     Lost { path: String, holder: String },
-    #[error("gold writer lease {path}: {message}")]
-    Store { path: String, message: String },
+    #[error("gold writer lease {path}: {source}")]
+    Store {
+        path: String,
+        #[source]
+        source: BoxError,
+    },
 }
 
 /// What the lease object holds.
@@ -91,17 +96,17 @@ impl WriterLease {
     pub async fn acquire(location: &str, s3: &S3Config, holder: &str) -> Result<Self, LeaseError> {
         let url = table_url(location, "_weir").map_err(|e| LeaseError::Store {
             path: format!("{location}/_weir"),
-            message: e.to_string(),
+            source: e.into(),
         })?;
         if url.scheme() == "file" {
             return Self::acquire_local(&url, holder);
         }
         let place = format!("{}writer.lease", url.as_str());
-        let store_error = |e: &dyn std::fmt::Display| LeaseError::Store {
+        let store_error = |e: object_store::Error| LeaseError::Store {
             path: place.clone(),
-            message: e.to_string(),
+            source: e.into(),
         };
-        let (store, prefix) = object_store_at(&url, s3).map_err(|e| store_error(&e))?;
+        let (store, prefix) = object_store_at(&url, s3).map_err(store_error)?;
         let path = prefix.join("writer.lease");
         let mode = match store.get(&path).await {
             Ok(found) => {
@@ -109,7 +114,7 @@ impl WriterLease {
                     e_tag: found.meta.e_tag.clone(),
                     version: found.meta.version.clone(),
                 };
-                let bytes = found.bytes().await.map_err(|e| store_error(&e))?;
+                let bytes = found.bytes().await.map_err(store_error)?;
                 let lease: Option<Lease> = serde_json::from_slice(&bytes).ok();
                 if let Some(lease) = lease
                     && lease.holder != holder
@@ -123,7 +128,7 @@ impl WriterLease {
                 PutMode::Update(version)
             }
             Err(object_store::Error::NotFound { .. }) => PutMode::Create,
-            Err(e) => return Err(store_error(&e)),
+            Err(e) => return Err(store_error(e)),
         };
         let version = put(&store, &path, holder, mode)
             .await
@@ -143,7 +148,7 @@ impl WriterLease {
         let place = file.display().to_string();
         let error = |e: std::io::Error| LeaseError::Store {
             path: place.clone(),
-            message: e.to_string(),
+            source: e.into(),
         };
         let lock = std::fs::OpenOptions::new()
             .create(true)
@@ -205,10 +210,11 @@ impl WriterLease {
         if matches!(self.held, Held::S3 { .. }) && self.renewed.elapsed() >= TTL - MARGIN {
             return Err(LeaseError::Store {
                 path: self.place.clone(),
-                message: format!(
+                source: format!(
                     "not renewed for {} s: it may have lapsed",
                     self.renewed.elapsed().as_secs()
-                ),
+                )
+                .into(),
             });
         }
         Ok(())
@@ -259,7 +265,7 @@ fn contested(error: object_store::Error, place: &str) -> LeaseError {
         },
         e => LeaseError::Store {
             path: place.to_string(),
-            message: e.to_string(),
+            source: e.into(),
         },
     }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::Stage;
 use crate::gold::GoldAggregator;
-use crate::plugin::{Plugin, PluginEngine, PluginError, PluginLog, StageSpec, TransformStage};
+use crate::plugin::{Plugin, PluginEngine, PluginError, StageSpec, TransformStage};
 
 /// One started transform stage.
 pub struct RunningStage {
@@ -38,13 +38,8 @@ impl RunningStage {
     /// Starts `stage` with an already loaded plugin (a transform: another world is refused).
     pub fn start_plugin(pipeline: &str, stage: &Stage, plugin: Arc<Plugin>) -> Result<Self, PluginError> {
         let sha256 = plugin.sha256().to_string();
-        let log = PluginLog::new(format!("{pipeline}/{}", stage.name), stage.limits.max_log_line);
-        let spec = StageSpec {
-            plugin,
-            config: stage.config.clone(),
-            limits: stage.limits,
-            log,
-        };
+        let log_name = format!("{pipeline}/{}", stage.name);
+        let spec = StageSpec::new(plugin, log_name, stage.config.clone(), stage.limits);
         Ok(RunningStage {
             name: stage.name.clone(),
             sha256,

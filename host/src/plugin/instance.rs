@@ -44,6 +44,19 @@ pub struct StageSpec {
 }
 
 impl StageSpec {
+    /// The one way a plugin is set up to start, for `weir run`, `weir check`, `weir plugin
+    /// test` and hot reload alike: `plugin` with its `init` config (JSON text) and limits; its
+    /// log lines go out as `log_name` (`pipeline/stage`, or the file for `weir plugin test`).
+    pub fn new(plugin: Arc<Plugin>, log_name: String, config: String, limits: Limits) -> Self {
+        let log = PluginLog::new(log_name, limits.max_log_line);
+        StageSpec {
+            plugin,
+            config,
+            limits,
+            log,
+        }
+    }
+
     /// Instantiates the plugin and runs `init` with the stage config, each under the deadline.
     pub(crate) fn instantiate(&self, interrupt: &CancellationToken) -> Result<Instance, PluginError> {
         let name = self.plugin.name().to_string();

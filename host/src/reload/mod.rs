@@ -7,10 +7,14 @@
 //! - `changes`: raw file events grouped by pipeline folder.
 //! - `watcher`: `notify` events, debounced until the folder has been quiet for a while.
 //! - `supervisor`: the running pipelines and what each change does to them.
-//! - `restart`: a pipeline that failed while running: backoff and restart, or stop.
+//! - `plugin_reload`: one changed `.wasm` started off the loop and handed to its pipeline.
+//! - `restart`: a pipeline that failed while running: backoff and restart, or stop;
+//!   `standby` schedules and performs those restarts.
 
 mod changes;
+mod plugin_reload;
 mod restart;
+mod standby;
 mod supervisor;
 mod watcher;
 

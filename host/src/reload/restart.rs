@@ -172,7 +172,7 @@ mod tests {
             source: GoldError::Checkpoint {
                 gold: "g".into(),
                 path: "s3://lake/_weir/1".into(),
-                message: "503".into(),
+                source: "503".into(),
             },
         };
         assert!(!is_permanent(&checkpoint));

@@ -22,13 +22,13 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use super::changes::{FolderChange, by_folder};
-use super::restart::{Failed, is_permanent, is_standby};
+use super::plugin_reload::{Reload, Slot};
+use super::restart::{Failed, is_standby};
 use super::watcher::{WatchError, Watcher};
 use crate::config::{self, ConfigError, PIPELINE_FILE, Pipeline};
-use crate::gold::GoldAggregator;
 use crate::metrics::metrics;
-use crate::pipeline::{PipelineRunner, RunError, RunStats, RunningStage, StageSwap, Started, SwapSender, swap_channel};
-use crate::plugin::{Plugin, PluginEngine};
+use crate::pipeline::{PipelineRunner, RunError, RunStats, Started, SwapSender, swap_channel};
+use crate::plugin::PluginEngine;
 
 /// How the supervisor watches.
 #[derive(Debug, Clone, Copy)]
@@ -64,53 +64,35 @@ pub enum SupervisorError {
     Task { pipeline: String, message: String },
 }
 
-/// Where a plugin runs in a pipeline: its n-th transform stage or its n-th gold aggregate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Slot {
-    Stage(usize),
-    Gold(usize),
-}
-
 /// One running pipeline.
-struct Running {
-    pipeline: Pipeline,
+pub(super) struct Running {
+    pub(super) pipeline: Pipeline,
     /// Each plugin slot's hash, as last handed to the runner.
-    versions: BTreeMap<Slot, String>,
-    stop: CancellationToken,
-    swaps: SwapSender,
-    task: JoinHandle<Result<RunStats, RunError>>,
+    pub(super) versions: BTreeMap<Slot, String>,
+    pub(super) stop: CancellationToken,
+    pub(super) swaps: SwapSender,
+    pub(super) task: JoinHandle<Result<RunStats, RunError>>,
     /// Failures in a row before this run, and when it started.
-    attempts: u32,
-    since: Instant,
+    pub(super) attempts: u32,
+    pub(super) since: Instant,
 }
 
 /// The running pipelines of one folder.
 pub struct Supervisor {
-    root: PathBuf,
+    pub(super) root: PathBuf,
     /// `root` is itself a pipeline folder.
-    single: bool,
-    engine: PluginEngine,
-    running: BTreeMap<PathBuf, Running>,
+    pub(super) single: bool,
+    pub(super) engine: PluginEngine,
+    pub(super) running: BTreeMap<PathBuf, Running>,
     /// Pipelines that failed while running, waiting to be started again.
-    failed: BTreeMap<PathBuf, Failed>,
+    pub(super) failed: BTreeMap<PathBuf, Failed>,
     /// New plugin versions being started, away from this loop (so neither SIGTERM nor later
     /// changes wait for a slow compile or `init`).
-    reloads: JoinSet<Reload>,
+    pub(super) reloads: JoinSet<Reload>,
     /// The newest reload asked for, per (folder, plugin file): an older one that ends later
     /// is dropped.
-    newest: BTreeMap<(PathBuf, PathBuf), u64>,
-    generation: u64,
-}
-
-/// A started (or failed) new version of one plugin file, for the pipeline of `folder` as it ran
-/// when the reload began (`since`).
-struct Reload {
-    folder: PathBuf,
-    plugin: PathBuf,
-    generation: u64,
-    since: Instant,
-    users: Vec<(Slot, String)>,
-    result: Result<StageSwap, String>,
+    pub(super) newest: BTreeMap<(PathBuf, PathBuf), u64>,
+    pub(super) generation: u64,
 }
 
 /// What the supervisor's loop was woken by.
@@ -255,7 +237,7 @@ impl Supervisor {
         self.launch_with(pipeline, stages).await
     }
 
-    async fn start_stages(&self, pipeline: &Pipeline) -> Result<Started, RunError> {
+    pub(super) async fn start_stages(&self, pipeline: &Pipeline) -> Result<Started, RunError> {
         let engine = self.engine.clone();
         let owned = pipeline.clone();
         let stopping = self.engine.interrupt();
@@ -279,7 +261,12 @@ impl Supervisor {
     }
 
     /// Starts the pipeline, its `attempts`-th start after failures in a row.
-    async fn launch_after(&mut self, pipeline: Pipeline, stages: Started, attempts: u32) -> Result<(), RunError> {
+    pub(super) async fn launch_after(
+        &mut self,
+        pipeline: Pipeline,
+        stages: Started,
+        attempts: u32,
+    ) -> Result<(), RunError> {
         let mut runner = PipelineRunner::start_with(pipeline.clone(), stages).await?;
         let (swaps, receiver) = swap_channel();
         runner.accept_swaps(receiver);
@@ -429,200 +416,6 @@ impl Supervisor {
         }
     }
 
-    /// Starts the new version of `plugin` for every stage of `folder`'s pipeline that runs it,
-    /// away from this loop and the data path; [`Supervisor::finish_reload`] hands the started
-    /// stages over, all of them or none.
-    fn reload_plugin(&mut self, folder: &Path, plugin: &Path) {
-        let Some(running) = self.running.get(folder) else {
-            return;
-        };
-        let name = running.pipeline.name.clone();
-        let mut users: Vec<(Slot, String)> = Vec::new();
-        for (i, stage) in running.pipeline.stages.iter().enumerate() {
-            if same_file(&stage.plugin, plugin) {
-                users.push((Slot::Stage(i), stage.name.clone()));
-            }
-        }
-        for (j, gold) in running.pipeline.gold.iter().enumerate() {
-            if same_file(&gold.plugin, plugin) {
-                users.push((Slot::Gold(j), gold.name.clone()));
-            }
-        }
-        if users.is_empty() {
-            tracing::debug!(pipeline = %name, file = %plugin.display(), "changed .wasm is not used by any stage");
-            return;
-        }
-        if !plugin.is_file() {
-            tracing::warn!(pipeline = %name, file = %plugin.display(), "plugin file removed; the running version stays");
-            return;
-        }
-        self.generation += 1;
-        let generation = self.generation;
-        self.newest
-            .insert((folder.to_path_buf(), plugin.to_path_buf()), generation);
-        let engine = self.engine.clone();
-        let pipeline = running.pipeline.clone();
-        let versions = running.versions.clone();
-        let since = running.since;
-        let (folder, path) = (folder.to_path_buf(), plugin.to_path_buf());
-        let wanted: Vec<Slot> = users.iter().map(|(slot, _)| *slot).collect();
-        tracing::info!(pipeline = %name, file = %plugin.display(), "plugin file changed: starting the new version");
-        self.reloads.spawn_blocking(move || {
-            let result = start_version(&engine, &pipeline, &versions, &path, &wanted);
-            Reload {
-                folder,
-                plugin: path,
-                generation,
-                since,
-                users,
-                result,
-            }
-        });
-    }
-
-    /// Hands a started new version to its pipeline, unless a newer change of the same file or a
-    /// restart of the pipeline came since; logs a failed one (the running version stays).
-    fn finish_reload(&mut self, reload: Reload) {
-        let Reload {
-            folder,
-            plugin,
-            generation,
-            since,
-            users,
-            result,
-        } = reload;
-        let key = (folder.clone(), plugin.clone());
-        let superseded = self.newest.get(&key) != Some(&generation);
-        let Some(running) = self
-            .running
-            .get_mut(&folder)
-            .filter(|r| r.since == since && !superseded)
-        else {
-            tracing::debug!(file = %plugin.display(), "a newer change or a restart came first: this plugin version is dropped");
-            if let Ok(swap) = result {
-                tokio::task::spawn_blocking(move || drop(swap));
-            }
-            return;
-        };
-        self.newest.remove(&key);
-        let name = running.pipeline.name.clone();
-        match result {
-            Ok(swap) if swap.stages.is_empty() && swap.gold.is_empty() => {
-                tracing::debug!(pipeline = %name, file = %plugin.display(), "plugin file rewritten with the running version");
-            }
-            Ok(swap) => {
-                for (index, stage) in &swap.stages {
-                    if let Some(version) = running.versions.get_mut(&Slot::Stage(*index)) {
-                        version.clone_from(&stage.sha256);
-                    }
-                    tracing::info!(pipeline = %name, stage = %stage.name, file = %plugin.display(), "new plugin version started; swapping it in at the next batch");
-                }
-                for (_, aggregator) in &swap.gold {
-                    tracing::info!(pipeline = %name, stage = %aggregator.gold().name, file = %plugin.display(), "new aggregate version started; it takes over the open windows at the next batch if it reads their state");
-                }
-                if !running.swaps.send(swap) {
-                    tracing::warn!(pipeline = %name, "pipeline stopped before the new plugin version could be swapped in");
-                }
-            }
-            Err(e) => {
-                for (_, stage) in users {
-                    metrics().plugin_reload(&name, &stage, false);
-                    tracing::warn!(
-                        pipeline = %name,
-                        stage = %stage,
-                        file = %plugin.display(),
-                        error = %e,
-                        "plugin reload failed; the running version stays"
-                    );
-                }
-            }
-        }
-    }
-
-    /// Pipelines that ended on their own (they only do on an error): each is scheduled for a
-    /// restart from its tables, or stopped if its failure is permanent.
-    async fn take_failures(&mut self) {
-        let ended: Vec<PathBuf> = self
-            .running
-            .iter()
-            .filter(|(_, r)| r.task.is_finished())
-            .map(|(folder, _)| folder.clone())
-            .collect();
-        for folder in ended {
-            let Some(running) = self.running.remove(&folder) else {
-                continue;
-            };
-            let name = running.pipeline.name.clone();
-            let (reason, permanent) = match running.task.await {
-                Ok(Ok(stats)) => {
-                    tracing::warn!(pipeline = %name, ?stats, "pipeline ended on its own");
-                    continue;
-                }
-                Ok(Err(e)) => (e.to_string(), is_permanent(&e)),
-                Err(e) => (format!("its task ended abnormally: {e}"), false),
-            };
-            if permanent {
-                tracing::error!(pipeline = %name, error = %reason, "pipeline stopped: restarting cannot help; it starts again when its folder changes");
-                crate::health::health().set_fault(&name, format!("stopped: {reason}"));
-                continue;
-            }
-            let failed = Failed::after(running.pipeline, running.attempts, running.since, reason);
-            tracing::warn!(pipeline = %name, status = %failed.status(), "pipeline failed");
-            crate::health::health().set_fault(&name, failed.status());
-            self.failed.insert(folder, failed);
-        }
-    }
-
-    /// Waits for another host's gold writer lease, trying it again every second (`already`: it
-    /// was standing by before this try).
-    fn stand_by(&mut self, pipeline: Pipeline, reason: String, already: bool) {
-        if !already {
-            tracing::info!(pipeline = %pipeline.name, "{reason}");
-        }
-        crate::health::health().set_fault(&pipeline.name, reason.clone());
-        self.failed
-            .insert(pipeline.dir.clone(), Failed::standby(pipeline, reason));
-    }
-
-    /// Starts again each failed pipeline whose backoff is over.
-    async fn restart_due(&mut self) {
-        let due: Vec<PathBuf> = self
-            .failed
-            .iter()
-            .filter(|(_, f)| f.retry_at <= Instant::now())
-            .map(|(folder, _)| folder.clone())
-            .collect();
-        for folder in due {
-            let Some(mut failed) = self.failed.remove(&folder) else {
-                continue;
-            };
-            let name = failed.pipeline.name.clone();
-            let started = match self.start_stages(&failed.pipeline).await {
-                Ok(stages) => {
-                    self.launch_after(failed.pipeline.clone(), stages, failed.attempts)
-                        .await
-                }
-                Err(e) => Err(e),
-            };
-            match started {
-                Ok(()) => {
-                    tracing::info!(pipeline = %name, attempt = failed.attempts, "pipeline restarted from its tables")
-                }
-                Err(e) if is_standby(&e) => self.stand_by(failed.pipeline, e.to_string(), failed.standby),
-                Err(e) if is_permanent(&e) => {
-                    tracing::error!(pipeline = %name, error = %e, "pipeline stopped: restarting cannot help; it starts again when its folder changes");
-                    crate::health::health().set_fault(&name, format!("stopped: {e}"));
-                }
-                Err(e) => {
-                    failed.again(e.to_string());
-                    tracing::warn!(pipeline = %name, status = %failed.status(), "pipeline restart failed");
-                    crate::health::health().set_fault(&name, failed.status());
-                    self.failed.insert(folder, failed);
-                }
-            }
-        }
-    }
-
     /// Stops every pipeline (each commits what it holds); the first error, if any.
     async fn stop_all(&mut self) -> Option<SupervisorError> {
         // Plugin calls and starts in progress end now (gold's are never interrupted).
@@ -653,48 +446,6 @@ async fn next_changes(watcher: &mut Option<Watcher>) -> std::collections::BTreeS
     match watcher {
         Some(watcher) => watcher.changes().await,
         None => std::future::pending().await,
-    }
-}
-
-/// Loads `path` and starts it in the slots `wanted` whose running version differs.
-fn start_version(
-    engine: &PluginEngine,
-    pipeline: &Pipeline,
-    versions: &BTreeMap<Slot, String>,
-    path: &Path,
-    wanted: &[Slot],
-) -> Result<StageSwap, String> {
-    let plugin = Plugin::load_file(engine, path).map_err(|e| e.to_string())?;
-    let mut swap = StageSwap::default();
-    for slot in wanted {
-        if versions.get(slot).is_some_and(|v| v == plugin.sha256()) {
-            continue;
-        }
-        match *slot {
-            Slot::Stage(i) => {
-                if let Some(stage) = pipeline.stages.get(i) {
-                    let stage =
-                        RunningStage::start_plugin(&pipeline.name, stage, plugin.clone()).map_err(|e| e.to_string())?;
-                    swap.stages.push((i, stage));
-                }
-            }
-            Slot::Gold(j) => {
-                if let Some(gold) = pipeline.gold.get(j) {
-                    // Whether it reads the open windows' state is checked where the state is.
-                    let aggregator = GoldAggregator::start_plugin(&pipeline.name, gold, plugin.clone())
-                        .map_err(|e| e.to_string())?;
-                    swap.gold.push((j, aggregator));
-                }
-            }
-        }
-    }
-    Ok(swap)
-}
-
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => a == b,
     }
 }
 

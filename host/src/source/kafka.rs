@@ -11,99 +11,16 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 
 use super::batch::{PartitionBatch, SourceRecord};
+use super::context::{Assignment, Context};
 use super::error::SourceError;
 use super::headers;
 use crate::config::SourceConfig;
-
-/// Assignment changes seen in librdkafka's rebalance callback, applied by the polling thread.
-#[derive(Default)]
-struct Assignment {
-    /// Partitions assigned since the last poll, still to seek.
-    newly_assigned: Vec<i32>,
-    /// Partitions revoked since the last call to `take_revoked`.
-    revoked: Vec<i32>,
-    /// Partitions currently owned.
-    owned: Vec<i32>,
-}
-
-struct Context {
-    assignment: Mutex<Assignment>,
-    /// The pipeline this consumer reads for: metric labels and health.
-    pipeline: String,
-}
-
-impl ClientContext for Context {
-    /// librdkafka's statistics (every `statistics.interval.ms`): consumer lag per partition,
-    /// and whether this consumer is connected and in its group (for `/readyz`).
-    fn stats(&self, statistics: rdkafka::Statistics) {
-        let broker_up = statistics.brokers.values().any(|b| b.nodeid >= 0 && b.state == "UP");
-        let (group_joined, assigned) = statistics.cgrp.as_ref().map_or((false, 0), |g| {
-            (g.state == "up" && g.join_state == "steady", g.assignment_size)
-        });
-        crate::health::health().update(
-            &self.pipeline,
-            crate::health::ConsumerState {
-                broker_up,
-                group_joined,
-                assigned,
-            },
-        );
-        let owned = self
-            .assignment
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .owned
-            .clone();
-        for (topic, stats) in &statistics.topics {
-            for (partition, p) in &stats.partitions {
-                if owned.contains(partition) && p.consumer_lag >= 0 {
-                    crate::metrics::metrics()
-                        .consumer_lag
-                        .with_label_values(&[self.pipeline.as_str(), topic.as_str(), &partition.to_string()])
-                        .set(p.consumer_lag);
-                }
-            }
-        }
-    }
-
-    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
-        use rdkafka::config::RDKafkaLogLevel as L;
-        match level {
-            L::Emerg | L::Alert | L::Critical | L::Error => tracing::error!(target: "librdkafka", "{fac}: {message}"),
-            L::Warning => tracing::warn!(target: "librdkafka", "{fac}: {message}"),
-            L::Notice | L::Info => tracing::info!(target: "librdkafka", "{fac}: {message}"),
-            L::Debug => tracing::debug!(target: "librdkafka", "{fac}: {message}"),
-        }
-    }
-}
-
-impl ConsumerContext for Context {
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        let mut assignment = self.assignment.lock().unwrap_or_else(PoisonError::into_inner);
-        match rebalance {
-            Rebalance::Assign(tpl) => {
-                let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
-                tracing::info!(?partitions, "partitions assigned");
-                assignment.newly_assigned.extend(&partitions);
-                assignment.owned = partitions;
-            }
-            Rebalance::Revoke(tpl) => {
-                let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
-                tracing::info!(?partitions, "partitions revoked");
-                assignment.owned.retain(|p| !partitions.contains(p));
-                assignment.newly_assigned.retain(|p| !partitions.contains(p));
-                assignment.revoked.extend(&partitions);
-            }
-            Rebalance::Error(e) => tracing::warn!("rebalance error: {e}"),
-        }
-    }
-}
 
 /// A consumer group member reading one topic.
 pub struct KafkaSource {

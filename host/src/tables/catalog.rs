@@ -26,13 +26,10 @@ pub async fn connect(
         .clone()
         .filter(|u| !u.is_empty())
         .or(default_uri)
-        .ok_or_else(|| TableError::Catalog {
-            uri: String::new(),
-            message: "no catalog uri: set tables.iceberg.uri".into(),
-        })?;
+        .ok_or(TableError::NoCatalog)?;
     let error = |e: iceberg::Error| TableError::Catalog {
         uri: uri.clone(),
-        message: e.to_string(),
+        source: Box::new(e),
     };
     let mut props = file_io_properties(s3);
     props.extend(config.properties.clone());

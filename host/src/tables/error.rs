@@ -2,6 +2,10 @@
 
 use thiserror::Error;
 
+/// The underlying error of a failure whose cause may be any of several libraries' errors (URL
+/// parsing, the file system, an object store).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 #[derive(Debug, Error)]
 pub enum TableError {
     #[error("table {table}: {source}")]
@@ -11,11 +15,12 @@ pub enum TableError {
         source: Box<deltalake::DeltaTableError>,
     },
 
-    #[error("table {table}: bad location `{location}`: {message}")]
+    #[error("table {table}: bad location `{location}`: {source}")]
     Location {
         table: String,
         location: String,
-        message: String,
+        #[source]
+        source: BoxError,
     },
 
     #[error("table {table} (iceberg): {source}")]
@@ -25,8 +30,15 @@ pub enum TableError {
         source: Box<iceberg::Error>,
     },
 
-    #[error("iceberg catalog `{uri}`: {message}")]
-    Catalog { uri: String, message: String },
+    #[error("iceberg catalog `{uri}`: {source}")]
+    Catalog {
+        uri: String,
+        #[source]
+        source: Box<iceberg::Error>,
+    },
+
+    #[error("no Iceberg catalog: set tables.iceberg.uri")]
+    NoCatalog,
 
     #[error("table {table}: commit refused, another writer committed the same offsets: {message}")]
     Conflict { table: String, message: String },
@@ -41,6 +53,12 @@ pub enum TableError {
         next: i64,
     },
 
-    #[error("table {table}: the data does not fit the table's schema: {message}")]
-    Schema { table: String, message: String },
+    /// The declared columns or the rows do not fit the table: a declaration change Weir cannot
+    /// apply, or rows the format's writer or Arrow could not fit to the table's schema.
+    #[error("table {table}: the data does not fit the table's schema: {source}")]
+    Schema {
+        table: String,
+        #[source]
+        source: BoxError,
+    },
 }

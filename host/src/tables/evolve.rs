@@ -42,7 +42,7 @@ pub fn missing_columns(table: &dyn Table) -> Result<Vec<String>, TableError> {
     let wanted: Vec<(&str, bool)> = declared.iter().map(|(n, nullable)| (n.as_str(), *nullable)).collect();
     let names = added_columns(&existing, &wanted).map_err(|message| TableError::Schema {
         table: table.name().to_string(),
-        message,
+        source: message.into(),
     })?;
     Ok(names.into_iter().map(str::to_string).collect())
 }

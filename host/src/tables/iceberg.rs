@@ -14,7 +14,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use deltalake::parquet::file::properties::WriterProperties;
 use futures::TryStreamExt;
-use iceberg::spec::{DataFileFormat, NestedField, PrimitiveType, Schema, Transform, Type, UnboundPartitionSpec};
+use iceberg::spec::DataFileFormat;
 use iceberg::table::Table;
 use iceberg::transaction::{AddColumn, ApplyTransactionAction, Transaction};
 use iceberg::writer::base_writer::data_file_writer::DataFileWriterBuilder;
@@ -29,9 +29,10 @@ use iceberg::{Catalog, ErrorKind, NamespaceIdent, TableCreation, TableIdent};
 use super::commit::{CommitData, app_id};
 use super::error::TableError;
 use super::evolve::evolve;
-use super::schema::{Column, TableSchema, align};
+use super::iceberg_schema::{iceberg_schema, iceberg_type, partition_spec};
+use super::schema::{TableSchema, align};
 use super::table::{Table as WeirTable, Upkeep, UpkeepReport};
-use crate::config::{ColumnType, PartitionTransform, TableFormat};
+use crate::config::TableFormat;
 
 /// Snapshot summary keys of a pipeline's offsets start with this; the rest is the app id.
 const OFFSET_PREFIX: &str = "weir.offset.";
@@ -52,56 +53,6 @@ impl std::fmt::Debug for IcebergSink {
             .field("snapshot", &self.table.metadata().current_snapshot_id())
             .finish()
     }
-}
-
-/// The Iceberg type of a column.
-fn iceberg_type(column: &Column) -> Type {
-    let ty = if column.binary {
-        PrimitiveType::Binary
-    } else {
-        match column.ty {
-            ColumnType::String => PrimitiveType::String,
-            ColumnType::Int32 => PrimitiveType::Int,
-            ColumnType::Int64 => PrimitiveType::Long,
-            ColumnType::Float64 => PrimitiveType::Double,
-            ColumnType::Boolean => PrimitiveType::Boolean,
-            ColumnType::Timestamp => PrimitiveType::Timestamptz,
-            ColumnType::Date => PrimitiveType::Date,
-        }
-    };
-    Type::Primitive(ty)
-}
-
-/// The Iceberg schema of `schema`, field ids from 1 in column order.
-pub fn iceberg_schema(schema: &TableSchema) -> Result<Schema, iceberg::Error> {
-    let fields = schema.columns.iter().zip(1..).map(|(column, id)| {
-        let field = if column.nullable {
-            NestedField::optional(id, &column.name, iceberg_type(column))
-        } else {
-            NestedField::required(id, &column.name, iceberg_type(column))
-        };
-        Arc::new(field)
-    });
-    Schema::builder().with_fields(fields).build()
-}
-
-fn partition_spec(schema: &TableSchema, iceberg: &Schema) -> Result<UnboundPartitionSpec, iceberg::Error> {
-    let mut spec = UnboundPartitionSpec::builder();
-    if let Some(partition) = &schema.partition
-        && let Some(field) = iceberg.field_by_name(&partition.column)
-    {
-        let (transform, suffix) = match partition.transform {
-            PartitionTransform::Day => (Transform::Day, "day"),
-            PartitionTransform::Hour => (Transform::Hour, "hour"),
-            PartitionTransform::Identity => (Transform::Identity, "identity"),
-        };
-        let name = match partition.transform {
-            PartitionTransform::Identity => partition.column.clone(),
-            _ => format!("{}_{suffix}", partition.column),
-        };
-        spec = spec.add_partition_field(field.id, name, transform)?;
-    }
-    Ok(spec.build())
 }
 
 impl IcebergSink {
@@ -328,7 +279,7 @@ impl IcebergSink {
             .collect::<Result<_, _>>()
             .map_err(|e| TableError::Schema {
                 table: self.name.clone(),
-                message: e.to_string(),
+                source: e.into(),
             })?;
         if rows.is_empty() {
             return Ok(Vec::new());
@@ -379,7 +330,7 @@ impl IcebergSink {
             .collect::<Result<_, _>>()
             .map_err(|e| TableError::Schema {
                 table: self.name.clone(),
-                message: e.to_string(),
+                source: e.into(),
             })
     }
 
@@ -457,232 +408,4 @@ impl WeirTable for IcebergSink {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::{IcebergConfig, PartitionBy, S3Config};
-    use crate::tables::{catalog, schema};
-    use arrow::array::{
-        Array, ArrayRef, AsArray, BinaryArray, Int32Array, Int64Array, StringArray, TimestampMicrosecondArray,
-    };
-
-    fn bronze_rows(partition: i32, offsets: std::ops::Range<i64>) -> RecordBatch {
-        let n = offsets.clone().count();
-        let at = |us: i64| Arc::new(TimestampMicrosecondArray::from(vec![us; n]).with_timezone("UTC")) as ArrayRef;
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from(vec!["posts"; n])),
-            Arc::new(Int32Array::from(vec![partition; n])),
-            Arc::new(Int64Array::from(offsets.collect::<Vec<_>>())),
-            at(1_700_000_000_000_000),
-            Arc::new(BinaryArray::from(vec![Some(&b"k"[..]); n])),
-            Arc::new(BinaryArray::from(vec![Some(&b"{}"[..]); n])),
-            Arc::new(StringArray::from(vec![Some("{}"); n])),
-            at(1_700_000_000_000_000),
-        ];
-        RecordBatch::try_new(schema::bronze().arrow.clone(), columns).unwrap()
-    }
-
-    fn commit(partition: i32, offsets: std::ops::Range<i64>) -> CommitData {
-        CommitData {
-            offsets: vec![("posts".into(), partition, offsets.end)],
-            batches: vec![bronze_rows(partition, offsets)],
-            metadata: [("weir.plugins".to_string(), serde_json::json!({"validate": "abc"}))].into(),
-        }
-    }
-
-    async fn open(dir: &std::path::Path, table_schema: TableSchema) -> IcebergSink {
-        let uri = format!("sqlite://{}/catalog.db?mode=rwc", dir.display());
-        let config = IcebergConfig {
-            uri: Some(uri),
-            ..IcebergConfig::default()
-        };
-        let catalog = catalog::connect(&config, None, &S3Config::default()).await.unwrap();
-        let location = format!("file://{}/bronze", dir.display());
-        IcebergSink::open(catalog, "posts", location, "bronze", "posts", table_schema)
-            .await
-            .unwrap()
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn two_writers_creating_the_same_table_at_once_both_open_it() {
-        for _ in 0..5 {
-            let dir = tempfile::tempdir().unwrap();
-            let (a, b) = tokio::join!(open(dir.path(), schema::bronze()), open(dir.path(), schema::bronze()));
-            assert_eq!(a.table.identifier(), b.table.identifier());
-        }
-    }
-
-    #[tokio::test]
-    async fn offsets_ride_in_snapshot_summaries_and_survive_a_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut sink = open(dir.path(), schema::bronze()).await;
-        assert_eq!(sink.next_offset("posts", 0).await.unwrap(), None);
-        sink.commit(commit(0, 0..10)).await.unwrap();
-        sink.commit(commit(1, 0..5)).await.unwrap();
-        sink.commit(commit(0, 10..12)).await.unwrap();
-
-        let reopened = open(dir.path(), schema::bronze()).await;
-        assert_eq!(reopened.next_offset("posts", 0).await.unwrap(), Some(12));
-        // Carried forward by the snapshots that did not touch partition 1.
-        assert_eq!(reopened.next_offset("posts", 1).await.unwrap(), Some(5));
-        assert_eq!(reopened.next_offset("posts", 2).await.unwrap(), None);
-        let rows: usize = reopened
-            .read_all()
-            .await
-            .unwrap()
-            .iter()
-            .map(RecordBatch::num_rows)
-            .sum();
-        assert_eq!(rows, 17);
-        let summary = &reopened
-            .table
-            .metadata()
-            .current_snapshot()
-            .unwrap()
-            .summary()
-            .additional_properties;
-        assert_eq!(summary["weir.plugins"], r#"{"validate":"abc"}"#);
-    }
-
-    #[tokio::test]
-    async fn an_offset_below_the_one_held_is_refused_and_nothing_is_committed() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut sink = open(dir.path(), schema::bronze()).await;
-        sink.commit(commit(0, 0..10)).await.unwrap();
-        let err = sink.commit(commit(0, 5..8)).await.unwrap_err();
-        assert!(
-            matches!(err, TableError::OffsetBackwards { held: 10, next: 8, .. }),
-            "{err}"
-        );
-        let rows: usize = sink.read_all().await.unwrap().iter().map(RecordBatch::num_rows).sum();
-        assert_eq!(rows, 10);
-        assert_eq!(sink.next_offset("posts", 0).await.unwrap(), Some(10));
-    }
-
-    #[tokio::test]
-    async fn a_second_writer_of_the_same_partition_is_refused_but_other_partitions_commit() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut first = open(dir.path(), schema::bronze()).await;
-        let mut second = open(dir.path(), schema::bronze()).await;
-        first.commit(commit(0, 0..10)).await.unwrap();
-        // `second` last saw partition 0 empty: committing 0..10 again would duplicate it.
-        let err = second.commit(commit(0, 0..10)).await.unwrap_err();
-        assert!(matches!(err, TableError::Conflict { .. }), "{err}");
-        // Partition 1 did not move: its commit goes through on top of `first`'s snapshot.
-        second.commit(commit(1, 0..7)).await.unwrap();
-        let rows: usize = second.read_all().await.unwrap().iter().map(RecordBatch::num_rows).sum();
-        assert_eq!(rows, 17);
-        assert_eq!(second.next_offset("posts", 0).await.unwrap(), Some(10));
-    }
-
-    /// `id`, `at` (partitioned by day) and, with `extra`, a nullable `flair`.
-    fn declared(extra: bool) -> TableSchema {
-        let mut columns = vec![crate::config::ColumnConfig {
-            name: "id".into(),
-            ty: ColumnType::String,
-            nullable: false,
-        }];
-        columns.push(crate::config::ColumnConfig {
-            name: "at".into(),
-            ty: ColumnType::Timestamp,
-            nullable: true,
-        });
-        if extra {
-            columns.push(crate::config::ColumnConfig {
-                name: "flair".into(),
-                ty: ColumnType::String,
-                nullable: true,
-            });
-        }
-        schema::silver(&columns).partitioned(Some(PartitionBy {
-            column: "at".into(),
-            transform: PartitionTransform::Day,
-        }))
-    }
-
-    #[tokio::test]
-    async fn a_column_another_writer_added_first_is_not_added_twice() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut first = open(dir.path(), declared(false)).await;
-        let mut second = open(dir.path(), declared(false)).await;
-        // Both saw the old schema; both now want `flair`. The second finds it added already.
-        for sink in [&mut first, &mut second] {
-            sink.schema = declared(true);
-            evolve(sink).await.unwrap();
-            let schema = sink.table.metadata().current_schema().clone();
-            let flair = schema.as_struct().fields().iter().filter(|f| f.name == "flair").count();
-            assert_eq!(flair, 1);
-        }
-        assert_eq!(
-            second.table.metadata().schemas_iter().count(),
-            2,
-            "one schema change, not two"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_new_nullable_column_is_added_and_old_rows_read_null() {
-        let dir = tempfile::tempdir().unwrap();
-        let rows = |table: &TableSchema, ids: &[&str]| {
-            let n = ids.len();
-            let mut columns: Vec<ArrayRef> = vec![
-                Arc::new(StringArray::from(ids.to_vec())),
-                // Two days apart: two partitions.
-                Arc::new(
-                    TimestampMicrosecondArray::from((0..n as i64).map(|i| i * 2 * 86_400_000_000).collect::<Vec<_>>())
-                        .with_timezone("UTC"),
-                ),
-            ];
-            if table.columns.iter().any(|c| c.name == "flair") {
-                columns.push(Arc::new(StringArray::from(vec!["new"; n])));
-            }
-            columns.push(Arc::new(StringArray::from(vec!["posts"; n])));
-            columns.push(Arc::new(Int32Array::from(vec![0; n])));
-            columns.push(Arc::new(Int64Array::from((0..n as i64).collect::<Vec<_>>())));
-            RecordBatch::try_new(table.arrow.clone(), columns).unwrap()
-        };
-        let old = declared(false);
-        let mut sink = open(dir.path(), old.clone()).await;
-        let data = CommitData {
-            batches: vec![rows(&old, &["a", "b"])],
-            offsets: vec![("posts".into(), 0, 2)],
-            ..Default::default()
-        };
-        sink.commit(data).await.unwrap();
-        let files_before = std::fs::read_dir(dir.path().join("bronze/data")).unwrap().count();
-        assert_eq!(files_before, 2, "one folder per day partition");
-
-        let new = declared(true);
-        let mut sink = open(dir.path(), new.clone()).await;
-        let data = CommitData {
-            batches: vec![rows(&new, &["c"])],
-            offsets: vec![("posts".into(), 0, 3)],
-            ..Default::default()
-        };
-        sink.commit(data).await.unwrap();
-        let read = sink.read_all().await.unwrap();
-        let mut flair: Vec<(String, Option<String>)> = Vec::new();
-        for batch in &read {
-            let ids = batch.column_by_name("id").unwrap().as_string::<i32>();
-            let values = batch.column_by_name("flair").unwrap().as_string::<i32>();
-            for row in 0..batch.num_rows() {
-                flair.push((
-                    ids.value(row).to_string(),
-                    values.is_valid(row).then(|| values.value(row).to_string()),
-                ));
-            }
-        }
-        flair.sort();
-        assert_eq!(
-            flair,
-            [("a".into(), None), ("b".into(), None), ("c".into(), Some("new".into()))]
-        );
-
-        // Dropping a column is refused with its name.
-        let catalog = sink.catalog.clone();
-        let location = format!("file://{}/bronze", dir.path().display());
-        let err = IcebergSink::open(catalog, "posts", location, "bronze", "posts", old)
-            .await
-            .unwrap_err();
-        assert!(err.to_string().contains("`flair`"), "{err}");
-    }
-}
+mod tests;

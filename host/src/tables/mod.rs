@@ -11,6 +11,7 @@ pub mod delta;
 mod error;
 pub mod evolve;
 pub mod iceberg;
+pub mod iceberg_schema;
 pub mod medallion;
 pub mod memory;
 mod open;
@@ -20,7 +21,7 @@ pub mod table;
 
 pub use commit::CommitData;
 pub use delta::DeltaSink;
-pub use error::TableError;
+pub use error::{BoxError, TableError};
 pub use iceberg::IcebergSink;
 pub use medallion::{Layer, Medallion, TableId};
 pub use open::{Tables, iceberg_root};

@@ -153,10 +153,7 @@ impl<'a> Opener<'a> {
             }
             TableFormat::Iceberg => {
                 let Some(catalog) = self.catalog.clone() else {
-                    return Err(TableError::Catalog {
-                        uri: String::new(),
-                        message: "no catalog".into(),
-                    });
+                    return Err(TableError::NoCatalog);
                 };
                 let at = format!("{}/{name}", iceberg_root(location)?);
                 Box::new(IcebergSink::open(catalog, &self.namespace, at, name, pipeline, schema).await?)
@@ -174,7 +171,7 @@ fn default_catalog(location: &str) -> Result<Option<String>, TableError> {
     std::fs::create_dir_all(path).map_err(|e| TableError::Location {
         table: "iceberg".into(),
         location: location.to_string(),
-        message: e.to_string(),
+        source: e.into(),
     })?;
     Ok(Some(format!("sqlite://{path}/catalog.db?mode=rwc")))
 }

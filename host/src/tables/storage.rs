@@ -9,24 +9,24 @@ use std::sync::Arc;
 use object_store::ObjectStore;
 use url::Url;
 
-use super::error::TableError;
+use super::error::{BoxError, TableError};
 use crate::config::S3Config;
 
 /// The URL of table `name` under `location`: `s3://` and `file://` as given, other text as a
 /// local path (relative to the working directory), created if missing.
 pub fn table_url(location: &str, name: &str) -> Result<Url, TableError> {
-    let bad = |message: String| TableError::Location {
+    let bad = |source: BoxError| TableError::Location {
         table: name.into(),
         location: location.into(),
-        message,
+        source,
     };
     if location.contains("://") {
         let base = location.trim_end_matches('/');
-        return Url::parse(&format!("{base}/{name}/")).map_err(|e| bad(e.to_string()));
+        return Url::parse(&format!("{base}/{name}/")).map_err(|e| bad(e.into()));
     }
     let dir = Path::new(location).join(name);
-    std::fs::create_dir_all(&dir).map_err(|e| bad(e.to_string()))?;
-    let dir = dir.canonicalize().map_err(|e| bad(e.to_string()))?;
+    std::fs::create_dir_all(&dir).map_err(|e| bad(e.into()))?;
+    let dir = dir.canonicalize().map_err(|e| bad(e.into()))?;
     Url::from_directory_path(&dir).map_err(|()| bad("not an absolute path".into()))
 }
 
@@ -51,7 +51,10 @@ pub fn storage_options(s3: &S3Config) -> HashMap<String, String> {
 
 /// An object store and the path prefix within it for `url`: `s3://` with the pipeline's S3
 /// settings (unset ones from the `AWS_*` environment, as for the tables), else a local folder.
-pub fn object_store_at(url: &Url, s3: &S3Config) -> Result<(Arc<dyn ObjectStore>, object_store::path::Path), String> {
+pub fn object_store_at(
+    url: &Url,
+    s3: &S3Config,
+) -> Result<(Arc<dyn ObjectStore>, object_store::path::Path), object_store::Error> {
     let options = storage_options(s3);
     if url.scheme() == "s3" {
         let mut builder = object_store::aws::AmazonS3Builder::from_env().with_url(url.as_str());
@@ -60,11 +63,11 @@ pub fn object_store_at(url: &Url, s3: &S3Config) -> Result<(Arc<dyn ObjectStore>
                 builder = builder.with_config(key, value);
             }
         }
-        let store = builder.build().map_err(|e| e.to_string())?;
-        let prefix = object_store::path::Path::from_url_path(url.path()).map_err(|e| e.to_string())?;
+        let store = builder.build()?;
+        let prefix = object_store::path::Path::from_url_path(url.path())?;
         return Ok((Arc::new(store), prefix));
     }
-    let (store, prefix) = object_store::parse_url_opts(url, options).map_err(|e| e.to_string())?;
+    let (store, prefix) = object_store::parse_url_opts(url, options)?;
     Ok((Arc::from(store), prefix))
 }
 

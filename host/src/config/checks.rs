@@ -1,0 +1,313 @@
+//! The checks serde cannot make, one part of the file each: the name, the source, the stages,
+//! the tables and the commit policy (gold's are in `gold_checks`). Each refusal names the key
+//! and, through `invalid`, its line.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use super::error::ConfigError;
+use super::model::{
+    ColumnType, CommitPolicy, PartitionTransform, PipelineFile, SilverConfig, SourceConfig, TableFormat, TablesConfig,
+};
+use super::pipeline::Stage;
+use crate::plugin::{Limits, PluginKind};
+
+/// Makes the error for (key, text to find its line by when it has no span, message).
+pub type Invalid<'a> = &'a dyn Fn(&str, &str, String) -> ConfigError;
+
+/// The most records one partition batch may hold.
+const MAX_BATCH_RECORDS: usize = 1_000_000;
+
+/// The pipeline's name: `name`, or its folder's.
+pub fn check_name(file: &PipelineFile, dir: &Path, invalid: Invalid<'_>) -> Result<String, ConfigError> {
+    let name = match &file.name {
+        Some(name) => name.clone(),
+        None => dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    };
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Err(invalid(
+            "name",
+            "name =",
+            format!("`{name}` must be letters, digits, `-` or `_`"),
+        ));
+    }
+
+    Ok(name)
+}
+
+/// Brokers, topic and group given; a batch size in range.
+pub fn check_source(source: &SourceConfig, invalid: Invalid<'_>) -> Result<(), ConfigError> {
+    for (key, value) in [
+        ("brokers", &source.brokers),
+        ("topic", &source.topic),
+        ("group", &source.group),
+    ] {
+        if value.trim().is_empty() {
+            return Err(invalid(
+                &format!("source.{key}"),
+                &format!("{key} ="),
+                "must not be empty".into(),
+            ));
+        }
+    }
+    if !(1..=MAX_BATCH_RECORDS).contains(&source.batch_records) {
+        return Err(invalid(
+            "source.batch_records",
+            "batch_records",
+            format!(
+                "{} is out of range: give 1 to {MAX_BATCH_RECORDS}",
+                source.batch_records
+            ),
+        ));
+    }
+
+    Ok(())
+}
+
+/// The transform stages: unique names, their plugins and limits. Returns them with the names.
+pub fn check_stages<'f>(
+    file: &'f PipelineFile,
+    dir: &Path,
+    invalid: Invalid<'_>,
+) -> Result<(Vec<Stage>, HashSet<&'f str>), ConfigError> {
+    let mut names = HashSet::new();
+    let mut stages = Vec::with_capacity(file.stages.len());
+    for (i, stage) in file.stages.iter().enumerate() {
+        let key = |field: &str| format!("stages[{i}].{field}");
+        let needle = format!("\"{}\"", stage.name);
+        if !names.insert(stage.name.as_str()) {
+            return Err(invalid(
+                &key("name"),
+                &needle,
+                format!("two stages are named `{}`", stage.name),
+            ));
+        }
+        let (plugin, config) = check_plugin(dir, &stage.plugin, &stage.limits, &stage.config, &key, invalid)?;
+        if stage.kind != PluginKind::Transform {
+            return Err(invalid(
+                &key("kind"),
+                &needle,
+                format!(
+                    "stage `{}` is an aggregate: aggregates run over windows in a [[gold]] section",
+                    stage.name
+                ),
+            ));
+        }
+        stages.push(Stage {
+            name: stage.name.clone(),
+            plugin,
+            kind: stage.kind,
+            config,
+            limits: stage.limits,
+        });
+    }
+
+    Ok((stages, names))
+}
+
+/// The location, formats, silver's columns, key and partitioning, and a catalog where S3 needs one.
+pub fn check_tables(tables: &TablesConfig, invalid: Invalid<'_>) -> Result<(), ConfigError> {
+    if let Err(message) = check_location(&tables.location) {
+        return Err(invalid("tables.location", "location", message));
+    }
+    let formats: HashSet<_> = tables.format.iter().collect();
+    if tables.format.is_empty() || formats.len() != tables.format.len() {
+        return Err(invalid(
+            "tables.format",
+            "format",
+            "must list each format once, at least one".into(),
+        ));
+    }
+    check_silver(&tables.silver, invalid)?;
+    if formats.contains(&TableFormat::Iceberg)
+        && tables.location.starts_with("s3://")
+        && tables.iceberg.uri.as_deref().is_none_or(str::is_empty)
+    {
+        return Err(invalid(
+            "tables.iceberg.uri",
+            "[tables",
+            "an s3:// location needs an Iceberg catalog: set `uri` (sqlite://, postgres:// or http://)".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Silver's columns declared once, its key columns declared and not nullable, its partition
+/// column declared (and a timestamp, for `day` and `hour`).
+fn check_silver(silver: &SilverConfig, invalid: Invalid<'_>) -> Result<(), ConfigError> {
+    let mut columns = HashSet::new();
+    for column in &silver.columns {
+        if !columns.insert(column.name.as_str()) {
+            let needle = format!("\"{}\"", column.name);
+            return Err(invalid(
+                "tables.silver.columns",
+                &needle,
+                format!("column `{}` is declared twice", column.name),
+            ));
+        }
+    }
+    if silver.columns.is_empty() {
+        return Err(invalid(
+            "tables.silver.columns",
+            "columns",
+            "declare at least one column".into(),
+        ));
+    }
+    if silver.key.is_empty() {
+        return Err(invalid(
+            "tables.silver.key",
+            "key",
+            "name at least one key column".into(),
+        ));
+    }
+    for key in &silver.key {
+        match silver.columns.iter().find(|c| &c.name == key) {
+            None => {
+                let message = format!("`{key}` is not a declared column");
+                return Err(invalid("tables.silver.key", &format!("\"{key}\""), message));
+            }
+            Some(c) if c.nullable => {
+                let message = format!("key column `{key}` must be declared with `nullable = false`");
+                return Err(invalid("tables.silver.key", &format!("\"{key}\""), message));
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some(partition) = &silver.partition_by {
+        let needle = format!("\"{}\"", partition.column);
+        match silver.columns.iter().find(|c| c.name == partition.column) {
+            None => {
+                let message = format!("`{}` is not a declared column", partition.column);
+                return Err(invalid("tables.silver.partition_by.column", &needle, message));
+            }
+            Some(c) if partition.transform != PartitionTransform::Identity && c.ty != ColumnType::Timestamp => {
+                let message = format!(
+                    "`{}` of `{}` needs a timestamp column",
+                    partition.transform.name(),
+                    partition.column
+                );
+                return Err(invalid("tables.silver.partition_by.transform", &needle, message));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Every commit bound positive.
+pub fn check_commit(commit: &CommitPolicy, invalid: Invalid<'_>) -> Result<(), ConfigError> {
+    if commit.max_records == 0 || commit.max_bytes == 0 || commit.max_interval_ms == 0 {
+        return Err(invalid(
+            "commit",
+            "[commit]",
+            "max_records, max_bytes and max_interval_ms must be positive".into(),
+        ));
+    }
+
+    Ok(())
+}
+
+/// A stage's or gold table's plugin file (relative to the pipeline's folder; it must exist),
+/// its limits (positive), and its config as JSON for `init`.
+pub fn check_plugin(
+    dir: &Path,
+    plugin: &Path,
+    limits: &Limits,
+    config: &toml::Table,
+    key: &dyn Fn(&str) -> String,
+    invalid: &dyn Fn(&str, &str, String) -> ConfigError,
+) -> Result<(PathBuf, String), ConfigError> {
+    // A pipeline's plugins live in its folder: no absolute paths, no way out with `..`.
+    let inside = plugin
+        .components()
+        .all(|c| matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir));
+    if !inside {
+        return Err(invalid(
+            &key("plugin"),
+            &plugin.display().to_string(),
+            format!(
+                "`{}` is outside the pipeline's folder: give a path inside it, like `plugin.wasm`",
+                plugin.display()
+            ),
+        ));
+    }
+    let path = dir.join(plugin);
+    if !path.is_file() {
+        let shown = plugin.display().to_string();
+        return Err(invalid(
+            &key("plugin"),
+            &shown,
+            format!("{} does not exist", path.display()),
+        ));
+    }
+    check_limits(limits, key, invalid)?;
+    let config = serde_json::to_string(config)
+        .map_err(|e| invalid(&key("config"), "config", format!("cannot be passed to the plugin: {e}")))?;
+    Ok((path, config))
+}
+
+/// A table location Weir can write: `s3://bucket[/prefix]` (a valid bucket name), `file://` or
+/// a plain path.
+fn check_location(location: &str) -> Result<(), String> {
+    let location = location.trim();
+    if location.is_empty() {
+        return Err("must not be empty".into());
+    }
+    let Some((scheme, rest)) = location.split_once("://") else {
+        return Ok(());
+    };
+    match scheme {
+        "file" if !rest.is_empty() => Ok(()),
+        "s3" => {
+            let bucket = rest.split('/').next().unwrap_or_default();
+            let valid = (3..=63).contains(&bucket.len())
+                && bucket
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+                && bucket.starts_with(|c: char| c.is_ascii_alphanumeric())
+                && bucket.ends_with(|c: char| c.is_ascii_alphanumeric());
+            match valid {
+                true => Ok(()),
+                false => Err(format!(
+                    "`{bucket}` is not an S3 bucket name (3 to 63 lowercase letters, digits, `-` or `.`): give `s3://bucket/prefix`"
+                )),
+            }
+        }
+        "file" => Err("`file://` needs a path".into()),
+        other => Err(format!(
+            "`{other}://` is not a supported location: give `s3://bucket/prefix`, `file:///path` or a path"
+        )),
+    }
+}
+
+/// The sandbox limits a plugin can run under.
+fn check_limits(
+    limits: &Limits,
+    key: &dyn Fn(&str) -> String,
+    invalid: &dyn Fn(&str, &str, String) -> ConfigError,
+) -> Result<(), ConfigError> {
+    let ranges: [(&str, u64, u64, u64); 5] = [
+        ("deadline_ms", limits.deadline_ms, 1, 3_600_000),
+        // A Rust plugin needs about 2 MiB before it does anything; wasm32 addresses 4 GiB.
+        ("memory_mib", limits.memory_mib, MIN_MEMORY_MIB, 4_096),
+        ("output_mib", limits.output_mib, 1, 16_384),
+        ("max_state_kib", limits.max_state_kib, 1, 1 << 20),
+        ("max_log_line", limits.max_log_line as u64, 16, 1 << 20),
+    ];
+    for (field, value, least, most) in ranges {
+        if !(least..=most).contains(&value) {
+            return Err(invalid(
+                &key(&format!("limits.{field}")),
+                field,
+                format!("{value} is out of range: give {least} to {most}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The least memory cap a plugin may be given, in MiB.
+const MIN_MEMORY_MIB: u64 = 8;

@@ -2,7 +2,8 @@
 //! consumed by the `posts` pipeline (two plugin stages: normalize and validate) and committed to
 //! bronze, silver and quarantine tables in Delta and Iceberg; against a bare rdkafka consumer
 //! that only counts the same messages; and the same pipeline fed from memory without a broker
-//! (Weir's own ceiling), with both formats and with Delta only. Prints records/s, ratios and peak memory. Run: `scripts/bench.sh pipeline`.
+//! (Weir's own ceiling), with both formats and with Delta only, with 1, 2 and all workers; and
+//! a native program doing the same work (`support/native.rs`). Prints records/s, ratios and peak memory. Run: `scripts/bench.sh pipeline`.
 #![allow(clippy::unwrap_used)] // a benchmark: panicking is how it fails
 
 #[allow(dead_code)] // shared with the integration tests; this benchmark uses only tansu
@@ -11,6 +12,9 @@ mod services;
 
 #[path = "support/memory.rs"]
 mod memory;
+
+#[path = "support/native.rs"]
+mod native;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -48,31 +52,39 @@ fn pipeline(dir: &Path, brokers: &str, lakehouse: &Path, group: &str) -> Pipelin
     pipeline
 }
 
-/// The pipeline fed from memory, no broker (Weir's own ceiling), writing `formats`.
-async fn fed_from_memory(engine: &PluginEngine, work: &Path, formats: &[TableFormat]) -> f64 {
-    let name = if formats.len() > 1 { "mem-both" } else { "mem-delta" };
+/// Memory-fed runs spread the records over this many partitions, one batch of each per call,
+/// so the workers have batches to share.
+const PARTITIONS: usize = 4;
+
+/// The pipeline fed from memory, no broker (Weir's own ceiling), writing `formats` with
+/// `workers` parallel workers.
+async fn fed_from_memory(engine: &PluginEngine, work: &Path, formats: &[TableFormat], workers: usize) -> f64 {
+    let name = format!("mem-{}-{workers}", formats.len());
     let mut p = pipeline(
-        &work.join(name),
+        &work.join(&name),
         "127.0.0.1:1",
         &work.join(format!("lake-{name}")),
-        name,
+        &name,
     );
     p.tables.format = formats.to_vec();
+    p.workers = workers;
     let mut runner = PipelineRunner::start(p, engine).await.unwrap();
+    let mut next = [0i64; PARTITIONS];
     let batches: Vec<PartitionBatch> = (0..RECORDS)
         .collect::<Vec<_>>()
         .chunks(1024)
         .enumerate()
-        .map(|(n, chunk)| PartitionBatch {
-            topic: "posts".into(),
-            partition: 0,
-            records: chunk
+        .map(|(n, chunk)| {
+            let partition = n % PARTITIONS;
+            let records = chunk
                 .iter()
                 .map(|&i| {
                     let (key, value, _) = demo::post(i);
+                    let offset = next[partition];
+                    next[partition] += 1;
                     SourceRecord {
-                        partition: 0,
-                        offset: (n * 1024 + (i % 1024)) as i64,
+                        partition: partition as i32,
+                        offset,
                         timestamp_ms: Some(1_700_000_000_000),
                         key: Some(key.into_bytes()),
                         value: Some(value.into_bytes()),
@@ -80,13 +92,23 @@ async fn fed_from_memory(engine: &PluginEngine, work: &Path, formats: &[TableFor
                         malformed: None,
                     }
                 })
-                .collect(),
+                .collect();
+            PartitionBatch {
+                topic: "posts".into(),
+                partition: partition as i32,
+                records,
+            }
         })
         .collect();
     let started = Instant::now();
-    for (n, batch) in batches.into_iter().enumerate() {
-        runner.ingest(batch).unwrap();
-        if (n + 1) % 49 == 0 {
+    let mut batches = batches.into_iter().peekable();
+    let mut polls = 0;
+    while batches.peek().is_some() {
+        // One "poll": a batch of each partition.
+        let poll: Vec<PartitionBatch> = batches.by_ref().take(PARTITIONS).collect();
+        runner.ingest_all(&poll).unwrap();
+        polls += 1;
+        if polls % 12 == 0 {
             runner.flush().await.unwrap();
         }
     }
@@ -153,8 +175,26 @@ async fn main() {
         RECORDS as f64 / first.unwrap().elapsed().as_secs_f64()
     };
 
-    let memory_fed = fed_from_memory(&engine, work.path(), &[TableFormat::Delta, TableFormat::Iceberg]).await;
-    let delta_only = fed_from_memory(&engine, work.path(), &[TableFormat::Delta]).await;
+    let native_posts: Vec<(String, String)> = (0..RECORDS)
+        .map(|i| {
+            let (key, value, _) = demo::post(i);
+            (key, value)
+        })
+        .collect();
+    let native_dir = work.path().join("native");
+    std::fs::create_dir_all(&native_dir).unwrap();
+    let native_pipeline = pipeline(&work.path().join("native-cfg"), "127.0.0.1:1", &native_dir, "native");
+    let (native_rate, native_silver) = native::rate(&native_pipeline, &native_posts, &native_dir);
+    assert!(
+        native_silver > RECORDS / 2,
+        "the baseline kept {native_silver} silver rows"
+    );
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let both = [TableFormat::Delta, TableFormat::Iceberg];
+    let one_worker = fed_from_memory(&engine, work.path(), &both, 1).await;
+    let two_workers = fed_from_memory(&engine, work.path(), &both, 2).await;
+    let memory_fed = fed_from_memory(&engine, work.path(), &both, cores).await;
+    let delta_only = fed_from_memory(&engine, work.path(), &[TableFormat::Delta], cores).await;
 
     println!("{:<44} {:>12} {:>10}", "path", "records/s", "ratio");
     println!(
@@ -179,5 +219,27 @@ async fn main() {
         delta_only,
         delta_only / bare
     );
+    println!(
+        "{:<44} {:>12.0} {:>9.2}x",
+        "  the same, 1 worker",
+        one_worker,
+        one_worker / bare
+    );
+    println!(
+        "{:<44} {:>12.0} {:>9.2}x",
+        "  the same, 2 workers",
+        two_workers,
+        two_workers / bare
+    );
+    println!(
+        "{:<44} {:>12.0} {:>9.2}x",
+        "native program, same work, 1 thread",
+        native_rate,
+        native_rate / bare
+    );
+    println!("(fed from memory: {PARTITIONS} partitions, {cores} workers unless said)");
+    println!("ratio memory_fed_vs_native {:.3}", memory_fed / native_rate);
+    println!("ratio end_to_end_vs_bare {:.3}", broker_fed / bare);
+    println!("ratio workers_2_vs_1 {:.3}", two_workers / one_worker);
     println!("peak memory (VmHWM): {:.1} MiB", memory::peak_rss_mib());
 }

@@ -197,6 +197,22 @@ fn check_silver(silver: &SilverConfig, invalid: Invalid<'_>) -> Result<(), Confi
     Ok(())
 }
 
+/// The most parallel workers a pipeline may ask for.
+const MAX_WORKERS: usize = 64;
+
+/// The parallel workers: as given (1 to 64), or the cores available.
+pub fn check_workers(workers: Option<usize>, invalid: Invalid<'_>) -> Result<usize, ConfigError> {
+    match workers {
+        None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WORKERS))),
+        Some(n) if (1..=MAX_WORKERS).contains(&n) => Ok(n),
+        Some(n) => Err(invalid(
+            "workers",
+            "workers",
+            format!("{n} is out of range: give 1 to {MAX_WORKERS}"),
+        )),
+    }
+}
+
 /// Every commit bound positive.
 pub fn check_commit(commit: &CommitPolicy, invalid: Invalid<'_>) -> Result<(), ConfigError> {
     if commit.max_records == 0 || commit.max_bytes == 0 || commit.max_interval_ms == 0 {

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::checks::{check_commit, check_name, check_source, check_stages, check_tables};
+use super::checks::{check_commit, check_name, check_source, check_stages, check_tables, check_workers};
 use super::env::expand;
 use super::error::ConfigError;
 use super::gold_checks::check_gold;
@@ -134,6 +134,7 @@ fn check(path: &Path, text: &str, file: PipelineFile) -> Result<Pipeline, Config
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let name = check_name(&file, &dir, &invalid)?;
     check_source(&file.source, &invalid)?;
+    let workers = check_workers(file.workers, &invalid)?;
     let (stages, names) = check_stages(&file, &dir, &invalid)?;
     check_tables(&file.tables, &invalid)?;
     let gold = check_gold(&file, &dir, &names, &invalid)?;
@@ -144,6 +145,7 @@ fn check(path: &Path, text: &str, file: PipelineFile) -> Result<Pipeline, Config
         file: path.to_path_buf(),
         text: text.to_string(),
         source: file.source,
+        workers,
         stages,
         tables: file.tables,
         commit: file.commit,

@@ -16,6 +16,9 @@ pub struct PipelineFile {
     pub name: Option<String>,
     /// Where records come from.
     pub source: SourceConfig,
+    /// Threads that take partition batches through the stages and silver decoding in
+    /// parallel, each with its own plugin instances (1 to 64). Default: the cores available.
+    pub workers: Option<usize>,
     /// The plugin stages, in order.
     #[serde(default)]
     pub stages: Vec<StageConfig>,

@@ -20,6 +20,8 @@ pub struct Pipeline {
     /// That file's text as parsed (after `${VAR}` expansion): tells a real edit from a touch.
     pub text: String,
     pub source: SourceConfig,
+    /// Parallel workers (see `PipelineFile::workers`).
+    pub workers: usize,
     pub stages: Vec<Stage>,
     pub tables: TablesConfig,
     pub commit: CommitPolicy,

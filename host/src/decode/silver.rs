@@ -15,9 +15,9 @@ use crate::config::{ColumnConfig, ColumnType};
 use crate::tables::schema::{self, TableSchema};
 
 /// Where a record came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Origin {
-    pub topic: String,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Origin<'a> {
+    pub topic: &'a str,
     pub partition: i32,
     pub offset: i64,
 }
@@ -76,7 +76,7 @@ impl SilverDecoder {
     }
 
     /// Decodes `values` (one JSON object each) with their `origins` into silver rows.
-    pub fn decode(&self, values: &[&str], origins: &[Origin]) -> DecodeOutcome {
+    pub fn decode(&self, values: &[&str], origins: &[Origin<'_>]) -> DecodeOutcome {
         let (json_rows, mut rejected) = match self.decode_json(values) {
             Ok(batch) => (batch, Vec::new()),
             Err(_) => self.decode_one_by_one(values),
@@ -174,7 +174,7 @@ impl SilverDecoder {
         &self,
         json_rows: &RecordBatch,
         kept: &[usize],
-        origins: &[Origin],
+        origins: &[Origin<'_>],
     ) -> (RecordBatch, Vec<(usize, String)>) {
         let n = json_rows.num_rows();
         let mut ok = vec![true; n];
@@ -211,7 +211,7 @@ impl SilverDecoder {
             };
             columns.push(array);
         }
-        let topics: Vec<&str> = kept.iter().map(|&i| origins[i].topic.as_str()).collect();
+        let topics: Vec<&str> = kept.iter().map(|&i| origins[i].topic).collect();
         columns.push(Arc::new(StringArray::from(topics)));
         columns.push(Arc::new(Int32Array::from(
             kept.iter().map(|&i| origins[i].partition).collect::<Vec<_>>(),
@@ -239,7 +239,7 @@ impl SilverDecoder {
         &self,
         json_rows: &RecordBatch,
         kept: &[usize],
-        origins: &[Origin],
+        origins: &[Origin<'_>],
         ok: &[bool],
         rejected: Vec<(usize, String)>,
     ) -> (RecordBatch, Vec<(usize, String)>) {
@@ -284,10 +284,10 @@ mod tests {
         ]
     }
 
-    fn origins(n: usize) -> Vec<Origin> {
+    fn origins(n: usize) -> Vec<Origin<'static>> {
         (0..n)
             .map(|i| Origin {
-                topic: "posts".into(),
+                topic: "posts",
                 partition: 3,
                 offset: 100 + i as i64,
             })

@@ -378,7 +378,7 @@ impl GoldAggregator {
             .collect();
         let origins = vec![
             Origin {
-                topic: String::new(),
+                topic: "",
                 partition: 0,
                 offset: 0,
             };

@@ -5,7 +5,6 @@
 
 use tokio_util::sync::CancellationToken;
 
-use super::buffer::Buffer;
 use super::rows::Rejected;
 use super::stages::RunningStage;
 use crate::metrics::metrics;
@@ -62,19 +61,17 @@ pub struct StageRun<'s, 'r> {
 }
 
 impl<'r> StageRun<'_, 'r> {
-    /// Runs `stages` in order; notes each (stage, version) in `buffer` for lineage. What the
-    /// last stage accepted, or [`Interrupted`] (the batch must then be dropped).
+    /// Runs `stages` in order (the caller is off the async runtime: these calls block). What
+    /// the last stage accepted, or [`Interrupted`] (the batch must then be dropped).
     pub fn run(
         &self,
         stages: &mut [RunningStage],
-        buffer: &mut Buffer,
         mut inputs: StageInputs,
         rejected: &mut Vec<Rejected<'r>>,
     ) -> Result<StageInputs, Interrupted> {
         for running in stages {
-            buffer.used(&running.name, &running.sha256);
             let started = std::time::Instant::now();
-            let verdicts = tokio::task::block_in_place(|| running.stage.process(&inputs.records, self.context));
+            let verdicts = running.stage.process(&inputs.records, self.context);
             if self.interrupt.is_cancelled() {
                 return Err(Interrupted);
             }

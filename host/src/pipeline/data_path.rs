@@ -1,25 +1,25 @@
 //! The data path of one pipeline, without its Kafka consumer: a partition batch lands in bronze,
-//! runs through the stages, is decoded and deduplicated into silver and folded into gold, and
-//! what was refused goes to quarantine; all of it is buffered until [`DataPath::commit`]. Fed
-//! by the runner from Kafka, and by the unit tests from memory onto in-memory tables.
+//! runs through the stages and is decoded (on the parallel workers, `prepare`), then is
+//! deduplicated into silver and folded into gold, and what was refused goes to quarantine (in
+//! batch order); all of it is buffered until [`DataPath::commit`]. Fed by the runner from
+//! Kafka, and by the unit tests from memory onto in-memory tables.
 
 use std::collections::BTreeSet;
 
 use arrow::record_batch::RecordBatch;
 use tokio_util::sync::CancellationToken;
 
-use super::batch_stages::{self, Interrupted, StageInputs, StageRun};
 use super::buffer::Buffer;
 use super::error::RunError;
 use super::offsets::TableOffsets;
-use super::rows::{self, Rejected};
+use super::prepare::{Batch, Prepare, Prepared, Unprepared};
+use super::rows;
 use super::silver_keys::SilverKeys;
-use super::stages::{RunningStage, Started};
+use super::stages::Started;
+use super::workers::Workers;
 use crate::config::Pipeline;
 use crate::decode::SilverDecoder;
 use crate::gold::GoldTable;
-use crate::metrics::metrics;
-use crate::plugin::BatchContext;
 use crate::source::{PartitionBatch, SourceRecord};
 use crate::tables::{Layer, TableError, Tables};
 
@@ -41,7 +41,8 @@ pub struct RunStats {
 /// Batches in, table commits out: everything between the consumer and the tables.
 pub struct DataPath {
     pub(super) pipeline: Pipeline,
-    pub(super) stages: Vec<RunningStage>,
+    /// Per worker, an instance of every transform stage.
+    pub(super) workers: Workers,
     pub(super) decoder: SilverDecoder,
     pub(super) tables: Tables,
     /// Per table, the next offset of each partition it holds.
@@ -61,15 +62,6 @@ pub struct DataPath {
     /// Tests: the commit fails just before this table (in commit order), as a crash would.
     #[cfg(test)]
     pub(crate) crash_before_table: Option<usize>,
-}
-
-/// One partition batch on its way: the records no table holds yet, and the batch's one clock
-/// reading (its rows' stamps and the plugins' processing time agree).
-pub(super) struct Batch<'r> {
-    pub topic: &'r str,
-    pub partition: i32,
-    pub records: Vec<&'r SourceRecord>,
-    pub now_ms: i64,
 }
 
 impl DataPath {
@@ -110,9 +102,10 @@ impl DataPath {
         let event_columns = (pipeline.gold.iter())
             .map(|g| columns.iter().position(|c| c.name == g.event_time).unwrap_or(0))
             .collect();
+        let workers = Workers::new(started.stages, pipeline.workers);
         Ok(DataPath {
             pipeline,
-            stages: started.stages,
+            workers,
             decoder,
             tables,
             offsets: TableOffsets::new(ids),
@@ -162,84 +155,105 @@ impl DataPath {
     }
 
     /// Takes one partition batch through the data path into the buffer, with one clock reading,
-    /// `now_ms`. Records every table already holds are skipped; so is each table's part of the
-    /// rest that it holds.
+    /// `now_ms` (see [`DataPath::process_all`]).
     pub fn process(&mut self, batch: &PartitionBatch, now_ms: i64) -> Result<(), RunError> {
+        self.process_all(std::slice::from_ref(batch), now_ms)
+    }
+
+    /// Takes the batches of one poll through the data path into the buffer: bronze rows, the
+    /// stages and silver decoding on the workers in parallel, then, in batch order, silver's
+    /// key set, gold, quarantine and the buffer. Records every table already holds are skipped;
+    /// so is each table's part of the rest that it holds.
+    pub fn process_all(&mut self, batches: &[PartitionBatch], now_ms: i64) -> Result<(), RunError> {
+        let jobs: Vec<Batch<'_>> = batches.iter().filter_map(|b| self.unheld(b, now_ms)).collect();
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let shared = Prepare {
+            pipeline: &self.pipeline.name,
+            decoder: &self.decoder,
+            offsets: &self.offsets,
+            bronze: self.tables.bronze.schema(),
+            interrupt: &self.interrupt,
+        };
+        let workers = &mut self.workers;
+        let prepared = off_the_runtime(|| workers.map(jobs, |stages, batch| shared.prepare(stages, batch)));
+        for batch in prepared {
+            match batch {
+                Ok(batch) => self.absorb(batch)?,
+                Err(Unprepared::Rows(e)) => return Err(self.arrow_error(e)),
+                Err(Unprepared::Interrupted) => {
+                    return Err(RunError::Interrupted {
+                        pipeline: self.pipeline.name.clone(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The records of `batch` that some table does not hold yet (`None`: every table holds all).
+    fn unheld<'r>(&self, batch: &'r PartitionBatch, now_ms: i64) -> Option<Batch<'r>> {
         let lowest = self.offsets.lowest(batch.partition);
         let records: Vec<&SourceRecord> = batch.records.iter().filter(|r| r.offset >= lowest).collect();
-        let (Some(first), Some(last)) = (records.first(), records.last()) else {
-            return Ok(());
-        };
-        let (first_offset, next_offset) = (first.offset, last.offset + 1);
-        let batch = Batch {
+        (!records.is_empty()).then_some(Batch {
             topic: &batch.topic,
             partition: batch.partition,
             records,
             now_ms,
-        };
-        let bronze = self.land_bronze(&batch)?;
+        })
+    }
 
-        // Stages: plugin records in, refusals to quarantine.
-        let mut rejected: Vec<Rejected<'_>> = Vec::new();
-        let inputs = self.run_stages(&batch, &mut rejected)?;
-
-        // Silver: decode, set aside what does not fit, drop keys already there.
-        let silver = self.decode_silver(&batch, &inputs, &mut rejected)?;
-
+    /// The second half of a batch's way, in batch order: silver's key set, gold, quarantine,
+    /// and the buffer.
+    fn absorb(&mut self, prepared: Prepared<'_>) -> Result<(), RunError> {
+        let Prepared {
+            batch,
+            bronze,
+            mut rejected,
+            inputs,
+            silver,
+        } = prepared;
+        for stage in self.workers.primary() {
+            self.buffer.used(&stage.name, &stage.sha256);
+        }
+        // Silver: drop keys already there.
+        let admitted = self.admit_silver(&batch, &silver)?;
         // Gold: the silver rows each gold table does not count yet, into its open windows.
-        self.feed_gold(&batch, &inputs, &silver, &mut rejected);
-
+        self.feed_gold(&batch, &inputs, &silver, &admitted.in_silver, &mut rejected);
         // Quarantine: what it does not hold yet.
         let floor = self.offsets.floor(Layer::Quarantine, batch.partition);
         rejected.retain(|r| r.record.offset >= floor);
         let rejected = rows::one_per_record(rejected);
         let schema = self.tables.quarantine.schema();
         let quarantine =
-            rows::quarantine(schema, batch.topic, &rejected, now_ms * 1_000).map_err(|e| self.arrow_error(e))?;
+            rows::quarantine(schema, batch.topic, &rejected, batch.now_ms * 1_000).map_err(|e| self.arrow_error(e))?;
 
         let records = &batch.records;
+        let (first, next) = match (records.first(), records.last()) {
+            (Some(first), Some(last)) => (first.offset, last.offset + 1),
+            _ => return Ok(()),
+        };
         self.stats.records_in += records.len() as u64;
         self.stats.bronze_rows += bronze.num_rows() as u64;
-        self.stats.silver_rows += silver.new_rows.num_rows() as u64;
+        self.stats.silver_rows += admitted.new_rows.num_rows() as u64;
         self.stats.quarantine_rows += quarantine.num_rows() as u64;
         let bytes: u64 = records.iter().map(|r| r.size() as u64).sum();
-        (self.buffer).note(batch.partition, first_offset..next_offset, records.len(), bytes);
+        (self.buffer).note(batch.partition, first..next, records.len(), bytes);
         push_nonempty(&mut self.buffer.bronze, bronze);
-        push_nonempty(&mut self.buffer.silver, silver.new_rows);
+        push_nonempty(&mut self.buffer.silver, admitted.new_rows);
         push_nonempty(&mut self.buffer.quarantine, quarantine);
         Ok(())
     }
+}
 
-    /// Bronze: the rows of every record it does not hold yet.
-    fn land_bronze(&self, batch: &Batch<'_>) -> Result<RecordBatch, RunError> {
-        let floor = self.offsets.floor(Layer::Bronze, batch.partition);
-        let landed: Vec<&SourceRecord> = batch.records.iter().copied().filter(|r| r.offset >= floor).collect();
-        let schema = self.tables.bronze.schema();
-        rows::bronze(schema, batch.topic, &landed, batch.now_ms * 1_000).map_err(|e| self.arrow_error(e))
-    }
-
-    /// The batch's plugin records through every stage: what the last one accepted, each with the
-    /// index of its Kafka record.
-    fn run_stages<'r>(&mut self, batch: &Batch<'r>, rejected: &mut Vec<Rejected<'r>>) -> Result<StageInputs, RunError> {
-        let inputs = batch_stages::plugin_inputs(&batch.records, rejected);
-        let pipeline = self.pipeline.name.as_str();
-        let m = metrics();
-        m.records_in
-            .with_label_values(&[pipeline])
-            .inc_by(batch.records.len() as u64);
-        m.stage(pipeline, "decode", "rejected", rejected.len());
-        let run = StageRun {
-            pipeline,
-            context: BatchContext {
-                processing_time_ms: batch.now_ms,
-            },
-            interrupt: &self.interrupt,
-            records: &batch.records,
-        };
-        run.run(&mut self.stages, &mut self.buffer, inputs, rejected)
-            .map_err(|Interrupted| RunError::Interrupted {
-                pipeline: self.pipeline.name.clone(),
-            })
+/// Runs `f`, which blocks (plugin calls), off the runtime's worker when on a multi-threaded
+/// runtime, so other pipelines and the supervisor keep running.
+fn off_the_runtime<R>(f: impl FnOnce() -> R) -> R {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
     }
 }
 

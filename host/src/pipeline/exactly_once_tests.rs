@@ -19,16 +19,16 @@ use crate::tables::Tables;
 use crate::tables::memory::MemoryStore;
 use crate::tables::schema::{ORIGIN_OFFSET, ORIGIN_PARTITION};
 
-const TOPIC: &str = "events";
-const PARTITIONS: i32 = 2;
+pub(super) const TOPIC: &str = "events";
+pub(super) const PARTITIONS: i32 = 2;
 /// Records per partition.
-const RECORDS: i64 = 60;
+pub(super) const RECORDS: i64 = 60;
 /// Tables in commit order: bronze, quarantine, silver, each in Delta and Iceberg.
 const TABLES: usize = 6;
-const NOW_MS: i64 = 1_800_000_000_000;
+pub(super) const NOW_MS: i64 = 1_800_000_000_000;
 
 /// A pipeline without stages or gold: JSON records to silver `id`/`n`, keyed by `id`.
-fn pipeline(dir: &std::path::Path) -> Pipeline {
+pub(super) fn pipeline(dir: &std::path::Path) -> Pipeline {
     let toml = format!(
         r#"
 [source]
@@ -58,7 +58,7 @@ columns = [
 
 /// Record `offset` of `partition`: every 7th is not JSON (quarantine); ids repeat across the
 /// topic, so silver keeps the first of each (per partition: ids are partitioned by key).
-fn record(partition: i32, offset: i64) -> SourceRecord {
+pub(super) fn record(partition: i32, offset: i64) -> SourceRecord {
     let value = match offset % 7 {
         3 => "not json".to_string(),
         _ => format!(r#"{{"id":"p{partition}-{}","n":{offset}}}"#, offset % 40),
@@ -74,7 +74,7 @@ fn record(partition: i32, offset: i64) -> SourceRecord {
     }
 }
 
-fn batch(partition: i32, offsets: std::ops::Range<i64>) -> PartitionBatch {
+pub(super) fn batch(partition: i32, offsets: std::ops::Range<i64>) -> PartitionBatch {
     PartitionBatch {
         topic: TOPIC.to_string(),
         partition,
@@ -84,7 +84,11 @@ fn batch(partition: i32, offsets: std::ops::Range<i64>) -> PartitionBatch {
 
 /// A process: opens the tables held by `store` and takes on `partitions`; returns where each
 /// resumes.
-async fn start(pipeline: &Pipeline, store: &MemoryStore, partitions: &[i32]) -> (DataPath, BTreeMap<i32, i64>) {
+pub(super) async fn start(
+    pipeline: &Pipeline,
+    store: &MemoryStore,
+    partitions: &[i32],
+) -> (DataPath, BTreeMap<i32, i64>) {
     let decoder = SilverDecoder::new(&pipeline.tables.silver.columns);
     let tables = Tables::in_memory(pipeline, &decoder, store);
     let mut path = DataPath::open(pipeline.clone(), Started::default(), tables)
@@ -113,9 +117,9 @@ async fn feed(path: &mut DataPath, from: &BTreeMap<i32, i64>, step: i64) -> Resu
 }
 
 /// What a table holds: its rows' (partition, offset) origins, sorted, and its next offsets.
-type Held = (Vec<(i32, i64)>, Vec<Option<i64>>);
+pub(super) type Held = (Vec<(i32, i64)>, Vec<Option<i64>>);
 
-async fn held(store: &MemoryStore, pipeline: &Pipeline) -> BTreeMap<(String, String), Held> {
+pub(super) async fn held(store: &MemoryStore, pipeline: &Pipeline) -> BTreeMap<(String, String), Held> {
     let decoder = SilverDecoder::new(&pipeline.tables.silver.columns);
     let mut tables = Tables::in_memory(pipeline, &decoder, store);
     let mut out = BTreeMap::new();
@@ -145,7 +149,7 @@ fn origins(batches: &[RecordBatch]) -> Vec<(i32, i64)> {
 }
 
 /// The tables after one uninterrupted run over the whole topic.
-async fn reference(pipeline: &Pipeline) -> BTreeMap<(String, String), Held> {
+pub(super) async fn reference(pipeline: &Pipeline) -> BTreeMap<(String, String), Held> {
     let store = MemoryStore::default();
     let (mut path, from) = start(pipeline, &store, &[0, 1]).await;
     feed(&mut path, &from, 25).await.unwrap();

@@ -6,31 +6,33 @@ use arrow::array::{Array, AsArray};
 use arrow::datatypes::TimestampMicrosecondType;
 
 use super::batch_stages::StageInputs;
-use super::data_path::{Batch, DataPath};
+use super::data_path::DataPath;
+use super::prepare::{Batch, Decoded};
 use super::rows::Rejected;
-use super::silver_batch::SilverBatch;
 use crate::gold::GoldInput;
 use crate::metrics::metrics;
 use crate::tables::Layer;
 
 impl DataPath {
-    /// Folds `silver`'s rows into every gold aggregate that lacks them.
+    /// Folds the decoded rows that are silver rows (`in_silver`) into every gold aggregate
+    /// that lacks them.
     pub(super) fn feed_gold<'r>(
         &mut self,
         batch: &Batch<'r>,
         inputs: &StageInputs,
-        silver: &SilverBatch,
+        silver: &Decoded,
+        in_silver: &[bool],
         rejected: &mut Vec<Rejected<'r>>,
     ) {
         let pipeline = self.pipeline.name.as_str();
         let m = metrics();
         for (g, table) in self.gold.iter_mut().enumerate() {
             let floor = self.offsets.floor(Layer::Gold(g), batch.partition);
-            let times = (silver.decoded.column(self.event_columns[g])).as_primitive_opt::<TimestampMicrosecondType>();
+            let times = (silver.rows.column(self.event_columns[g])).as_primitive_opt::<TimestampMicrosecondType>();
             let mut items = Vec::new();
             let mut item_input = Vec::new();
             for (row, &input) in silver.input_of.iter().enumerate() {
-                if !silver.in_silver[row] || silver.offsets[row] < floor {
+                if !in_silver[row] || silver.offsets[row] < floor {
                     continue;
                 }
                 let event_us = times.and_then(|t| t.is_valid(row).then(|| t.value(row)));

@@ -25,12 +25,16 @@ mod exactly_once_tests;
 mod gold_feed;
 mod lease;
 mod offsets;
+#[cfg(test)]
+mod parallel_tests;
 mod partitions;
+mod prepare;
 mod rows;
 mod runner;
 mod silver_batch;
 mod silver_keys;
 mod stages;
+mod workers;
 
 pub use crate::gold::{CHECKPOINT_TOPIC, GoldTable};
 pub use crate::tables::{Layer, Medallion, Tables};

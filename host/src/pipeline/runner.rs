@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use super::data_path::{DataPath, RunStats};
 use super::error::RunError;
 use super::lease::{WriterLease, holder_name};
-use super::stages::{RunningStage, Started, SwapReceiver, Swapped};
+use super::stages::{RunningStage, Started, SwapReceiver, Swapped, retire};
 use crate::config::Pipeline;
 use crate::gold::GoldAggregator;
 use crate::metrics::metrics;
@@ -98,7 +98,8 @@ impl PipelineRunner {
             pipeline: name.clone(),
             source,
         })?;
-        tracing::info!(pipeline = %name, stages, silver_keys = path.silver_keys(), "pipeline started");
+        let workers = path.workers.count();
+        tracing::info!(pipeline = %name, stages, workers, silver_keys = path.silver_keys(), "pipeline started");
         Ok(PipelineRunner {
             source,
             path,
@@ -120,8 +121,9 @@ impl PipelineRunner {
     /// never interrupted: a batch half folded into the open windows could not be taken out
     /// again; their calls are bounded by the deadline budget instead.
     fn arm_interrupts(&mut self) {
-        for running in &mut self.path.stages {
-            running.stage.interrupt_on(self.path.interrupt.clone());
+        let interrupt = self.path.interrupt.clone();
+        for running in self.path.workers.all_mut() {
+            running.stage.interrupt_on(interrupt.clone());
         }
     }
 
@@ -137,7 +139,7 @@ impl PipelineRunner {
 
     /// The stages' names and plugin hashes, in order.
     pub fn stage_versions(&self) -> Vec<(String, String)> {
-        (self.path.stages.iter())
+        (self.path.workers.primary().iter())
             .map(|s| (s.name.clone(), s.sha256.clone()))
             .collect()
     }
@@ -224,9 +226,7 @@ impl PipelineRunner {
                 }
             })?;
         let now_ms = crate::clock::now_ms();
-        for batch in &batches {
-            self.path.process(batch, now_ms)?;
-        }
+        self.path.process_all(&batches, now_ms)?;
         let reread = self.path.revoke(self.source.take_revoked()).await?;
         for partition in reread.into_iter().chain(self.source.take_assigned()) {
             let next = self.path.assign(partition).await?;
@@ -296,7 +296,7 @@ impl PipelineRunner {
             return;
         };
         let mut aggregators: Vec<&mut GoldAggregator> = self.path.gold.iter_mut().map(|g| &mut g.aggregator).collect();
-        for swapped in swaps.apply(&mut self.path.stages, &mut aggregators) {
+        for swapped in swaps.apply(self.path.workers.primary_mut(), &mut aggregators) {
             let pipeline = &self.path.pipeline.name;
             metrics()
                 .swap_pause
@@ -325,6 +325,7 @@ impl PipelineRunner {
             }
             self.swapped.push(swapped);
         }
+        retire(self.path.workers.follow_primary());
         self.arm_interrupts();
     }
 
@@ -338,6 +339,11 @@ impl PipelineRunner {
     /// as polled records, up to the buffer. Commit with [`PipelineRunner::flush`].
     pub fn ingest(&mut self, batch: PartitionBatch) -> Result<(), RunError> {
         self.path.process(&batch, crate::clock::now_ms())
+    }
+
+    /// As [`PipelineRunner::ingest`] for the batches of one poll (shared among the workers).
+    pub fn ingest_all(&mut self, batches: &[PartitionBatch]) -> Result<(), RunError> {
+        self.path.process_all(batches, crate::clock::now_ms())
     }
 
     /// Commits what is buffered now.

@@ -28,6 +28,15 @@ impl std::fmt::Debug for RunningStage {
 }
 
 impl RunningStage {
+    /// The same stage for another worker (see [`TransformStage::replica`]).
+    pub fn replica(&self) -> Self {
+        RunningStage {
+            name: self.name.clone(),
+            sha256: self.sha256.clone(),
+            stage: self.stage.replica(),
+        }
+    }
+
     /// Loads the stage's plugin file and starts it: instantiation and `init` happen here, so
     /// every error (not wasm, wrong world, refused config, a trap in `init`) surfaces now.
     pub fn start(pipeline: &str, stage: &Stage, engine: &PluginEngine) -> Result<Self, PluginError> {
@@ -151,7 +160,7 @@ impl SwapReceiver {
 }
 
 /// Drops stages away from the caller (on tokio's blocking pool when inside a runtime).
-fn retire<T: Send + 'static>(stages: Vec<T>) {
+pub(super) fn retire<T: Send + 'static>(stages: Vec<T>) {
     if stages.is_empty() {
         return;
     }

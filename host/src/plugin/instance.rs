@@ -128,6 +128,18 @@ impl InstanceSlot {
         })
     }
 
+    /// Another slot of the same spec, for a parallel worker: its instance is created (and
+    /// `init` run) at its first call, on the worker's thread; its log counts its own calls.
+    pub(crate) fn replica(&self) -> Self {
+        let mut spec = self.spec.clone();
+        spec.log = self.spec.log.sibling();
+        InstanceSlot {
+            spec,
+            current: None,
+            interrupt: self.interrupt.clone(),
+        }
+    }
+
     /// From now on, calls end (and new ones fail at once) when `interrupt` is cancelled.
     pub(crate) fn interrupt_on(&mut self, interrupt: CancellationToken) {
         self.interrupt = interrupt;

@@ -63,6 +63,16 @@ impl PluginLog {
     }
 
     /// A call begins: its lines are counted from zero.
+    /// The stage its lines are logged as (`pipeline/stage`).
+    pub fn stage(&self) -> &str {
+        &self.stage
+    }
+
+    /// A log of the same stage with counters of its own (a parallel worker's instance).
+    pub fn sibling(&self) -> Arc<Self> {
+        PluginLog::new(self.stage.clone(), self.max_line)
+    }
+
     pub(crate) fn begin_call(&self) {
         self.this_call.store(0, Ordering::Relaxed);
     }

@@ -70,6 +70,14 @@ impl TransformStage {
         })
     }
 
+    /// Another instance of this stage for a parallel worker: the same plugin, config and limits,
+    /// started at its first call (the config was accepted by this one's `init`).
+    pub fn replica(&self) -> TransformStage {
+        TransformStage {
+            slot: self.slot.replica(),
+        }
+    }
+
     pub fn spec(&self) -> &StageSpec {
         &self.slot.spec
     }

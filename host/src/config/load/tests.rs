@@ -202,3 +202,21 @@ fn discovers_pipeline_folders_in_name_order() {
         Err(ConfigError::NoPipelines { .. })
     ));
 }
+
+#[test]
+fn workers_default_to_the_cores_and_out_of_range_is_refused_at_its_line() {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get().min(64));
+    assert_eq!(load_text(EXAMPLE, &[]).unwrap().workers, cores);
+    let two = EXAMPLE.replace("[source]\n", "workers = 2\n\n[source]\n");
+    assert_eq!(load_text(&two, &[]).unwrap().workers, 2);
+    for bad in ["0", "65"] {
+        let text = EXAMPLE.replace("[source]\n", &format!("workers = {bad}\n\n[source]\n"));
+        let err = load_text(&text, &[]).unwrap_err().to_string();
+        let line = text.lines().position(|l| l.starts_with("workers")).unwrap() + 1;
+        assert!(err.contains(&format!("pipeline.toml:{line}: ")), "{err}");
+        assert!(
+            err.contains("`workers`: ") && err.contains("out of range: give 1 to 64"),
+            "{err}"
+        );
+    }
+}

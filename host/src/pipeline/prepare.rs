@@ -1,0 +1,144 @@
+//! The half of a batch's way that needs nothing but the batch: bronze rows, the stages, and
+//! silver decoding. It runs on the pipeline's workers in parallel (`workers`), one batch per
+//! worker at a time; what needs the pipeline's shared state (silver's key set, gold, the
+//! buffer) follows in batch order (`DataPath::absorb`).
+
+use arrow::error::ArrowError;
+use arrow::record_batch::RecordBatch;
+use tokio_util::sync::CancellationToken;
+
+use super::batch_stages::{self, Interrupted, StageInputs, StageRun};
+use super::offsets::TableOffsets;
+use super::rows::{self, Rejected};
+use super::stages::RunningStage;
+use crate::decode::{Origin, SilverDecoder};
+use crate::metrics::metrics;
+use crate::plugin::BatchContext;
+use crate::source::SourceRecord;
+use crate::tables::Layer;
+use crate::tables::schema::TableSchema;
+
+/// One partition batch on its way: the records no table holds yet, and the batch's one clock
+/// reading (its rows' stamps and the plugins' processing time agree).
+pub(super) struct Batch<'r> {
+    pub topic: &'r str,
+    pub partition: i32,
+    pub records: Vec<&'r SourceRecord>,
+    pub now_ms: i64,
+}
+
+/// What the workers share, read-only.
+pub(super) struct Prepare<'c> {
+    pub pipeline: &'c str,
+    pub decoder: &'c SilverDecoder,
+    pub offsets: &'c TableOffsets,
+    pub bronze: &'c TableSchema,
+    pub interrupt: &'c CancellationToken,
+}
+
+/// A batch after its workers' half.
+pub(super) struct Prepared<'r> {
+    pub batch: Batch<'r>,
+    pub bronze: RecordBatch,
+    /// Refused so far (decode, stages, silver), each with its reason.
+    pub rejected: Vec<Rejected<'r>>,
+    /// What the last stage passed on.
+    pub inputs: StageInputs,
+    pub silver: Decoded,
+}
+
+/// The stage outputs that decoded into silver rows.
+pub(super) struct Decoded {
+    /// Every stage output that decoded, in input order.
+    pub rows: RecordBatch,
+    /// Per row: the index of its stage input.
+    pub input_of: Vec<usize>,
+    /// Per row: its record's Kafka offset.
+    pub offsets: Vec<i64>,
+}
+
+/// Why a batch's workers' half did not finish.
+pub(super) enum Unprepared {
+    /// The pipeline was told to stop while a stage was at work on it.
+    Interrupted,
+    Rows(ArrowError),
+}
+
+impl Prepare<'_> {
+    /// Bronze rows, the stages and silver decoding for `batch`, with one worker's `stages`.
+    pub fn prepare<'r>(&self, stages: &mut [RunningStage], batch: Batch<'r>) -> Result<Prepared<'r>, Unprepared> {
+        let floor = self.offsets.floor(Layer::Bronze, batch.partition);
+        let landed: Vec<&SourceRecord> = batch.records.iter().copied().filter(|r| r.offset >= floor).collect();
+        let bronze = rows::bronze(self.bronze, batch.topic, &landed, batch.now_ms * 1_000).map_err(Unprepared::Rows)?;
+        let mut rejected = Vec::new();
+        let inputs = self.run_stages(stages, &batch, &mut rejected)?;
+        let silver = self.decode(&batch, &inputs, &mut rejected);
+        Ok(Prepared {
+            batch,
+            bronze,
+            rejected,
+            inputs,
+            silver,
+        })
+    }
+
+    /// The batch's plugin records through every stage: what the last one accepted, each with the
+    /// index of its Kafka record.
+    fn run_stages<'r>(
+        &self,
+        stages: &mut [RunningStage],
+        batch: &Batch<'r>,
+        rejected: &mut Vec<Rejected<'r>>,
+    ) -> Result<StageInputs, Unprepared> {
+        let inputs = batch_stages::plugin_inputs(&batch.records, rejected);
+        let m = metrics();
+        m.records_in
+            .with_label_values(&[self.pipeline])
+            .inc_by(batch.records.len() as u64);
+        m.stage(self.pipeline, "decode", "rejected", rejected.len());
+        let run = StageRun {
+            pipeline: self.pipeline,
+            context: BatchContext {
+                processing_time_ms: batch.now_ms,
+            },
+            interrupt: self.interrupt,
+            records: &batch.records,
+        };
+        run.run(stages, inputs, rejected)
+            .map_err(|Interrupted| Unprepared::Interrupted)
+    }
+
+    /// Decodes the stages' output into typed silver rows; what does not fit to `rejected`.
+    fn decode<'r>(&self, batch: &Batch<'r>, inputs: &StageInputs, rejected: &mut Vec<Rejected<'r>>) -> Decoded {
+        let StageInputs { records: inputs, from } = inputs;
+        let values: Vec<&str> = inputs.iter().map(|r| r.value.as_str()).collect();
+        let origins: Vec<Origin> = (from.iter())
+            .map(|&i| Origin {
+                topic: batch.topic,
+                partition: batch.partition,
+                offset: batch.records[i].offset,
+            })
+            .collect();
+        let decoded = self.decoder.decode(&values, &origins);
+        let m = metrics();
+        m.stage(self.pipeline, "silver", "rejected", decoded.rejected.len());
+        m.stage(
+            self.pipeline,
+            "silver",
+            "accepted",
+            inputs.len() - decoded.rejected.len(),
+        );
+        let mut decoded_ok = vec![true; inputs.len()];
+        for (index, reason) in &decoded.rejected {
+            decoded_ok[*index] = false;
+            rejected.push(Rejected::new(batch.records[from[*index]], "silver", reason, None));
+        }
+        let input_of: Vec<usize> = (0..inputs.len()).filter(|i| decoded_ok[*i]).collect();
+        let offsets = input_of.iter().map(|&i| batch.records[from[i]].offset).collect();
+        Decoded {
+            rows: decoded.rows,
+            input_of,
+            offsets,
+        }
+    }
+}

@@ -58,8 +58,14 @@ const PARTITIONS: usize = 4;
 
 /// The pipeline fed from memory, no broker (Weir's own ceiling), writing `formats` with
 /// `workers` parallel workers.
-async fn fed_from_memory(engine: &PluginEngine, work: &Path, formats: &[TableFormat], workers: usize) -> f64 {
-    let name = format!("mem-{}-{workers}", formats.len());
+async fn fed_from_memory(
+    engine: &PluginEngine,
+    work: &Path,
+    label: &str,
+    formats: &[TableFormat],
+    workers: usize,
+) -> f64 {
+    let name = format!("mem-{label}");
     let mut p = pipeline(
         &work.join(&name),
         "127.0.0.1:1",
@@ -191,10 +197,10 @@ async fn main() {
     );
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let both = [TableFormat::Delta, TableFormat::Iceberg];
-    let one_worker = fed_from_memory(&engine, work.path(), &both, 1).await;
-    let two_workers = fed_from_memory(&engine, work.path(), &both, 2).await;
-    let memory_fed = fed_from_memory(&engine, work.path(), &both, cores).await;
-    let delta_only = fed_from_memory(&engine, work.path(), &[TableFormat::Delta], cores).await;
+    let one_worker = fed_from_memory(&engine, work.path(), "one", &both, 1).await;
+    let two_workers = fed_from_memory(&engine, work.path(), "two", &both, 2).await;
+    let memory_fed = fed_from_memory(&engine, work.path(), "all", &both, cores).await;
+    let delta_only = fed_from_memory(&engine, work.path(), "delta", &[TableFormat::Delta], cores).await;
 
     println!("{:<44} {:>12} {:>10}", "path", "records/s", "ratio");
     println!(

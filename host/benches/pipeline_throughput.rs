@@ -76,6 +76,12 @@ async fn fed_from_memory(
     p.workers = workers;
     let mut runner = PipelineRunner::start(p, engine).await.unwrap();
     let mut next = [0i64; PARTITIONS];
+    // Stamped as a broker stamps them (the time of producing), as in the broker-fed run: a
+    // fixed old stamp would make gold quarantine most posts as ahead of their record's time.
+    let produced_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
     let batches: Vec<PartitionBatch> = (0..RECORDS)
         .collect::<Vec<_>>()
         .chunks(1024)
@@ -91,7 +97,7 @@ async fn fed_from_memory(
                     SourceRecord {
                         partition: partition as i32,
                         offset,
-                        timestamp_ms: Some(1_700_000_000_000),
+                        timestamp_ms: Some(produced_ms),
                         key: Some(key.into_bytes()),
                         value: Some(value.into_bytes()),
                         headers: Vec::new(),
@@ -109,16 +115,26 @@ async fn fed_from_memory(
     let started = Instant::now();
     let mut batches = batches.into_iter().peekable();
     let mut polls = 0;
+    let (mut ingesting, mut flushing) = (Duration::ZERO, Duration::ZERO);
     while batches.peek().is_some() {
         // One "poll": a batch of each partition.
         let poll: Vec<PartitionBatch> = batches.by_ref().take(PARTITIONS).collect();
+        let t = Instant::now();
         runner.ingest_all(&poll).unwrap();
+        ingesting += t.elapsed();
         polls += 1;
         if polls % 12 == 0 {
+            let t = Instant::now();
             runner.flush().await.unwrap();
+            flushing += t.elapsed();
         }
     }
+    let t = Instant::now();
     runner.flush().await.unwrap();
+    flushing += t.elapsed();
+    if only_memory().is_some() {
+        println!("  ingesting {ingesting:?}, committing {flushing:?}");
+    }
     assert_eq!(runner.stats().bronze_rows as usize, RECORDS);
     RECORDS as f64 / started.elapsed().as_secs_f64()
 }
@@ -144,10 +160,27 @@ fn bare_consumer(brokers: &str) -> f64 {
     count as f64 / started.unwrap().elapsed().as_secs_f64()
 }
 
+/// For profiling: `PIPELINE_BENCH_ONLY=memory:<workers>` runs only one memory-fed run.
+fn only_memory() -> Option<usize> {
+    let only = std::env::var("PIPELINE_BENCH_ONLY").ok()?;
+    only.strip_prefix("memory:")?.parse().ok()
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let work = tempfile::tempdir().unwrap();
+    let mut work = tempfile::tempdir().unwrap();
+    if std::env::var_os("PIPELINE_BENCH_KEEP").is_some() {
+        work.disable_cleanup(true);
+        println!("work directory kept: {}", work.path().display());
+    }
     let engine = PluginEngine::new(work.path().join("cache")).unwrap();
+    if let Some(workers) = only_memory() {
+        let both = [TableFormat::Delta, TableFormat::Iceberg];
+        let rate = fed_from_memory(&engine, work.path(), "only", &both, workers).await;
+        println!("fed from memory, {workers} workers: {rate:.0} records/s");
+        println!("peak memory (VmHWM): {:.1} MiB", memory::peak_rss_mib());
+        return;
+    }
     let tansu = services::Tansu::start();
     tansu.create_topic("posts", 4);
     let brokers = tansu.brokers();

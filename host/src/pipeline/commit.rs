@@ -1,7 +1,8 @@
-//! The commit: the buffer goes to every table in commit order (bronze, quarantine, silver, gold;
-//! each in every format), then the consumer group learns the offsets. Each table gets only the
-//! rows it lacks and records offsets never below those it holds ([`TableOffsets`]), so a crash
-//! between two table commits, and any number of commits after it, doubles nothing.
+//! The commit: the buffer goes to every table (its data files written at once, `table_writes`;
+//! then published in commit order: bronze, quarantine, silver, gold, each in every format), then
+//! the consumer group learns the offsets. Each table gets only the rows it lacks and records
+//! offsets never below those it holds ([`TableOffsets`]), so a crash between two table commits,
+//! and any number of commits after it, doubles nothing.
 //!
 //! [`TableOffsets`]: super::offsets::TableOffsets
 
@@ -12,6 +13,7 @@ use arrow::record_batch::RecordBatch;
 use super::buffer::Buffer;
 use super::data_path::DataPath;
 use super::error::RunError;
+use super::table_writes::{WriteJob, Written, write_all};
 use crate::metrics::metrics;
 use crate::tables::{CommitData, Layer, Table, TableId};
 
@@ -21,6 +23,9 @@ pub type GroupOffsets = Vec<(i32, i64)>;
 impl DataPath {
     /// Commits the buffer to every table, at `now_ms` (gold's processing time); returns the
     /// group offsets to commit to Kafka, or `None` when there was nothing to commit.
+    ///
+    /// The tables' data files are written at once (on the workers' threads), then published one
+    /// table after the other in commit order: a crash in between only leaves files unreferenced.
     pub async fn commit(&mut self, now_ms: i64) -> Result<Option<GroupOffsets>, RunError> {
         if self.buffer.is_empty() {
             return Ok(None);
@@ -28,38 +33,32 @@ impl DataPath {
         let buffer = std::mem::take(&mut self.buffer);
         let metadata = self.lineage(&buffer);
         let gold_commits = self.prepare_gold(&buffer, &metadata, now_ms).await?;
-        let topic = self.pipeline.source.topic.clone();
+        let commits = self.table_commits(&buffer, &metadata, gold_commits)?;
         let name = self.pipeline.name.clone();
+        let topic = self.pipeline.source.topic.clone();
         let crash_before = self.crash_before_table_at();
-        for (i, (id, table)) in self.tables.in_commit_order().enumerate() {
+        let threads = self.workers.count();
+        let mut tables: Vec<(TableId, &mut Box<dyn Table>)> = self.tables.in_commit_order().collect();
+        let jobs = (tables.iter().zip(&commits))
+            .filter_map(|((_, table), commit)| {
+                let batches = &commit.as_ref()?.batches;
+                Some(WriteJob {
+                    table: &***table,
+                    batches,
+                })
+            })
+            .collect();
+        let mut written = write_all(jobs, threads).await.into_iter();
+        for (i, ((id, table), commit)) in tables.iter_mut().zip(commits).enumerate() {
             crash_point(&name, crash_before, i)?;
-            let commit = match id.layer {
-                // Gold rows carry no offsets: a gold format left behind was caught up on start.
-                Layer::Gold(g) => gold_commits[g].clone(),
-                layer => {
-                    let rows = match layer {
-                        Layer::Bronze => &buffer.bronze,
-                        Layer::Quarantine => &buffer.quarantine,
-                        _ => &buffer.silver,
-                    };
-                    let offsets = self.offsets.after(id, &topic, &buffer.next);
-                    let batches = (self.offsets.lacking(id, &buffer.first, rows)).map_err(|source| RunError::Rows {
-                        pipeline: name.clone(),
-                        source,
-                    })?;
-                    if batches.is_empty() && !self.offsets.advances(id, &topic, &offsets) {
-                        continue; // the table already holds all of it
-                    }
-                    CommitData {
-                        batches,
-                        offsets,
-                        metadata: metadata.clone(),
-                    }
-                }
+            let Some(commit) = commit else {
+                continue; // the table already holds all of it
             };
-            let offsets = commit.offsets.clone();
-            timed_commit(&name, id, table.as_mut(), commit).await?;
-            self.offsets.committed(id, &topic, &offsets);
+            let Some(files) = written.next() else {
+                continue; // not reached: every commit was written
+            };
+            publish(&name, *id, table.as_mut(), files, &commit).await?;
+            self.offsets.committed(*id, &topic, &commit.offsets);
         }
         self.keys.commit();
         for table in &mut self.gold {
@@ -73,6 +72,44 @@ impl DataPath {
         Ok(Some(
             buffer.next.keys().map(|p| (*p, self.offsets.lowest(*p))).collect(),
         ))
+    }
+
+    /// What each table gets, in commit order: the buffered rows it lacks and the offsets after
+    /// them; `None` for a table that already holds all of it.
+    fn table_commits(
+        &mut self,
+        buffer: &Buffer,
+        metadata: &HashMap<String, serde_json::Value>,
+        gold_commits: Vec<CommitData>,
+    ) -> Result<Vec<Option<CommitData>>, RunError> {
+        let topic = &self.pipeline.source.topic;
+        let ids: Vec<TableId> = self.tables.in_commit_order().map(|(id, _)| id).collect();
+        let mut commits = Vec::with_capacity(ids.len());
+        for id in ids {
+            let rows = match id.layer {
+                // Gold rows carry no offsets: a gold format left behind was caught up on start.
+                // The same rows for each format.
+                Layer::Gold(g) => {
+                    commits.push(gold_commits.get(g).cloned());
+                    continue;
+                }
+                Layer::Bronze => &buffer.bronze,
+                Layer::Quarantine => &buffer.quarantine,
+                Layer::Silver => &buffer.silver,
+            };
+            let offsets = self.offsets.after(id, topic, &buffer.next);
+            let batches = (self.offsets.lacking(id, &buffer.first, rows)).map_err(|source| RunError::Rows {
+                pipeline: self.pipeline.name.clone(),
+                source,
+            })?;
+            let holds_all = batches.is_empty() && !self.offsets.advances(id, topic, &offsets);
+            commits.push((!holds_all).then(|| CommitData {
+                batches,
+                offsets,
+                metadata: metadata.clone(),
+            }));
+        }
+        Ok(commits)
     }
 
     /// The commit metadata: the pipeline, and each stage's plugin versions that made the
@@ -124,17 +161,30 @@ fn crash_point(pipeline: &str, crash_before: Option<usize>, position: usize) -> 
     }
 }
 
-/// Commits `commit` to `table`, counting its rows and timing it.
-async fn timed_commit(pipeline: &str, id: TableId, table: &mut dyn Table, commit: CommitData) -> Result<(), RunError> {
-    let rows: usize = commit.batches.iter().map(RecordBatch::num_rows).sum();
-    let started = std::time::Instant::now();
-    table.commit(commit).await.map_err(|source| RunError::Table {
+/// Publishes the `written` files of `commit` to `table`, counting its rows and timing the write
+/// and the publishing.
+async fn publish(
+    pipeline: &str,
+    id: TableId,
+    table: &mut dyn Table,
+    written: Written,
+    commit: &CommitData,
+) -> Result<(), RunError> {
+    let error = |source| RunError::Table {
         pipeline: pipeline.to_string(),
         source,
-    })?;
+    };
+    let rows: usize = commit.batches.iter().map(RecordBatch::num_rows).sum();
+    let started = std::time::Instant::now();
+    let files = written.files.map_err(error)?;
+    table
+        .publish(files, &commit.offsets, &commit.metadata)
+        .await
+        .map_err(error)?;
     let labels = [pipeline, table.name(), id.format.name()];
     let m = metrics();
-    (m.commit_seconds.with_label_values(&labels)).observe(started.elapsed().as_secs_f64());
+    let seconds = (written.took + started.elapsed()).as_secs_f64();
+    m.commit_seconds.with_label_values(&labels).observe(seconds);
     m.rows_committed.with_label_values(&labels).inc_by(rows as u64);
     Ok(())
 }

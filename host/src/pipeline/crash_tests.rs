@@ -129,7 +129,8 @@ async fn run_once(
         if commit == commits {
             runner.path_mut().crash_before_table = crash;
         }
-        if runner.flush().await.is_err() {
+        if let Err(e) = runner.flush().await {
+            println!("the commit failed: {e}");
             return false;
         }
     }

@@ -8,7 +8,8 @@
 //!   (`rows`); `buffer` holds the result until the commit.
 //! - `offsets`: where each table stands, per partition: the floor, the resume offset, the rows
 //!   a table lacks.
-//! - `commit`: every table in order, then the group offsets.
+//! - `commit`: every table's files written at once (`table_writes`), published in order, then
+//!   the group offsets.
 //! - `partitions`: assignment (resume offsets) and revocation (dropping buffered rows).
 //! - `stages`: the running transform stages, and swapping reloaded ones in between batches.
 //! - `lease`: the single writer of a gold pipeline.
@@ -34,6 +35,7 @@ mod runner;
 mod silver_batch;
 mod silver_keys;
 mod stages;
+mod table_writes;
 mod workers;
 
 pub use crate::gold::{CHECKPOINT_TOPIC, GoldTable};

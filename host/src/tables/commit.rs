@@ -1,6 +1,6 @@
 //! What one table commit carries, whichever the format: the rows, the Kafka offsets they cover
-//! (stored inside the same atomic commit) and their lineage; and the id each partition's
-//! offsets go by in a table.
+//! (stored inside the same atomic commit) and their lineage; the data files a table wrote for a
+//! commit before publishing them; and the id each partition's offsets go by in a table.
 
 use std::collections::HashMap;
 
@@ -19,4 +19,20 @@ pub struct CommitData {
     pub offsets: Vec<(String, i32, i64)>,
     /// Recorded in the commit's info: e.g. the sha256 of each plugin that produced the rows.
     pub metadata: HashMap<String, serde_json::Value>,
+}
+
+/// Data files a table wrote for a commit ([`Table::write`]) that are not part of it yet: no
+/// reader sees them until [`Table::publish`]. A crash in between leaves them unreferenced.
+///
+/// [`Table::write`]: super::Table::write
+/// [`Table::publish`]: super::Table::publish
+#[derive(Debug, Default)]
+pub enum DataFiles {
+    /// No rows to write: the commit only moves offsets.
+    #[default]
+    None,
+    Delta(Vec<deltalake::kernel::Add>),
+    Iceberg(Vec<iceberg::spec::DataFile>),
+    /// The in-memory table of the unit tests keeps the rows themselves.
+    Memory(Vec<RecordBatch>),
 }

@@ -7,13 +7,13 @@ use std::collections::HashMap;
 
 use arrow::record_batch::RecordBatch;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
-use deltalake::kernel::{Action, Transaction};
+use deltalake::kernel::{Action, Add, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableError};
 use url::Url;
 
-use super::commit::{CommitData, app_id};
+use super::commit::{CommitData, DataFiles, app_id};
 use super::error::TableError;
 use super::evolve::evolve;
 use super::schema::{TableSchema, align, derive_partition};
@@ -138,7 +138,38 @@ impl DeltaSink {
 
     /// Writes `data` as one commit with its offsets. Nothing is visible unless all of it is.
     pub async fn commit(&mut self, data: CommitData) -> Result<u64, TableError> {
-        for (topic, partition, next) in &data.offsets {
+        let files = self.write(&data.batches).await?;
+        self.publish(files, &data.offsets, &data.metadata).await
+    }
+
+    /// Writes `batches` as Parquet files of the table, not yet in its log.
+    pub async fn write(&self, batches: &[RecordBatch]) -> Result<Vec<Add>, TableError> {
+        if !batches.iter().any(|b| b.num_rows() > 0) {
+            return Ok(Vec::new());
+        }
+        let mut writer = RecordBatchWriter::for_table(&self.table).map_err(|e| self.error(e))?;
+        let target = self
+            .table
+            .snapshot()
+            .map_err(|e| self.error(e))?
+            .snapshot()
+            .arrow_schema();
+        for batch in batches.iter().filter(|b| b.num_rows() > 0) {
+            let rows = self.to_table_rows(batch, &target)?;
+            writer.write(rows).await.map_err(|e| self.schema_error(e))?;
+        }
+        writer.flush().await.map_err(|e| self.error(e))
+    }
+
+    /// Adds `files` to the log with `offsets` as `txn` actions and `metadata` in the commit
+    /// info, as one version; returns it.
+    pub async fn publish(
+        &mut self,
+        files: Vec<Add>,
+        offsets: &[(String, i32, i64)],
+        metadata: &HashMap<String, serde_json::Value>,
+    ) -> Result<u64, TableError> {
+        for (topic, partition, next) in offsets {
             if let Some(held) = self.next_offset(topic, *partition).await?
                 && held > *next
             {
@@ -150,36 +181,13 @@ impl DeltaSink {
                 });
             }
         }
-        let mut actions: Vec<Action> = Vec::new();
-        if data.batches.iter().any(|b| b.num_rows() > 0) {
-            let mut writer = RecordBatchWriter::for_table(&self.table).map_err(|e| self.error(e))?;
-            let target = self
-                .table
-                .snapshot()
-                .map_err(|e| self.error(e))?
-                .snapshot()
-                .arrow_schema();
-            for batch in data.batches.iter().filter(|b| b.num_rows() > 0) {
-                let rows = self.to_table_rows(batch, &target)?;
-                writer.write(rows).await.map_err(|e| self.schema_error(e))?;
-            }
-            actions.extend(
-                writer
-                    .flush()
-                    .await
-                    .map_err(|e| self.error(e))?
-                    .into_iter()
-                    .map(Action::Add),
-            );
-        }
-        let transactions = data
-            .offsets
+        let transactions = offsets
             .iter()
             .map(|(topic, p, next)| Transaction::new(app_id(&self.pipeline, topic, *p), *next))
             .collect();
         let properties = CommitProperties::default()
             .with_application_transactions(transactions)
-            .with_metadata(data.metadata);
+            .with_metadata(metadata.clone());
         let operation = DeltaOperation::Write {
             mode: SaveMode::Append,
             partition_by: None,
@@ -187,7 +195,7 @@ impl DeltaSink {
         };
         let snapshot = self.table.snapshot().map_err(|e| self.error(e))?;
         let finalized = CommitBuilder::from(properties)
-            .with_actions(actions)
+            .with_actions(files.into_iter().map(Action::Add).collect())
             .build(Some(snapshot), self.table.log_store(), operation)
             .await
             .map_err(|e| self.error(e))?;
@@ -195,7 +203,7 @@ impl DeltaSink {
         // Versions in between (another writer's, of other partitions) may move other ids.
         self.refresh().await?;
         let mut held = self.held();
-        for (topic, partition, next) in &data.offsets {
+        for (topic, partition, next) in offsets {
             held.insert(app_id(&self.pipeline, topic, *partition), Some(*next));
         }
         drop(held);
@@ -340,8 +348,26 @@ impl Table for DeltaSink {
         DeltaSink::next_offset(self, topic, partition).await
     }
 
-    async fn commit(&mut self, data: CommitData) -> Result<(), TableError> {
-        DeltaSink::commit(self, data).await.map(drop)
+    async fn write(&self, batches: &[RecordBatch]) -> Result<DataFiles, TableError> {
+        DeltaSink::write(self, batches).await.map(DataFiles::Delta)
+    }
+
+    async fn publish(
+        &mut self,
+        files: DataFiles,
+        offsets: &[(String, i32, i64)],
+        metadata: &HashMap<String, serde_json::Value>,
+    ) -> Result<(), TableError> {
+        let files = match files {
+            DataFiles::None => Vec::new(),
+            DataFiles::Delta(files) => files,
+            _ => {
+                return Err(TableError::ForeignFiles {
+                    table: self.name.clone(),
+                });
+            }
+        };
+        DeltaSink::publish(self, files, offsets, metadata).await.map(drop)
     }
 
     async fn refresh(&mut self) -> Result<(), TableError> {

@@ -53,6 +53,10 @@ pub enum TableError {
         next: i64,
     },
 
+    /// A table was handed data files another format's table wrote (a bug in the caller).
+    #[error("table {table}: handed data files written for another table format")]
+    ForeignFiles { table: String },
+
     /// The declared columns or the rows do not fit the table: a declaration change Weir cannot
     /// apply, or rows the format's writer or Arrow could not fit to the table's schema.
     #[error("table {table}: the data does not fit the table's schema: {source}")]

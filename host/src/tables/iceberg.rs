@@ -26,7 +26,7 @@ use iceberg::writer::partitioning::fanout_writer::FanoutWriter;
 use iceberg::writer::{IcebergWriter, IcebergWriterBuilder};
 use iceberg::{Catalog, ErrorKind, NamespaceIdent, TableCreation, TableIdent};
 
-use super::commit::{CommitData, app_id};
+use super::commit::{CommitData, DataFiles, app_id};
 use super::error::TableError;
 use super::evolve::evolve;
 use super::iceberg_schema::{iceberg_schema, iceberg_type, partition_spec};
@@ -193,8 +193,19 @@ impl IcebergSink {
     /// the append is then tried again on the new snapshot, as long as the partitions of `data`
     /// still stand where this writer last saw them.
     pub async fn commit(&mut self, data: CommitData) -> Result<Option<i64>, TableError> {
-        const ATTEMPTS: u32 = 20;
         let files = self.write_files(&data.batches).await?;
+        self.publish(files, &data.offsets, &data.metadata).await
+    }
+
+    /// Appends `files` as one snapshot whose summary holds `offsets` and `metadata`; returns
+    /// the snapshot's id. Retried on a catalog conflict as [`IcebergSink::commit`] says.
+    pub async fn publish(
+        &mut self,
+        files: Vec<iceberg::spec::DataFile>,
+        offsets: &[(String, i32, i64)],
+        metadata: &HashMap<String, serde_json::Value>,
+    ) -> Result<Option<i64>, TableError> {
+        const ATTEMPTS: u32 = 20;
         let seen = self.offsets_in(&self.table);
         for attempt in 1..=ATTEMPTS {
             let fresh = self
@@ -203,7 +214,7 @@ impl IcebergSink {
                 .await
                 .map_err(|e| self.error(e))?;
             let now = self.offsets_in(&fresh);
-            for (topic, partition, next) in &data.offsets {
+            for (topic, partition, next) in offsets {
                 let id = app_id(&self.pipeline, topic, *partition);
                 if let Some(&held) = now.get(&id)
                     && held > *next
@@ -230,11 +241,11 @@ impl IcebergSink {
                 .into_iter()
                 .map(|(id, next)| (format!("{OFFSET_PREFIX}{id}"), next.to_string()))
                 .collect();
-            for (topic, partition, next) in &data.offsets {
+            for (topic, partition, next) in offsets {
                 let id = app_id(&self.pipeline, topic, *partition);
                 properties.insert(format!("{OFFSET_PREFIX}{id}"), next.to_string());
             }
-            for (key, value) in &data.metadata {
+            for (key, value) in metadata {
                 let text = match value {
                     serde_json::Value::String(s) => s.clone(),
                     other => other.to_string(),
@@ -268,7 +279,7 @@ impl IcebergSink {
     }
 
     /// Writes `batches` as Parquet data files of the current schema, split by partition.
-    async fn write_files(&self, batches: &[RecordBatch]) -> Result<Vec<iceberg::spec::DataFile>, TableError> {
+    pub async fn write_files(&self, batches: &[RecordBatch]) -> Result<Vec<iceberg::spec::DataFile>, TableError> {
         let metadata = self.table.metadata();
         let schema = metadata.current_schema().clone();
         let target: SchemaRef = Arc::new(iceberg::arrow::schema_to_arrow_schema(&schema).map_err(|e| self.error(e))?);
@@ -287,7 +298,7 @@ impl IcebergSink {
         let locations = DefaultLocationGenerator::new(metadata).map_err(|e| self.error(e))?;
         // Unique per commit: a name generator's counter restarts with each writer.
         let names = DefaultFileNameGenerator::new(uuid::Uuid::new_v4().to_string(), None, DataFileFormat::Parquet);
-        let parquet = ParquetWriterBuilder::new(WriterProperties::default(), schema.clone());
+        let parquet = ParquetWriterBuilder::new(parquet_properties(), schema.clone());
         let rolling = RollingFileWriterBuilder::new_with_default_file_size(
             parquet,
             self.table.file_io().clone(),
@@ -342,6 +353,14 @@ impl IcebergSink {
     }
 }
 
+/// Parquet files compressed with Snappy, as the Delta writer writes them (iceberg-rust's
+/// default writes them uncompressed: several times the bytes to store and to read back).
+fn parquet_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(deltalake::parquet::basic::Compression::SNAPPY)
+        .build()
+}
+
 #[async_trait::async_trait]
 impl WeirTable for IcebergSink {
     fn name(&self) -> &str {
@@ -360,8 +379,26 @@ impl WeirTable for IcebergSink {
         IcebergSink::next_offset(self, topic, partition).await
     }
 
-    async fn commit(&mut self, data: CommitData) -> Result<(), TableError> {
-        IcebergSink::commit(self, data).await.map(drop)
+    async fn write(&self, batches: &[RecordBatch]) -> Result<DataFiles, TableError> {
+        self.write_files(batches).await.map(DataFiles::Iceberg)
+    }
+
+    async fn publish(
+        &mut self,
+        files: DataFiles,
+        offsets: &[(String, i32, i64)],
+        metadata: &HashMap<String, serde_json::Value>,
+    ) -> Result<(), TableError> {
+        let files = match files {
+            DataFiles::None => Vec::new(),
+            DataFiles::Iceberg(files) => files,
+            _ => {
+                return Err(TableError::ForeignFiles {
+                    table: self.name.clone(),
+                });
+            }
+        };
+        IcebergSink::publish(self, files, offsets, metadata).await.map(drop)
     }
 
     async fn refresh(&mut self) -> Result<(), TableError> {

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use arrow::record_batch::RecordBatch;
 
-use super::commit::{CommitData, app_id};
+use super::commit::{DataFiles, app_id};
 use super::error::TableError;
 use super::schema::TableSchema;
 use super::table::{Table, Upkeep, UpkeepReport};
@@ -106,7 +106,26 @@ impl Table for MemoryTable {
         Ok(self.with(|held| held.offsets.get(&id).copied()))
     }
 
-    async fn commit(&mut self, data: CommitData) -> Result<(), TableError> {
+    async fn write(&self, batches: &[RecordBatch]) -> Result<DataFiles, TableError> {
+        let rows: Vec<RecordBatch> = batches.iter().filter(|b| b.num_rows() > 0).cloned().collect();
+        Ok(DataFiles::Memory(rows))
+    }
+
+    async fn publish(
+        &mut self,
+        files: DataFiles,
+        offsets: &[(String, i32, i64)],
+        _metadata: &HashMap<String, serde_json::Value>,
+    ) -> Result<(), TableError> {
+        let rows = match files {
+            DataFiles::None => Vec::new(),
+            DataFiles::Memory(rows) => rows,
+            _ => {
+                return Err(TableError::ForeignFiles {
+                    table: self.name.clone(),
+                });
+            }
+        };
         let mut stored = self.store.lock();
         if let Some(allowed) = &mut stored.allowed {
             if *allowed == 0 {
@@ -118,7 +137,7 @@ impl Table for MemoryTable {
             *allowed -= 1;
         }
         let held = stored.tables.entry((self.name.clone(), self.format)).or_default();
-        for (topic, partition, next) in &data.offsets {
+        for (topic, partition, next) in offsets {
             let id = app_id(&self.pipeline, topic, *partition);
             if let Some(&held) = held.offsets.get(&id)
                 && held > *next
@@ -131,9 +150,9 @@ impl Table for MemoryTable {
                 });
             }
         }
-        held.rows.extend(data.batches.into_iter().filter(|b| b.num_rows() > 0));
-        for (topic, partition, next) in data.offsets {
-            held.offsets.insert(app_id(&self.pipeline, &topic, partition), next);
+        held.rows.extend(rows);
+        for (topic, partition, next) in offsets {
+            held.offsets.insert(app_id(&self.pipeline, topic, *partition), *next);
         }
         Ok(())
     }

@@ -19,7 +19,7 @@ pub mod schema;
 pub mod storage;
 pub mod table;
 
-pub use commit::CommitData;
+pub use commit::{CommitData, DataFiles};
 pub use delta::DeltaSink;
 pub use error::{BoxError, TableError};
 pub use iceberg::IcebergSink;

@@ -3,9 +3,11 @@
 //! in-memory table of the unit tests implement it; schema evolution is written once on top
 //! (`evolve`).
 
+use std::collections::HashMap;
+
 use arrow::record_batch::RecordBatch;
 
-use super::commit::CommitData;
+use super::commit::{CommitData, DataFiles};
 use super::error::TableError;
 use super::schema::TableSchema;
 use crate::config::TableFormat;
@@ -24,9 +26,26 @@ pub trait Table: Send + Sync + std::fmt::Debug {
     /// The next offset of `topic`/`partition` the table holds, if it holds any.
     async fn next_offset(&self, topic: &str, partition: i32) -> Result<Option<i64>, TableError>;
 
-    /// Commits `data` and its offsets atomically: nothing is visible unless all of it is. An
-    /// offset lower than one the table holds is refused ([`TableError::OffsetBackwards`]).
-    async fn commit(&mut self, data: CommitData) -> Result<(), TableError>;
+    /// Writes `batches` as data files that are not part of the table yet (no reader sees them
+    /// before [`Table::publish`]). Takes `&self`: the data path writes the files of all its
+    /// tables at once, then publishes them one table after the other.
+    async fn write(&self, batches: &[RecordBatch]) -> Result<DataFiles, TableError>;
+
+    /// Makes `files` part of the table, with the `offsets` (topic, partition, next offset) they
+    /// cover and `metadata` (lineage), in one atomic commit: nothing is visible unless all of it
+    /// is. An offset lower than one the table holds is refused ([`TableError::OffsetBackwards`]).
+    async fn publish(
+        &mut self,
+        files: DataFiles,
+        offsets: &[(String, i32, i64)],
+        metadata: &HashMap<String, serde_json::Value>,
+    ) -> Result<(), TableError>;
+
+    /// Commits `data` and its offsets atomically: [`Table::write`], then [`Table::publish`].
+    async fn commit(&mut self, data: CommitData) -> Result<(), TableError> {
+        let files = self.write(&data.batches).await?;
+        self.publish(files, &data.offsets, &data.metadata).await
+    }
 
     /// Loads what other writers committed.
     async fn refresh(&mut self) -> Result<(), TableError>;

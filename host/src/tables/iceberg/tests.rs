@@ -228,3 +228,35 @@ async fn a_new_nullable_column_is_added_and_old_rows_read_null() {
         .unwrap_err();
     assert!(err.to_string().contains("`flair`"), "{err}");
 }
+
+#[tokio::test]
+async fn data_files_are_snappy_compressed_like_the_delta_ones() {
+    use deltalake::parquet::basic::Compression;
+    use deltalake::parquet::file::reader::{FileReader, SerializedFileReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = open(dir.path(), schema::bronze()).await;
+    sink.commit(commit(0, 0..100)).await.unwrap();
+    let files: Vec<_> = walk(&dir.path().join("bronze/data"));
+    assert!(!files.is_empty(), "no data files under bronze/data");
+    for file in files {
+        let reader = SerializedFileReader::new(std::fs::File::open(&file).unwrap()).unwrap();
+        let group = reader.metadata().row_group(0);
+        for column in group.columns() {
+            assert_eq!(column.compression(), Compression::SNAPPY, "{}", file.display());
+        }
+    }
+}
+
+/// The Parquet files under `dir`, at any depth.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(walk(&path));
+        } else if path.extension().is_some_and(|e| e == "parquet") {
+            found.push(path);
+        }
+    }
+    found
+}

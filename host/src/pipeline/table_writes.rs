@@ -6,7 +6,6 @@
 //! threads may borrow the tables and their rows, which a pool's `'static` tasks could not.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use arrow::record_batch::RecordBatch;
@@ -54,19 +53,15 @@ async fn write_one(job: WriteJob<'_>) -> Written {
 /// out in advance would leave threads idle), running it on `handle`'s runtime.
 fn in_threads(handle: &Handle, jobs: Vec<WriteJob<'_>>, threads: usize) -> Vec<Written> {
     let total = jobs.len();
-    let jobs: Vec<Mutex<Option<WriteJob<'_>>>> = jobs.into_iter().map(|j| Mutex::new(Some(j))).collect();
-    let next = AtomicUsize::new(0);
+    let queue = Mutex::new(jobs.into_iter().enumerate());
     let work = || {
         let mut done = Vec::new();
         loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(slot) = jobs.get(i) else {
+            let next = queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).next();
+            let Some((i, job)) = next else {
                 return done;
             };
-            let job = slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
-            if let Some(job) = job {
-                done.push((i, handle.block_on(write_one(job))));
-            }
+            done.push((i, handle.block_on(write_one(job))));
         }
     };
     let mut results: Vec<Option<Written>> = (0..total).map(|_| None).collect();

@@ -6,6 +6,8 @@ use std::collections::HashMap;
 
 use arrow::record_batch::RecordBatch;
 
+use super::error::TableError;
+
 /// The application id of a partition's offsets in a table's `txn` actions.
 pub fn app_id(pipeline: &str, topic: &str, partition: i32) -> String {
     format!("weir/{pipeline}/{topic}/{partition}")
@@ -35,4 +37,39 @@ pub enum DataFiles {
     Iceberg(Vec<iceberg::spec::DataFile>),
     /// The in-memory table of the unit tests keeps the rows themselves.
     Memory(Vec<RecordBatch>),
+}
+
+impl DataFiles {
+    /// The Delta files (none for [`DataFiles::None`]); another format's files are refused.
+    pub fn delta(self, table: &str) -> Result<Vec<deltalake::kernel::Add>, TableError> {
+        match self {
+            DataFiles::None => Ok(Vec::new()),
+            DataFiles::Delta(files) => Ok(files),
+            _ => Err(foreign(table)),
+        }
+    }
+
+    /// The Iceberg files (none for [`DataFiles::None`]); another format's files are refused.
+    pub fn iceberg(self, table: &str) -> Result<Vec<iceberg::spec::DataFile>, TableError> {
+        match self {
+            DataFiles::None => Ok(Vec::new()),
+            DataFiles::Iceberg(files) => Ok(files),
+            _ => Err(foreign(table)),
+        }
+    }
+
+    /// The in-memory rows (none for [`DataFiles::None`]); another format's files are refused.
+    pub fn memory(self, table: &str) -> Result<Vec<RecordBatch>, TableError> {
+        match self {
+            DataFiles::None => Ok(Vec::new()),
+            DataFiles::Memory(rows) => Ok(rows),
+            _ => Err(foreign(table)),
+        }
+    }
+}
+
+fn foreign(table: &str) -> TableError {
+    TableError::ForeignFiles {
+        table: table.to_string(),
+    }
 }

@@ -358,15 +358,7 @@ impl Table for DeltaSink {
         offsets: &[(String, i32, i64)],
         metadata: &HashMap<String, serde_json::Value>,
     ) -> Result<(), TableError> {
-        let files = match files {
-            DataFiles::None => Vec::new(),
-            DataFiles::Delta(files) => files,
-            _ => {
-                return Err(TableError::ForeignFiles {
-                    table: self.name.clone(),
-                });
-            }
-        };
+        let files = files.delta(&self.name)?;
         DeltaSink::publish(self, files, offsets, metadata).await.map(drop)
     }
 

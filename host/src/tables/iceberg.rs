@@ -389,15 +389,7 @@ impl WeirTable for IcebergSink {
         offsets: &[(String, i32, i64)],
         metadata: &HashMap<String, serde_json::Value>,
     ) -> Result<(), TableError> {
-        let files = match files {
-            DataFiles::None => Vec::new(),
-            DataFiles::Iceberg(files) => files,
-            _ => {
-                return Err(TableError::ForeignFiles {
-                    table: self.name.clone(),
-                });
-            }
-        };
+        let files = files.iceberg(&self.name)?;
         IcebergSink::publish(self, files, offsets, metadata).await.map(drop)
     }
 

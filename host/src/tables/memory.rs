@@ -117,15 +117,7 @@ impl Table for MemoryTable {
         offsets: &[(String, i32, i64)],
         _metadata: &HashMap<String, serde_json::Value>,
     ) -> Result<(), TableError> {
-        let rows = match files {
-            DataFiles::None => Vec::new(),
-            DataFiles::Memory(rows) => rows,
-            _ => {
-                return Err(TableError::ForeignFiles {
-                    table: self.name.clone(),
-                });
-            }
-        };
+        let rows = files.memory(&self.name)?;
         let mut stored = self.store.lock();
         if let Some(allowed) = &mut stored.allowed {
             if *allowed == 0 {

@@ -175,6 +175,7 @@ async fn main() {
     }
     let engine = PluginEngine::new(work.path().join("cache")).unwrap();
     if let Some(workers) = only_memory() {
+        memory::reset_peak();
         let both = [TableFormat::Delta, TableFormat::Iceberg];
         let rate = fed_from_memory(&engine, work.path(), "only", &both, workers).await;
         println!("fed from memory, {workers} workers: {rate:.0} records/s");
@@ -188,8 +189,11 @@ async fn main() {
     let size: usize = (0..1000).map(|i| demo::post(i).1.len()).sum::<usize>() / 1000;
     println!("pipeline_throughput: {RECORDS} posts of ~{size} bytes on 4 partitions (tansu)");
 
+    memory::reset_peak();
     let bare = tokio::task::block_in_place(|| bare_consumer(&brokers));
+    let bare_peak = memory::peak_rss_mib();
 
+    memory::reset_peak();
     let broker_fed = {
         let p = pipeline(
             &work.path().join("e2e"),
@@ -213,6 +217,9 @@ async fn main() {
         let _ = started;
         RECORDS as f64 / first.unwrap().elapsed().as_secs_f64()
     };
+    let broker_fed_peak = memory::peak_rss_mib();
+
+    memory::reset_peak();
 
     let native_posts: Vec<(String, String)> = (0..RECORDS)
         .map(|i| {
@@ -224,16 +231,20 @@ async fn main() {
     std::fs::create_dir_all(&native_dir).unwrap();
     let native_pipeline = pipeline(&work.path().join("native-cfg"), "127.0.0.1:1", &native_dir, "native");
     let (native_rate, native_silver) = native::rate(&native_pipeline, &native_posts, &native_dir);
+    drop(native_posts);
+    let native_peak = memory::peak_rss_mib();
     assert!(
         native_silver > RECORDS / 2,
         "the baseline kept {native_silver} silver rows"
     );
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let both = [TableFormat::Delta, TableFormat::Iceberg];
+    memory::reset_peak();
     let one_worker = fed_from_memory(&engine, work.path(), "one", &both, 1).await;
     let two_workers = fed_from_memory(&engine, work.path(), "two", &both, 2).await;
     let memory_fed = fed_from_memory(&engine, work.path(), "all", &both, cores).await;
     let delta_only = fed_from_memory(&engine, work.path(), "delta", &[TableFormat::Delta], cores).await;
+    let memory_fed_peak = memory::peak_rss_mib();
 
     println!("{:<44} {:>12} {:>10}", "path", "records/s", "ratio");
     println!(
@@ -280,5 +291,10 @@ async fn main() {
     println!("ratio memory_fed_vs_native {:.3}", memory_fed / native_rate);
     println!("ratio end_to_end_vs_bare {:.3}", broker_fed / bare);
     println!("ratio workers_2_vs_1 {:.3}", two_workers / one_worker);
-    println!("peak memory (VmHWM): {:.1} MiB", memory::peak_rss_mib());
+    println!(
+        "peak memory (VmHWM, each from its run's start): bare consumer {bare_peak:.1} MiB, \
+         weir from tansu {broker_fed_peak:.1} MiB, native {native_peak:.1} MiB, \
+         weir fed from memory (records prepared up front) {memory_fed_peak:.1} MiB"
+    );
+    println!("peak_mib weir {:.1}", broker_fed_peak.max(memory_fed_peak));
 }

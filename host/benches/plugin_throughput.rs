@@ -97,6 +97,7 @@ fn main() {
     println!("plugin_throughput: validate plugin, {n} posts of ~200 bytes, best of 5 rounds");
     println!("{:<22} {:>14} {:>18}", "path", "records/s", "cost vs native");
     println!("{:<22} {:>14.0} {:>17.2}x", "native (same source)", native_rate, 1.0);
+    let mut cost_1024 = f64::NAN;
     for batch in [1usize, 64, 1024] {
         // Batch size 1 pays a call per record: fewer records keep the run short.
         let count = if batch == 1 { 20_000 } else { n };
@@ -118,6 +119,9 @@ fn main() {
             rate,
             native_rate / rate
         );
+        if batch == 1024 {
+            cost_1024 = native_rate / rate;
+        }
     }
     // The boundary alone: a plugin that passes every record without reading it.
     let boundary = best_rate(n, 5, || {
@@ -130,5 +134,7 @@ fn main() {
         "boundary only (pass-all plugin, batch 1024): {boundary:.0} records/s = {:.0} ns per record",
         1e9 / boundary
     );
+    println!("ratio wasm_vs_native_batch_1024 {cost_1024:.3}");
+    println!("boundary_ns_per_record {:.1}", 1e9 / boundary);
     println!("peak memory (VmHWM): {:.1} MiB", memory::peak_rss_mib());
 }

@@ -44,6 +44,9 @@ impl std::fmt::Debug for KafkaSource {
     }
 }
 
+/// Weir's default for librdkafka's `queued.max.messages.kbytes` (librdkafka's own: 65536).
+pub const PREFETCH_KBYTES: &str = "16384";
+
 impl KafkaSource {
     /// Joins the consumer group of `config` and subscribes to its topic. librdkafka properties in
     /// `config.properties` are passed through and override Weir's defaults, except that offsets
@@ -56,7 +59,10 @@ impl KafkaSource {
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "10000")
             .set("statistics.interval.ms", "1000")
-            .set("enable.partition.eof", "false");
+            .set("enable.partition.eof", "false")
+            // librdkafka prefetches up to 64 MiB per consumer by default; 16 MiB keeps a pipeline
+            // fed at hundreds of thousands of records/s (docs/PERFORMANCE.md) with less memory.
+            .set("queued.max.messages.kbytes", PREFETCH_KBYTES);
         if let Some(id) = config.instance_id.as_deref().map(str::trim).filter(|id| !id.is_empty()) {
             client.set("group.instance.id", id);
         }

@@ -45,7 +45,10 @@ impl std::fmt::Debug for KafkaSource {
 }
 
 /// Weir's default for librdkafka's `queued.max.messages.kbytes` (librdkafka's own: 65536).
-pub const PREFETCH_KBYTES: &str = "16384";
+pub const PREFETCH_KBYTES: &str = "4096";
+/// Weir's default for librdkafka's `fetch.max.bytes` (librdkafka's own: 52428800). At least
+/// `message.max.bytes` (1000000), as librdkafka requires.
+pub const FETCH_MAX_BYTES: &str = "4194304";
 
 impl KafkaSource {
     /// Joins the consumer group of `config` and subscribes to its topic. librdkafka properties in
@@ -60,9 +63,11 @@ impl KafkaSource {
             .set("session.timeout.ms", "10000")
             .set("statistics.interval.ms", "1000")
             .set("enable.partition.eof", "false")
-            // librdkafka prefetches up to 64 MiB per consumer by default; 16 MiB keeps a pipeline
-            // fed at hundreds of thousands of records/s (docs/PERFORMANCE.md) with less memory.
-            .set("queued.max.messages.kbytes", PREFETCH_KBYTES);
+            // librdkafka prefetches up to 64 MiB and fetches up to 50 MB at once by default; the
+            // pipeline benchmark's peak fell from 586 to 335 MiB with 4 MiB of each, its rate
+            // within noise (docs/PERFORMANCE.md). Users with large records raise both.
+            .set("queued.max.messages.kbytes", PREFETCH_KBYTES)
+            .set("fetch.max.bytes", FETCH_MAX_BYTES);
         if let Some(id) = config.instance_id.as_deref().map(str::trim).filter(|id| !id.is_empty()) {
             client.set("group.instance.id", id);
         }

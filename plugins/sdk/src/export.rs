@@ -27,16 +27,13 @@ macro_rules! export_transform {
                     let context = $crate::Context {
                         processing_time_ms: context.processing_time_ms,
                     };
-                    $crate::runtime::process(&STAGE, records, len, &context)
-                        .into_iter()
-                        .map(|outcome| match outcome {
-                            $crate::Outcome::Pass => types::Outcome::Pass,
-                            $crate::Outcome::Accepted(records) => {
-                                types::Outcome::Accepted(records.into_iter().map(to_wit).collect())
-                            }
-                            $crate::Outcome::Rejected(reason) => types::Outcome::Rejected(reason),
-                        })
-                        .collect()
+                    $crate::runtime::process(&STAGE, records, len, &context, |outcome| match outcome {
+                        $crate::Outcome::Pass => types::Outcome::Pass,
+                        $crate::Outcome::Accepted(records) => {
+                            types::Outcome::Accepted(records.into_iter().map(to_wit).collect())
+                        }
+                        $crate::Outcome::Rejected(reason) => types::Outcome::Rejected(reason),
+                    })
                 }
             }
 

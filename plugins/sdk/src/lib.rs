@@ -24,6 +24,7 @@
 //!   inside the plugin crate and route the host's batched calls to the trait.
 //! - [`log`]: the host log, the only thing a plugin may reach outside itself.
 //! - [`time`]: RFC 3339 formatting, since plugins have no clock of their own to agree on.
+//! - [`text`]: string comparison that stays fast in the sandbox (no call into libc's `memcmp`).
 
 mod config;
 mod export;
@@ -32,6 +33,7 @@ mod outcome;
 mod record;
 #[doc(hidden)]
 pub mod runtime;
+pub mod text;
 pub mod time;
 
 pub use config::Config;

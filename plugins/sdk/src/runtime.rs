@@ -26,12 +26,22 @@ where
 /// The records of a column-wise batch, or one error for all of them.
 pub type Batch<'a> = Result<Vec<Record<'a>>, String>;
 
-/// Runs `process` on each record of a batch, in order.
-pub fn process<T: Transform>(slot: &'static Slot<T>, batch: Batch<'_>, len: usize, context: &Context) -> Vec<Outcome> {
+/// Runs `process` on each record of a batch, in order, each outcome turned into the bindings'
+/// type by `wit` as it comes (one pass, one vector).
+pub fn process<T: Transform, W>(
+    slot: &'static Slot<T>,
+    batch: Batch<'_>,
+    len: usize,
+    context: &Context,
+    wit: impl Fn(Outcome) -> W,
+) -> Vec<W> {
     slot.with(|cell| match (cell.borrow().as_ref(), batch) {
-        (Some(stage), Ok(records)) => records.iter().map(|record| stage.process(record, context)).collect(),
-        (None, _) => (0..len).map(|_| Outcome::reject(NOT_INITIALISED)).collect(),
-        (_, Err(e)) => (0..len).map(|_| Outcome::reject(e.clone())).collect(),
+        (Some(stage), Ok(records)) => records
+            .iter()
+            .map(|record| wit(stage.process(record, context)))
+            .collect(),
+        (None, _) => (0..len).map(|_| wit(Outcome::reject(NOT_INITIALISED))).collect(),
+        (_, Err(e)) => (0..len).map(|_| wit(Outcome::reject(e.clone()))).collect(),
     })
 }
 

@@ -47,7 +47,9 @@ fn object(
 ) -> Result<(), Fallback> {
     let names: Vec<Cow<'_, str>> = members.0.iter().map(|(key, _)| rename(key)).collect();
     for (i, name) in names.iter().enumerate() {
-        if names[..i].contains(name) || extra.iter().any(|(e, _)| e == name) {
+        // `text::same`, not `==`: no call into libc's memcmp per pair in the sandbox.
+        let taken = |other: &str| weir_sdk::text::same(other, name);
+        if names[..i].iter().any(|n| taken(n)) || extra.iter().any(|(e, _)| taken(e)) {
             return Err(Fallback::Collision);
         }
     }

@@ -50,6 +50,40 @@ pub struct Validate {
     rules: Rules,
 }
 
+/// The JSON type of a value as the rules speak of it (serde_json reads a number with a fraction
+/// or an exponent as a float, others as integers). An enum, not a name: comparing names would
+/// cost a call into libc's `memcmp` per field in the sandbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Found {
+    Null,
+    Boolean,
+    Integer,
+    Number,
+    String,
+    Array,
+    Object,
+}
+
+impl Found {
+    fn name(self) -> &'static str {
+        match self {
+            Found::Null => "null",
+            Found::Boolean => "boolean",
+            Found::Integer => "integer",
+            Found::Number => "number",
+            Found::String => "string",
+            Found::Array => "array",
+            Found::Object => "object",
+        }
+    }
+}
+
+impl std::fmt::Display for Found {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 impl Kind {
     fn name(self) -> &'static str {
         match self {
@@ -62,24 +96,28 @@ impl Kind {
         }
     }
 
-    /// Whether a value of JSON type `found` (as named by `raw_type`) is of this kind.
-    fn accepts(self, found: &str) -> bool {
+    /// Whether a value of JSON type `found` is of this kind.
+    fn accepts(self, found: Found) -> bool {
         match self {
-            Kind::Number => found == "number" || found == "integer",
-            other => other.name() == found,
+            Kind::String => found == Found::String,
+            Kind::Integer => found == Found::Integer,
+            Kind::Number => found == Found::Number || found == Found::Integer,
+            Kind::Boolean => found == Found::Boolean,
+            Kind::Object => found == Found::Object,
+            Kind::Array => found == Found::Array,
         }
     }
 }
 
-fn type_name(value: &Json) -> &'static str {
+fn type_of(value: &Json) -> Found {
     match value {
-        Json::Null => "null",
-        Json::Bool(_) => "boolean",
-        Json::Number(n) if n.is_f64() => "number",
-        Json::Number(_) => "integer",
-        Json::String(_) => "string",
-        Json::Array(_) => "array",
-        Json::Object(_) => "object",
+        Json::Null => Found::Null,
+        Json::Bool(_) => Found::Boolean,
+        Json::Number(n) if n.is_f64() => Found::Number,
+        Json::Number(_) => Found::Integer,
+        Json::String(_) => Found::String,
+        Json::Array(_) => Found::Array,
+        Json::Object(_) => Found::Object,
     }
 }
 
@@ -130,13 +168,12 @@ impl Visitor<'_> for KeyIndex<'_> {
         f.write_str("a field name")
     }
     fn visit_str<E>(self, key: &str) -> Result<Option<usize>, E> {
-        // Length and first byte first: most keys are told apart without a full comparison,
-        // which in a wasm guest is a call into libc's byte-wise memcmp.
+        // The first byte first: most keys are told apart without a full comparison.
         let first = key.as_bytes().first();
         Ok(self
             .0
             .iter()
-            .position(|name| name.len() == key.len() && name.as_bytes().first() == first && name.as_str() == key))
+            .position(|name| name.as_bytes().first() == first && weir_sdk::text::same(name, key)))
     }
 }
 
@@ -144,17 +181,16 @@ impl Visitor<'_> for KeyIndex<'_> {
 const STACK_FIELDS: usize = 32;
 
 /// The JSON type of a raw value, read from its text without parsing it into a tree.
-fn raw_type(raw: &RawValue) -> &'static str {
+fn raw_type(raw: &RawValue) -> Found {
     let text = raw.get();
     match text.as_bytes().first() {
-        Some(b'"') => "string",
-        Some(b'{') => "object",
-        Some(b'[') => "array",
-        Some(b't' | b'f') => "boolean",
-        Some(b'n') => "null",
-        // serde_json reads a number with a fraction or an exponent as a float, others as integers.
-        _ if !text.bytes().any(|b| matches!(b, b'.' | b'e' | b'E')) => "integer",
-        _ => "number",
+        Some(b'"') => Found::String,
+        Some(b'{') => Found::Object,
+        Some(b'[') => Found::Array,
+        Some(b't' | b'f') => Found::Boolean,
+        Some(b'n') => Found::Null,
+        _ if !text.bytes().any(|b| matches!(b, b'.' | b'e' | b'E')) => Found::Integer,
+        _ => Found::Number,
     }
 }
 
@@ -181,7 +217,7 @@ impl Validate {
             // Say why in the words of a full parse: not JSON, or not an object.
             return Err(match serde_json::from_str::<Json>(value) {
                 Err(e) => format!("value is not valid JSON for this stage: {e}"),
-                Ok(other) => format!("value must be a JSON object, got {}", type_name(&other)),
+                Ok(other) => format!("value must be a JSON object, got {}", type_of(&other)),
             });
         }
         self.check_fields(|i| found[i])
@@ -189,7 +225,8 @@ impl Validate {
 
     fn check_fields<'a>(&self, field: impl Fn(usize) -> Option<&'a RawValue>) -> Result<(), String> {
         let rules = &self.rules;
-        let present = |i: usize| field(i).filter(|raw| raw.get() != "null");
+        // A JSON value that starts with `n` is `null`.
+        let present = |i: usize| field(i).filter(|raw| raw.get().as_bytes().first() != Some(&b'n'));
         for &i in &rules.required {
             if present(i).is_none() {
                 return Err(format!("missing required field `{}`", rules.names[i]));

@@ -63,9 +63,9 @@ impl KafkaSource {
             .set("session.timeout.ms", "10000")
             .set("statistics.interval.ms", "1000")
             .set("enable.partition.eof", "false")
-            // librdkafka prefetches up to 64 MiB and fetches up to 50 MB at once by default; the
-            // pipeline benchmark's peak fell from 586 to 335 MiB with 4 MiB of each, its rate
-            // within noise (docs/PERFORMANCE.md). Users with large records raise both.
+            // librdkafka prefetches up to 64 MiB and fetches up to 50 MB at once by default; 4 MiB
+            // of each lowered the pipeline benchmark's peak (586 MiB before, 335–550 after) at
+            // the same rate within noise (docs/PERFORMANCE.md). Users with large records raise both.
             .set("queued.max.messages.kbytes", PREFETCH_KBYTES)
             .set("fetch.max.bytes", FETCH_MAX_BYTES);
         if let Some(id) = config.instance_id.as_deref().map(str::trim).filter(|id| !id.is_empty()) {

@@ -85,27 +85,25 @@ impl std::fmt::Display for Found {
 }
 
 impl Kind {
-    fn name(self) -> &'static str {
+    /// The JSON type this kind names.
+    fn found(self) -> Found {
         match self {
-            Kind::String => "string",
-            Kind::Integer => "integer",
-            Kind::Number => "number",
-            Kind::Boolean => "boolean",
-            Kind::Object => "object",
-            Kind::Array => "array",
+            Kind::String => Found::String,
+            Kind::Integer => Found::Integer,
+            Kind::Number => Found::Number,
+            Kind::Boolean => Found::Boolean,
+            Kind::Object => Found::Object,
+            Kind::Array => Found::Array,
         }
     }
 
-    /// Whether a value of JSON type `found` is of this kind.
+    fn name(self) -> &'static str {
+        self.found().name()
+    }
+
+    /// Whether a value of JSON type `found` is of this kind (an integer is a number too).
     fn accepts(self, found: Found) -> bool {
-        match self {
-            Kind::String => found == Found::String,
-            Kind::Integer => found == Found::Integer,
-            Kind::Number => found == Found::Number || found == Found::Integer,
-            Kind::Boolean => found == Found::Boolean,
-            Kind::Object => found == Found::Object,
-            Kind::Array => found == Found::Array,
-        }
+        found == self.found() || (self == Kind::Number && found == Found::Integer)
     }
 }
 

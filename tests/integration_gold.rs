@@ -60,7 +60,7 @@ columns = [
   { name = "id", type = "string", nullable = false },
   { name = "user", type = "string" },
   { name = "amount", type = "int64" },
-  { name = "ts", type = "timestamp" },
+  { name = "ts", type = "timestamp", unit = "ms" },
 ]
 
 [commit]

@@ -29,11 +29,7 @@ fn plugin() -> PathBuf {
 }
 
 fn gold() -> Gold {
-    let column = |name: &str, ty| ColumnConfig {
-        name: name.into(),
-        ty,
-        nullable: true,
-    };
+    let column = |name: &str, ty| ColumnConfig::new(name, ty, true);
     Gold {
         name: "bench".into(),
         plugin: plugin(),

@@ -148,6 +148,11 @@ fn check_silver(silver: &SilverConfig, invalid: Invalid<'_>) -> Result<(), Confi
                 format!("column `{}` is declared twice", column.name),
             ));
         }
+        if column.unit.is_some() && !has_epoch(&column.ty) {
+            let needle = format!("\"{}\"", column.name);
+            let message = format!("`unit` applies to timestamp and date columns, not `{}`", column.ty);
+            return Err(invalid("tables.silver.columns", &needle, message));
+        }
     }
     if silver.columns.is_empty() {
         return Err(invalid(
@@ -173,6 +178,10 @@ fn check_silver(silver: &SilverConfig, invalid: Invalid<'_>) -> Result<(), Confi
                 let message = format!("key column `{key}` must be declared with `nullable = false`");
                 return Err(invalid("tables.silver.key", &format!("\"{key}\""), message));
             }
+            Some(c) if c.ty.is_nested() => {
+                let message = format!("key column `{key}` must have a primitive type, not `{}`", c.ty);
+                return Err(invalid("tables.silver.key", &format!("\"{key}\""), message));
+            }
             Some(_) => {}
         }
     }
@@ -183,7 +192,7 @@ fn check_silver(silver: &SilverConfig, invalid: Invalid<'_>) -> Result<(), Confi
                 let message = format!("`{}` is not a declared column", partition.column);
                 return Err(invalid("tables.silver.partition_by.column", &needle, message));
             }
-            Some(c) if partition.transform != PartitionTransform::Identity && c.ty != ColumnType::Timestamp => {
+            Some(c) if partition.transform != PartitionTransform::Identity && !c.ty.is_timestamp() => {
                 let message = format!(
                     "`{}` of `{}` needs a timestamp column",
                     partition.transform.name(),
@@ -195,6 +204,17 @@ fn check_silver(silver: &SilverConfig, invalid: Invalid<'_>) -> Result<(), Confi
         }
     }
     Ok(())
+}
+
+/// Whether `ty` is, or holds, a timestamp or a date: a type an epoch unit applies to.
+fn has_epoch(ty: &ColumnType) -> bool {
+    match ty {
+        ColumnType::Timestamp | ColumnType::TimestampNtz | ColumnType::Date => true,
+        ColumnType::List(item) => has_epoch(item),
+        ColumnType::Map(key, value) => has_epoch(key) || has_epoch(value),
+        ColumnType::Struct(fields) => fields.iter().any(|f| has_epoch(&f.ty)),
+        _ => false,
+    }
 }
 
 /// The most parallel workers a pipeline may ask for.

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::checks::{Invalid, check_plugin};
 use super::error::ConfigError;
-use super::model::{ColumnType, GoldConfig, PipelineFile};
+use super::model::{GoldConfig, PipelineFile};
 use super::pipeline::{DEFAULT_MAX_AHEAD_US, GOLD_RESERVED, Gold, WindowSpec};
 
 /// Checks the `[[gold]]` sections: names, plugin files, the event-time column, window lengths
@@ -39,7 +39,7 @@ pub fn check_gold(
         let (plugin, config) = check_plugin(dir, &gold.plugin, &gold.limits, &gold.config, &key, invalid)?;
         let event_needle = format!("\"{}\"", gold.event_time);
         match silver.columns.iter().find(|c| c.name == gold.event_time) {
-            Some(c) if c.ty == ColumnType::Timestamp => {}
+            Some(c) if c.ty.is_timestamp() => {}
             Some(_) => {
                 let message = format!("`{}` must be a timestamp column", gold.event_time);
                 return Err(invalid(&key("event_time"), &event_needle, message));

@@ -15,14 +15,15 @@ mod load;
 mod model;
 mod pipeline;
 mod span;
+mod types;
 
 pub use duration::parse_micros;
 pub use env::{expand, from_env, from_map};
 pub use error::ConfigError;
 pub use load::{check_unique_name, discover, load};
 pub use model::{
-    CatalogKind, ColumnConfig, ColumnType, CommitPolicy, GoldConfig, IcebergConfig, PartitionBy, PartitionTransform,
-    PipelineFile, S3Config, SilverConfig, SourceConfig, StageConfig, TableFormat, TablesConfig, ValueFormat,
-    WindowConfig,
+    CatalogKind, ColumnConfig, ColumnType, CommitPolicy, EpochUnit, GoldConfig, IcebergConfig, PartitionBy,
+    PartitionTransform, PipelineFile, S3Config, SilverConfig, SourceConfig, StageConfig, StructField, TableFormat,
+    TablesConfig, ValueFormat, WindowConfig,
 };
 pub use pipeline::{DEFAULT_MAX_AHEAD_US, GOLD_RESERVED, Gold, PIPELINE_FILE, Pipeline, Stage, WindowSpec};

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::types::{ColumnType, EpochUnit, StructField};
+
 use crate::plugin::{Limits, PluginKind};
 
 /// One pipeline file.
@@ -264,24 +266,32 @@ pub struct ColumnConfig {
     /// Whether a record may lack the field (null). Key columns must not be nullable.
     #[serde(default = "yes")]
     pub nullable: bool,
+    /// The unit of epoch numbers in a timestamp or date column (and its nested timestamps).
+    /// Without it such a column takes text only (RFC 3339, `YYYY-MM-DD`).
+    #[serde(default)]
+    pub unit: Option<EpochUnit>,
+    /// The documented casts: numbers and booleans written as text are parsed (`"12"` into an
+    /// integer column), numbers and booleans go into a string column as written, and a whole
+    /// float into an integer column (`12.0`). Off: each of these is quarantined.
+    #[serde(default)]
+    pub coerce: bool,
+}
+
+impl ColumnConfig {
+    /// A column of `ty` with no unit and no casts.
+    pub fn new(name: &str, ty: ColumnType, nullable: bool) -> Self {
+        ColumnConfig {
+            name: name.into(),
+            ty,
+            nullable,
+            unit: None,
+            coerce: false,
+        }
+    }
 }
 
 fn yes() -> bool {
     true
-}
-
-/// Column types a pipeline can declare.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ColumnType {
-    String,
-    Int32,
-    Int64,
-    Float64,
-    Boolean,
-    /// Microseconds since the epoch, UTC; from RFC 3339 text or epoch seconds.
-    Timestamp,
-    Date,
 }
 
 /// S3 connection settings. Unset values fall back to the usual `AWS_*` environment variables.

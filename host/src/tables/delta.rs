@@ -16,7 +16,7 @@ use url::Url;
 use super::commit::{CommitData, DataFiles, app_id};
 use super::error::TableError;
 use super::evolve::evolve;
-use super::schema::{TableSchema, align, derive_partition};
+use super::schema::{Column, TableSchema, align, derive_partition};
 use super::table::{Table, Upkeep, UpkeepReport};
 use crate::config::TableFormat;
 
@@ -58,9 +58,13 @@ impl DeltaSink {
             .map_err(error)?;
         if table.version().is_none() {
             let partition_columns: Vec<String> = schema.delta_partition_column().into_iter().map(|c| c.name).collect();
+            let fields = schema.delta_fields().map_err(|e| TableError::Schema {
+                table: name.to_string(),
+                source: e.into(),
+            })?;
             let created = table
                 .create()
-                .with_columns(schema.delta_fields())
+                .with_columns(fields)
                 .with_partition_columns(partition_columns)
                 .with_table_name(name)
                 .with_save_mode(SaveMode::Ignore)
@@ -391,19 +395,24 @@ impl Table for DeltaSink {
     /// The declared columns and the derived partition column, if any.
     fn declared_columns(&self) -> Vec<(String, bool)> {
         self.schema
-            .delta_fields()
-            .iter()
-            .map(|f| (f.name().clone(), f.is_nullable()))
+            .delta_columns()
+            .into_iter()
+            .map(|c| (c.name, c.nullable))
             .collect()
     }
 
     async fn add_columns(&mut self, names: &[String]) -> Result<(), TableError> {
-        let fields: Vec<_> = self
+        let fields = self
             .schema
-            .delta_fields()
-            .into_iter()
-            .filter(|f| names.contains(f.name()))
-            .collect();
+            .delta_columns()
+            .iter()
+            .filter(|c| names.contains(&c.name))
+            .map(Column::delta_field)
+            .collect::<Result<Vec<_>, String>>()
+            .map_err(|e| TableError::Schema {
+                table: self.name.clone(),
+                source: e.into(),
+            })?;
         self.table = self
             .table
             .clone()

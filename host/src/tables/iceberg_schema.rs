@@ -3,39 +3,29 @@
 
 use std::sync::Arc;
 
-use iceberg::spec::{NestedField, PrimitiveType, Schema, Transform, Type, UnboundPartitionSpec};
+use iceberg::spec::{NestedField, Schema, Transform, Type, UnboundPartitionSpec};
 
+use super::column_types;
 use super::schema::{Column, TableSchema};
-use crate::config::{ColumnType, PartitionTransform};
+use crate::config::PartitionTransform;
 
-/// The Iceberg type of a column.
+/// The Iceberg type of a column (nested field ids are placeholders a schema update reassigns).
 pub fn iceberg_type(column: &Column) -> Type {
-    let ty = if column.binary {
-        PrimitiveType::Binary
-    } else {
-        match column.ty {
-            ColumnType::String => PrimitiveType::String,
-            ColumnType::Int32 => PrimitiveType::Int,
-            ColumnType::Int64 => PrimitiveType::Long,
-            ColumnType::Float64 => PrimitiveType::Double,
-            ColumnType::Boolean => PrimitiveType::Boolean,
-            ColumnType::Timestamp => PrimitiveType::Timestamptz,
-            ColumnType::Date => PrimitiveType::Date,
-        }
-    };
-    Type::Primitive(ty)
+    column_types::iceberg_type(&column.ty, &mut 1)
 }
 
-/// The Iceberg schema of `schema`, field ids from 1 in column order.
+/// The Iceberg schema of `schema`: field ids from 1 in column order, then the nested fields'.
 pub fn iceberg_schema(schema: &TableSchema) -> Result<Schema, iceberg::Error> {
-    let fields = schema.columns.iter().zip(1..).map(|(column, id)| {
-        let field = if column.nullable {
-            NestedField::optional(id, &column.name, iceberg_type(column))
-        } else {
-            NestedField::required(id, &column.name, iceberg_type(column))
-        };
-        Arc::new(field)
-    });
+    let mut next_id = schema.columns.len() as i32 + 1;
+    let fields: Vec<_> = schema
+        .columns
+        .iter()
+        .zip(1..)
+        .map(|(column, id)| {
+            let ty = column_types::iceberg_type(&column.ty, &mut next_id);
+            Arc::new(NestedField::new(id, &column.name, ty, !column.nullable))
+        })
+        .collect();
     Schema::builder().with_fields(fields).build()
 }
 

@@ -6,6 +6,7 @@
 //! layer in every format; `open` opens all the tables of a pipeline.
 
 pub mod catalog;
+pub mod column_types;
 pub mod commit;
 pub mod delta;
 mod error;
@@ -26,3 +27,6 @@ pub use iceberg::IcebergSink;
 pub use medallion::{Layer, Medallion, TableId};
 pub use open::{Tables, iceberg_root};
 pub use table::Table;
+
+#[cfg(test)]
+mod typed_tests;

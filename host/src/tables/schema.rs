@@ -7,9 +7,11 @@ use arrow::array::{
     ArrayRef, AsArray, Date32Array, RecordBatch, RecordBatchOptions, TimestampMicrosecondArray, new_null_array,
 };
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampMicrosecondType};
 use arrow::error::ArrowError;
-use deltalake::kernel::{DataType as DeltaType, PrimitiveType, StructField};
+use deltalake::kernel::StructField;
+
+use super::column_types;
 
 use crate::config::{ColumnConfig, ColumnType, PartitionBy, PartitionTransform};
 
@@ -19,59 +21,29 @@ pub struct Column {
     pub name: String,
     pub ty: ColumnType,
     pub nullable: bool,
-    /// Raw bytes (Kafka keys and values), which no declared type covers.
-    pub binary: bool,
 }
 
 impl Column {
-    fn new(name: &str, ty: ColumnType, nullable: bool) -> Self {
+    pub fn new(name: &str, ty: ColumnType, nullable: bool) -> Self {
         Column {
             name: name.into(),
             ty,
             nullable,
-            binary: false,
         }
     }
 
+    /// Raw bytes (Kafka keys and values).
     fn bytes(name: &str) -> Self {
-        Column {
-            name: name.into(),
-            ty: ColumnType::String,
-            nullable: true,
-            binary: true,
-        }
+        Column::new(name, ColumnType::Binary, true)
     }
 
     pub fn arrow_type(&self) -> DataType {
-        if self.binary {
-            return DataType::Binary;
-        }
-        match self.ty {
-            ColumnType::String => DataType::Utf8,
-            ColumnType::Int32 => DataType::Int32,
-            ColumnType::Int64 => DataType::Int64,
-            ColumnType::Float64 => DataType::Float64,
-            ColumnType::Boolean => DataType::Boolean,
-            ColumnType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-            ColumnType::Date => DataType::Date32,
-        }
+        column_types::arrow_type(&self.ty)
     }
 
-    pub fn delta_field(&self) -> StructField {
-        let ty = if self.binary {
-            PrimitiveType::Binary
-        } else {
-            match self.ty {
-                ColumnType::String => PrimitiveType::String,
-                ColumnType::Int32 => PrimitiveType::Integer,
-                ColumnType::Int64 => PrimitiveType::Long,
-                ColumnType::Float64 => PrimitiveType::Double,
-                ColumnType::Boolean => PrimitiveType::Boolean,
-                ColumnType::Timestamp => PrimitiveType::Timestamp,
-                ColumnType::Date => PrimitiveType::Date,
-            }
-        };
-        StructField::new(&self.name, DeltaType::Primitive(ty), self.nullable)
+    pub fn delta_field(&self) -> Result<StructField, String> {
+        let ty = column_types::delta_type(&self.ty).map_err(|e| format!("column `{}`: {e}", self.name))?;
+        Ok(StructField::new(&self.name, ty, self.nullable))
     }
 }
 
@@ -114,13 +86,18 @@ impl TableSchema {
         })
     }
 
-    /// The Delta table's fields: the columns, then the derived partition column if any.
-    pub fn delta_fields(&self) -> Vec<StructField> {
-        let mut fields: Vec<StructField> = self.columns.iter().map(Column::delta_field).collect();
+    /// The Delta table's columns: the declared ones, then the derived partition column if any.
+    pub fn delta_columns(&self) -> Vec<Column> {
+        let mut columns = self.columns.clone();
         if let Some(derived) = self.delta_partition_column().filter(|c| !self.columns.contains(c)) {
-            fields.push(derived.delta_field());
+            columns.push(derived);
         }
-        fields
+        columns
+    }
+
+    /// The Delta table's fields, of `delta_columns`.
+    pub fn delta_fields(&self) -> Result<Vec<StructField>, String> {
+        self.delta_columns().iter().map(Column::delta_field).collect()
     }
 }
 
@@ -159,7 +136,7 @@ pub fn bronze() -> TableSchema {
 pub fn silver(declared: &[ColumnConfig]) -> TableSchema {
     let mut columns: Vec<Column> = declared
         .iter()
-        .map(|c| Column::new(&c.name, c.ty, c.nullable))
+        .map(|c| Column::new(&c.name, c.ty.clone(), c.nullable))
         .collect();
     columns.extend(origin());
     TableSchema::new(columns)
@@ -189,7 +166,7 @@ pub fn gold(key_column: &str, declared: &[ColumnConfig]) -> TableSchema {
         Column::new("window_start", ColumnType::Timestamp, false),
         Column::new("window_end", ColumnType::Timestamp, false),
     ];
-    columns.extend(declared.iter().map(|c| Column::new(&c.name, c.ty, true)));
+    columns.extend(declared.iter().map(|c| Column::new(&c.name, c.ty.clone(), true)));
     columns.extend([
         Column::new("_error", ColumnType::String, true),
         Column::new("_emitted_at", ColumnType::Timestamp, false),

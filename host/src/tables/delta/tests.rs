@@ -128,17 +128,9 @@ async fn a_batch_of_the_wrong_shape_is_refused_and_nothing_is_committed() {
 async fn a_column_another_writer_added_first_is_not_added_twice() {
     use crate::config::{ColumnConfig, ColumnType};
     let declared = |extra: bool| {
-        let mut columns = vec![ColumnConfig {
-            name: "id".into(),
-            ty: ColumnType::String,
-            nullable: false,
-        }];
+        let mut columns = vec![ColumnConfig::new("id", ColumnType::String, false)];
         if extra {
-            columns.push(ColumnConfig {
-                name: "flair".into(),
-                ty: ColumnType::String,
-                nullable: true,
-            });
+            columns.push(ColumnConfig::new("flair", ColumnType::String, true));
         }
         schema::silver(&columns)
     };

@@ -119,22 +119,10 @@ async fn a_second_writer_of_the_same_partition_is_refused_but_other_partitions_c
 
 /// `id`, `at` (partitioned by day) and, with `extra`, a nullable `flair`.
 fn declared(extra: bool) -> TableSchema {
-    let mut columns = vec![crate::config::ColumnConfig {
-        name: "id".into(),
-        ty: ColumnType::String,
-        nullable: false,
-    }];
-    columns.push(crate::config::ColumnConfig {
-        name: "at".into(),
-        ty: ColumnType::Timestamp,
-        nullable: true,
-    });
+    let mut columns = vec![crate::config::ColumnConfig::new("id", ColumnType::String, false)];
+    columns.push(crate::config::ColumnConfig::new("at", ColumnType::Timestamp, true));
     if extra {
-        columns.push(crate::config::ColumnConfig {
-            name: "flair".into(),
-            ty: ColumnType::String,
-            nullable: true,
-        });
+        columns.push(crate::config::ColumnConfig::new("flair", ColumnType::String, true));
     }
     schema::silver(&columns).partitioned(Some(PartitionBy {
         column: "at".into(),

@@ -25,6 +25,7 @@ pub mod health;
 pub mod metrics;
 pub mod pipeline;
 pub mod plugin;
+pub mod registry;
 pub mod reload;
 pub mod sample;
 pub mod serve;

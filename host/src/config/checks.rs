@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use super::error::ConfigError;
 use super::model::{
     ColumnType, CommitPolicy, PartitionTransform, PipelineFile, SilverConfig, SourceConfig, TableFormat, TablesConfig,
+    ValueFormat,
 };
 use super::pipeline::Stage;
 use crate::plugin::{Limits, PluginKind};
@@ -63,7 +64,37 @@ pub fn check_source(source: &SourceConfig, invalid: Invalid<'_>) -> Result<(), C
             ),
         ));
     }
+    check_registry(source, invalid)
+}
 
+/// An Avro source has a registry with an http(s) URL; basic auth has both halves, and is not
+/// given together with a token.
+fn check_registry(source: &SourceConfig, invalid: Invalid<'_>) -> Result<(), ConfigError> {
+    let Some(registry) = &source.schema_registry else {
+        if source.format == ValueFormat::Avro {
+            let message = "an Avro source needs `[source.schema_registry]` with its `url`".into();
+            return Err(invalid("source.format", "format", message));
+        }
+        return Ok(());
+    };
+    let url_ok = url::Url::parse(&registry.url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+    if !url_ok {
+        let message = format!("`{}` is not an http:// or https:// URL", registry.url);
+        return Err(invalid("source.schema_registry.url", "url", message));
+    }
+    let set = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.is_empty());
+    if set(&registry.username) != set(&registry.password) {
+        let message = "basic auth needs both `username` and `password`".into();
+        return Err(invalid("source.schema_registry.username", "username", message));
+    }
+    if set(&registry.username) && set(&registry.token) {
+        let message = "give basic auth (`username`, `password`) or a bearer `token`, not both".into();
+        return Err(invalid("source.schema_registry.token", "token", message));
+    }
+    if registry.timeout_ms == 0 || registry.max_backoff_ms == 0 {
+        let message = "`timeout_ms` and `max_backoff_ms` must be above 0".into();
+        return Err(invalid("source.schema_registry", "schema_registry", message));
+    }
     Ok(())
 }
 

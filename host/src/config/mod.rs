@@ -23,7 +23,7 @@ pub use error::ConfigError;
 pub use load::{check_unique_name, discover, load};
 pub use model::{
     CatalogKind, ColumnConfig, ColumnType, CommitPolicy, EpochUnit, GoldConfig, IcebergConfig, PartitionBy,
-    PartitionTransform, PipelineFile, S3Config, SilverConfig, SourceConfig, StageConfig, StructField, TableFormat,
-    TablesConfig, ValueFormat, WindowConfig,
+    PartitionTransform, PipelineFile, S3Config, SchemaRegistryConfig, SilverConfig, SourceConfig, StageConfig,
+    StructField, TableFormat, TablesConfig, ValueFormat, WindowConfig,
 };
 pub use pipeline::{DEFAULT_MAX_AHEAD_US, GOLD_RESERVED, Gold, PIPELINE_FILE, Pipeline, Stage, WindowSpec};

@@ -96,6 +96,9 @@ pub struct SourceConfig {
     /// How record values are encoded.
     #[serde(default)]
     pub format: ValueFormat,
+    /// Where Avro records' schemas are looked up by the id in front of each record.
+    #[serde(default)]
+    pub schema_registry: Option<SchemaRegistryConfig>,
     /// Most records taken from one partition per batch.
     #[serde(default = "default_batch_records")]
     pub batch_records: usize,
@@ -120,6 +123,40 @@ pub enum ValueFormat {
     /// One JSON document per message.
     #[default]
     Json,
+    /// Avro in the Confluent wire format (magic byte 0, 4-byte schema id, the datum), schemas
+    /// from `[source.schema_registry]`.
+    Avro,
+}
+
+/// A Confluent-compatible Schema Registry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaRegistryConfig {
+    /// Base URL, e.g. `http://registry:8081`.
+    pub url: String,
+    /// Basic auth: user name (`${VAR}` expands), with `password`.
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Bearer token (`${VAR}` expands), instead of basic auth.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Each request's time limit.
+    #[serde(default = "default_registry_timeout_ms")]
+    pub timeout_ms: u64,
+    /// The longest wait between retries while the registry does not answer (the pipeline waits;
+    /// nothing is quarantined because of it).
+    #[serde(default = "default_registry_backoff_ms")]
+    pub max_backoff_ms: u64,
+}
+
+fn default_registry_timeout_ms() -> u64 {
+    10_000
+}
+
+fn default_registry_backoff_ms() -> u64 {
+    10_000
 }
 
 /// One plugin stage.

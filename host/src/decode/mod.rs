@@ -1,15 +1,21 @@
 //! From JSON text to typed Arrow rows. `silver` decodes accepted records into the declared
 //! columns: `json_fields` finds a record's declared fields in one pass, `interpret` reads each
-//! as its column's type strictly (`number`, `timestamp`), `cell` builds the arrays. `wire` reads
-//! the Confluent Schema Registry header of Avro and Protobuf records (the decoders are issue 16's
-//! next steps).
+//! as its column's type strictly (`number`, `timestamp`), `cell` builds the arrays. `values` turns a
+//! source's record values into that JSON: as they came, or Avro (`wire`: the Confluent header;
+//! `schemas`: writer schemas by id from the registry; `avro`: a datum rendered as JSON).
 
+mod avro;
 mod cell;
 mod interpret;
 mod json_fields;
 mod number;
+mod schemas;
 mod silver;
 mod timestamp;
+mod values;
 pub mod wire;
 
+pub use avro::AvroSchema;
+pub use schemas::{SchemaEntry, Schemas};
 pub use silver::{DecodeOutcome, Origin, SilverDecoder};
+pub use values::ValueDecoder;

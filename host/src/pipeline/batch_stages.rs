@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::rows::Rejected;
 use super::stages::RunningStage;
+use crate::decode::ValueDecoder;
 use crate::metrics::metrics;
 use crate::plugin::{BatchContext, Outputs, Record, TransformVerdict, Verdict};
 use crate::source::SourceRecord;
@@ -24,8 +25,13 @@ pub struct StageInputs {
 pub struct Interrupted;
 
 /// The plugin records of `records`; the malformed, those without a value and those whose value
-/// is not UTF-8 go to `rejected` instead.
-pub fn plugin_inputs<'a>(records: &[&'a SourceRecord], rejected: &mut Vec<Rejected<'a>>) -> StageInputs {
+/// `values` cannot read (not UTF-8; an Avro record without its header or schema, or whose body
+/// does not match it) go to `rejected` instead.
+pub fn plugin_inputs<'a>(
+    records: &[&'a SourceRecord],
+    values: &ValueDecoder,
+    rejected: &mut Vec<Rejected<'a>>,
+) -> StageInputs {
     let mut inputs = StageInputs {
         records: Vec::with_capacity(records.len()),
         from: Vec::with_capacity(records.len()),
@@ -35,17 +41,20 @@ pub fn plugin_inputs<'a>(records: &[&'a SourceRecord], rejected: &mut Vec<Reject
             rejected.push(Rejected::new(record, "decode", reason, None));
             continue;
         }
-        match record.value.as_deref().map(std::str::from_utf8) {
-            Some(Ok(text)) => {
+        let Some(value) = record.value.as_deref() else {
+            rejected.push(Rejected::new(record, "decode", "message has no value", None));
+            continue;
+        };
+        match values.text(value) {
+            Ok(text) => {
                 inputs.records.push(Record {
                     key: record.key.clone(),
-                    value: text.to_string(),
+                    value: text,
                     timestamp_ms: record.timestamp_ms,
                 });
                 inputs.from.push(i);
             }
-            Some(Err(_)) => rejected.push(Rejected::new(record, "decode", "value is not UTF-8 text", None)),
-            None => rejected.push(Rejected::new(record, "decode", "message has no value", None)),
+            Err(reason) => rejected.push(Rejected::new(record, "decode", &reason, None)),
         }
     }
     inputs

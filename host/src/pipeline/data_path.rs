@@ -18,7 +18,7 @@ use super::silver_keys::SilverKeys;
 use super::stages::Started;
 use super::workers::Workers;
 use crate::config::Pipeline;
-use crate::decode::SilverDecoder;
+use crate::decode::{SilverDecoder, ValueDecoder};
 use crate::gold::GoldTable;
 use crate::source::{PartitionBatch, SourceRecord};
 use crate::tables::{Layer, TableError, Tables};
@@ -44,6 +44,8 @@ pub struct DataPath {
     /// Per worker, an instance of every transform stage.
     pub(super) workers: Workers,
     pub(super) decoder: SilverDecoder,
+    /// Record values to JSON text (Avro through the registry's schemas).
+    pub(super) values: ValueDecoder,
     pub(super) tables: Tables,
     /// Per table, the next offset of each partition it holds.
     pub(super) offsets: TableOffsets,
@@ -70,6 +72,10 @@ impl DataPath {
     pub async fn open(pipeline: Pipeline, started: Started, mut tables: Tables) -> Result<Self, RunError> {
         let name = pipeline.name.clone();
         let decoder = SilverDecoder::new(&pipeline.tables.silver.columns);
+        let values = ValueDecoder::new(&pipeline.source).map_err(|e| RunError::Unsupported {
+            pipeline: name.clone(),
+            message: e.to_string(),
+        })?;
         let table_error = |source| RunError::Table {
             pipeline: name.clone(),
             source,
@@ -107,6 +113,7 @@ impl DataPath {
             pipeline,
             workers,
             decoder,
+            values,
             tables,
             offsets: TableOffsets::new(ids),
             keys,
@@ -156,6 +163,23 @@ impl DataPath {
 
     /// Takes one partition batch through the data path into the buffer, with one clock reading,
     /// `now_ms` (see [`DataPath::process_all`]).
+    /// Fetches the writer schemas `batches` name that are not held yet, waiting while the
+    /// registry does not answer (so no record is quarantined because it blinked). Fails only
+    /// when the pipeline is told to stop first.
+    pub async fn fetch_schemas(&mut self, batches: &[PartitionBatch]) -> Result<(), RunError> {
+        let values = batches
+            .iter()
+            .flat_map(|b| &b.records)
+            .filter_map(|r| r.value.as_deref());
+        if self.values.ensure(values, &self.interrupt).await {
+            Ok(())
+        } else {
+            Err(RunError::Interrupted {
+                pipeline: self.pipeline.name.clone(),
+            })
+        }
+    }
+
     pub fn process(&mut self, batch: &PartitionBatch, now_ms: i64) -> Result<(), RunError> {
         self.process_all(std::slice::from_ref(batch), now_ms)
     }
@@ -172,6 +196,7 @@ impl DataPath {
         let shared = Prepare {
             pipeline: &self.pipeline.name,
             decoder: &self.decoder,
+            values: &self.values,
             offsets: &self.offsets,
             bronze: self.tables.bronze.schema(),
             interrupt: &self.interrupt,

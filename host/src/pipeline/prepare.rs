@@ -11,7 +11,7 @@ use super::batch_stages::{self, Interrupted, StageInputs, StageRun};
 use super::offsets::TableOffsets;
 use super::rows::{self, Rejected};
 use super::stages::RunningStage;
-use crate::decode::{Origin, SilverDecoder};
+use crate::decode::{Origin, SilverDecoder, ValueDecoder};
 use crate::metrics::metrics;
 use crate::plugin::BatchContext;
 use crate::source::SourceRecord;
@@ -31,6 +31,7 @@ pub(super) struct Batch<'r> {
 pub(super) struct Prepare<'c> {
     pub pipeline: &'c str,
     pub decoder: &'c SilverDecoder,
+    pub values: &'c ValueDecoder,
     pub offsets: &'c TableOffsets,
     pub bronze: &'c TableSchema,
     pub interrupt: &'c CancellationToken,
@@ -90,7 +91,7 @@ impl Prepare<'_> {
         batch: &Batch<'r>,
         rejected: &mut Vec<Rejected<'r>>,
     ) -> Result<StageInputs, Unprepared> {
-        let inputs = batch_stages::plugin_inputs(&batch.records, rejected);
+        let inputs = batch_stages::plugin_inputs(&batch.records, self.values, rejected);
         let m = metrics();
         m.records_in
             .with_label_values(&[self.pipeline])

@@ -225,6 +225,7 @@ impl PipelineRunner {
                     source,
                 }
             })?;
+        self.path.fetch_schemas(&batches).await?;
         let now_ms = crate::clock::now_ms();
         self.path.process_all(&batches, now_ms)?;
         let reread = self.path.revoke(self.source.take_revoked()).await?;

@@ -347,6 +347,7 @@ mod tests {
             topic: topic.into(),
             group: format!("{topic}-group"),
             format: Default::default(),
+            schema_registry: None,
             batch_records: 7,
             instance_id: None,
             properties: [("session.timeout.ms".to_string(), "6000".to_string())].into(),

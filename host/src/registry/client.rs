@@ -1,0 +1,214 @@
+//! The registry's HTTP API, the part a consumer needs: `GET /schemas/ids/{id}`, with basic
+//! auth or a bearer token. An id the registry does not know (404) is an answer; anything else
+//! that is not a schema (a refused connection, a timeout, a 5xx) is retried with backoff and
+//! jitter until it answers or the pipeline stops.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::SchemaRegistryConfig;
+
+const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+
+/// Why one request got no schema and no definite "unknown".
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("schema registry {url}: {source}")]
+    Http {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("schema registry {url}: HTTP {status}: {body}")]
+    Status { url: String, status: u16, body: String },
+    #[error("schema registry {url}: the answer is not a schema: {source}")]
+    Body {
+        url: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("schema registry {url}: {message}")]
+    Setup { url: String, message: String },
+}
+
+/// What a schema is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaKind {
+    Avro,
+    Protobuf,
+    Json,
+}
+
+/// The registry's answer for an id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    Found {
+        kind: SchemaKind,
+        text: String,
+    },
+    /// The registry does not know the id (its message).
+    Unknown(String),
+}
+
+#[derive(Deserialize)]
+struct SchemaBody {
+    schema: String,
+    #[serde(rename = "schemaType")]
+    schema_type: Option<String>,
+}
+
+/// A registry client.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    client: reqwest::Client,
+    base: String,
+    username: Option<String>,
+    password: Option<String>,
+    token: Option<String>,
+    max_backoff: Duration,
+}
+
+impl Registry {
+    pub fn new(config: &SchemaRegistryConfig) -> Result<Self, RegistryError> {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_millis(config.timeout_ms))
+            .build()
+            .map_err(|source| RegistryError::Http {
+                url: config.url.clone(),
+                source,
+            })?;
+        let present = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
+        Ok(Registry {
+            client,
+            base: config.url.trim_end_matches('/').to_string(),
+            username: present(&config.username),
+            password: present(&config.password),
+            token: present(&config.token),
+            max_backoff: Duration::from_millis(config.max_backoff_ms),
+        })
+    }
+
+    /// One request for schema `id`.
+    pub async fn fetch(&self, id: u32) -> Result<Lookup, RegistryError> {
+        let url = format!("{}/schemas/ids/{id}", self.base);
+        let mut request = self.client.get(&url).header(reqwest::header::ACCEPT, CONTENT_TYPE);
+        if let Some(user) = &self.username {
+            request = request.basic_auth(user, self.password.as_deref());
+        } else if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let http = |source| RegistryError::Http {
+            url: url.clone(),
+            source,
+        };
+        let response = request.send().await.map_err(http)?;
+        let status = response.status();
+        let body = response.text().await.map_err(http)?;
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(Lookup::Unknown(registry_message(&body)));
+        }
+        if !status.is_success() {
+            return Err(RegistryError::Status {
+                url,
+                status: status.as_u16(),
+                body: registry_message(&body),
+            });
+        }
+        let parsed: SchemaBody = serde_json::from_str(&body).map_err(|source| RegistryError::Body {
+            url: url.clone(),
+            source,
+        })?;
+        let kind = match parsed.schema_type.as_deref().unwrap_or("AVRO") {
+            "AVRO" => SchemaKind::Avro,
+            "PROTOBUF" => SchemaKind::Protobuf,
+            _ => SchemaKind::Json,
+        };
+        Ok(Lookup::Found {
+            kind,
+            text: parsed.schema,
+        })
+    }
+
+    /// Schema `id`, retried with backoff until the registry answers; None if `stop` came first.
+    pub async fn fetch_waiting(&self, id: u32, stop: &CancellationToken) -> Option<Lookup> {
+        let mut backoff = FIRST_BACKOFF;
+        let mut attempt = 1u32;
+        loop {
+            let result = tokio::select! {
+                () = stop.cancelled() => return None,
+                result = self.fetch(id) => result,
+            };
+            match result {
+                Ok(lookup) => {
+                    if attempt > 1 {
+                        tracing::info!(id, attempt, "schema registry answered again");
+                    }
+                    return Some(lookup);
+                }
+                Err(e) => {
+                    tracing::warn!(id, attempt, error = %e, wait_ms = backoff.as_millis() as u64, "schema registry did not answer; the pipeline waits and retries");
+                }
+            }
+            let wait = jitter(backoff);
+            tokio::select! {
+                () = stop.cancelled() => return None,
+                () = tokio::time::sleep(wait) => {}
+            }
+            backoff = (backoff * 2).min(self.max_backoff);
+            attempt += 1;
+        }
+    }
+}
+
+/// `wait` less up to a quarter, so hosts that lost the registry together do not return together.
+fn jitter(wait: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let quarter = wait / 4;
+    wait - quarter.mul_f64(f64::from(nanos % 1000) / 1000.0)
+}
+
+/// The registry's `{"error_code", "message"}`, or the body as it came (cut to 512 bytes).
+fn registry_message(body: &str) -> String {
+    #[derive(Deserialize)]
+    struct Error {
+        error_code: Option<i64>,
+        message: Option<String>,
+    }
+    match serde_json::from_str::<Error>(body) {
+        Ok(Error {
+            error_code,
+            message: Some(message),
+        }) => match error_code {
+            Some(code) => format!("{message} (error {code})"),
+            None => message,
+        },
+        _ => {
+            let mut end = body.len().min(512);
+            while !body.is_char_boundary(end) {
+                end -= 1;
+            }
+            body[..end].to_string()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_errors_read_their_message() {
+        assert_eq!(
+            registry_message(r#"{"error_code":40403,"message":"Schema 7 not found"}"#),
+            "Schema 7 not found (error 40403)"
+        );
+        assert_eq!(registry_message("<html>bad gateway</html>"), "<html>bad gateway</html>");
+        let wait = Duration::from_millis(1000);
+        assert!((750..=1000).contains(&jitter(wait).as_millis()));
+    }
+}

@@ -70,7 +70,8 @@ impl Prepare<'_> {
     pub fn prepare<'r>(&self, stages: &mut [RunningStage], batch: Batch<'r>) -> Result<Prepared<'r>, Unprepared> {
         let floor = self.offsets.floor(Layer::Bronze, batch.partition);
         let landed: Vec<&SourceRecord> = batch.records.iter().copied().filter(|r| r.offset >= floor).collect();
-        let bronze = rows::bronze(self.bronze, batch.topic, &landed, batch.now_ms * 1_000).map_err(Unprepared::Rows)?;
+        let bronze = rows::bronze(self.bronze, batch.topic, &landed, batch.now_ms * 1_000, self.values)
+            .map_err(Unprepared::Rows)?;
         let mut rejected = Vec::new();
         let inputs = self.run_stages(stages, &batch, &mut rejected)?;
         let silver = self.decode(&batch, &inputs, &mut rejected);

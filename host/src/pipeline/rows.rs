@@ -6,6 +6,7 @@ use arrow::array::{ArrayRef, BinaryArray, Int32Array, Int64Array, StringArray, T
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 
+use crate::decode::ValueDecoder;
 use crate::source::SourceRecord;
 use crate::tables::schema::TableSchema;
 
@@ -90,8 +91,12 @@ pub fn bronze(
     topic: &str,
     records: &[&SourceRecord],
     now_us: i64,
+    values: &ValueDecoder,
 ) -> Result<RecordBatch, ArrowError> {
     let n = records.len();
+    let schema_ids = records
+        .iter()
+        .map(|r| r.value.as_deref().and_then(|v| values.schema_id(v)).map(i64::from));
     let columns: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from(vec![topic; n])),
         Arc::new(Int32Array::from(
@@ -109,6 +114,7 @@ pub fn bronze(
             records.iter().map(|r| headers_json(r)).collect::<Vec<_>>(),
         )),
         timestamps(vec![Some(now_us); n]),
+        Arc::new(Int64Array::from_iter(schema_ids)),
     ];
     RecordBatch::try_new(schema.arrow.clone(), columns)
 }

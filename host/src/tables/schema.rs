@@ -118,7 +118,7 @@ fn origin() -> Vec<Column> {
     ]
 }
 
-/// Bronze: every record as landed.
+/// Bronze: every record as landed, with its writer schema's id when it has one.
 pub fn bronze() -> TableSchema {
     let mut columns = origin();
     columns.extend([
@@ -128,9 +128,15 @@ pub fn bronze() -> TableSchema {
         // Headers as a JSON object of base64-free text: {"name": "value" | null}.
         Column::new("headers", ColumnType::String, true),
         Column::new("_ingested_at", ColumnType::Timestamp, false),
+        // The Schema Registry id in front of an Avro value (null for JSON). Last, so tables
+        // written before it gain it by evolution.
+        Column::new(SCHEMA_ID, ColumnType::Int64, true),
     ]);
     TableSchema::new(columns)
 }
+
+/// Bronze's column of a record's writer schema id.
+pub const SCHEMA_ID: &str = "_schema_id";
 
 /// Silver: the declared columns, then where each row came from.
 pub fn silver(declared: &[ColumnConfig]) -> TableSchema {

@@ -20,6 +20,7 @@ fn bronze_rows(partition: i32, offsets: std::ops::Range<i64>) -> RecordBatch {
         Arc::new(BinaryArray::from(vec![Some(&b"{}"[..]); n])),
         Arc::new(StringArray::from(vec![Some("{}"); n])),
         at(1_700_000_000_000_000),
+        Arc::new(Int64Array::from(vec![None; n])),
     ];
     RecordBatch::try_new(schema::bronze().arrow.clone(), columns).unwrap()
 }

@@ -1,0 +1,303 @@
+//! An Avro topic through a Schema Registry, with real parts: tansu (Kafka protocol), the Python
+//! `confluent-kafka` package's `AvroSerializer` as the producer (it registers its schemas and
+//! frames each record as real producers do), and a stand-in registry
+//! (`tests/common/registry.rs`: no Confluent-compatible registry server installs here).
+//!
+//! 5,000 records with schema v1, then 5,000 with v2 (adds an optional note, a decimal and a
+//! nested record with a list), and 20 broken records: JSON text, an unknown id, truncated
+//! bodies, bodies that do not match. Weir is paused while v2 is produced, then the registry is
+//! stopped: Weir meets v2's id with no registry to ask and waits (10 s) until it is back. Then
+//! every table is exact in both formats (each record once in bronze with its schema id, each
+//! broken one in quarantine with the reason, each order once in silver, v1 rows null in v2's
+//! columns, each schema fetched once), and deltalake, pyiceberg and DuckDB read the decimals,
+//! timestamps, structs and lists back as produced (`tests/avro/check_avro_tables.py`).
+#![allow(clippy::unwrap_used)] // a test crate: panicking is how it fails
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::Int64Type;
+use common::pipeline::{origins, rows, sigterm, tables_reached, unique};
+use common::registry::Registry;
+use common::services::Tansu;
+use common::weir_run::WeirRun;
+use weir::config::{self, Pipeline, TableFormat};
+use weir::decode::SilverDecoder;
+use weir::pipeline::Tables;
+
+const TOPIC: &str = "orders";
+const PARTITIONS: i32 = 2;
+const PER_PHASE: usize = 5_000;
+const BROKEN_PER_PHASE: usize = 10;
+const TOTAL: usize = 2 * (PER_PHASE + BROKEN_PER_PHASE);
+
+const PIPELINE: &str = r#"
+[source]
+brokers = "${KAFKA_BROKERS}"
+topic = "orders"
+group = "avro-test"
+format = "avro"
+
+[source.schema_registry]
+url = "${REGISTRY_URL}"
+max_backoff_ms = 1000
+
+[source.properties]
+"auto.offset.reset" = "earliest"
+
+# Plugins take an Avro record as JSON, as they take any record.
+[[stages]]
+name = "dedup-key"
+plugin = "dedup_key.wasm"
+kind = "transform"
+config = { fields = ["id", "user"] }
+
+[tables]
+location = "${WEIR_LAKEHOUSE}/orders"
+format = ["delta", "iceberg"]
+
+[tables.silver]
+key = ["id"]
+columns = [
+  { name = "id", type = "string", nullable = false },
+  { name = "user", type = "string" },
+  { name = "qty", type = "int32" },
+  { name = "at", type = "timestamp" },
+  { name = "note", type = "string" },
+  { name = "price", type = "decimal(10, 2)" },
+  { name = "ship", type = "struct<city: string, tags: list<string>>" },
+  { name = "dedup_key", type = "string" },
+]
+
+[commit]
+max_interval_ms = 500
+"#;
+
+fn python() -> PathBuf {
+    let root = std::env::var_os("WEIR_READERS").map(PathBuf::from).unwrap_or_else(|| {
+        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+        home.join(".cache/weir/tools/readers")
+    });
+    let python = root.join("bin/python");
+    assert!(
+        python.is_file(),
+        "{} is missing: run scripts/setup-test-services.sh",
+        python.display()
+    );
+    python
+}
+
+/// Runs `tests/avro/produce_avro.py` for `phase`; what it produced.
+fn produce(tansu: &Tansu, registry: &Registry, phase: u32, out: &Path) -> serde_json::Value {
+    let script = common::repo_root().join("tests/avro/produce_avro.py");
+    let status = Command::new(python())
+        .arg(script)
+        .args([
+            &tansu.brokers(),
+            &registry.url(),
+            TOPIC,
+            &phase.to_string(),
+            &PER_PHASE.to_string(),
+        ])
+        .arg(out)
+        .status()
+        .unwrap();
+    assert!(status.success(), "producing phase {phase}");
+    serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap()
+}
+
+fn signal(child: &std::process::Child, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{name}");
+}
+
+/// Waits until `log` holds `line` (at most `limit`); whether it did.
+fn wait_for_log(log: &Path, line: &str, limit: Duration) -> bool {
+    let started = Instant::now();
+    while !std::fs::read_to_string(log).unwrap_or_default().contains(line) {
+        if started.elapsed() > limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    true
+}
+
+async fn wait_until(pipeline: &Pipeline, decoder: &SilverDecoder, what: &str, done: impl AsyncFn(&mut Tables) -> bool) {
+    let started = Instant::now();
+    loop {
+        if let Ok(mut tables) = Tables::open(pipeline, decoder).await
+            && done(&mut tables).await
+        {
+            return;
+        }
+        assert!(started.elapsed() < Duration::from_secs(600), "{what}: not within 600 s");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn strings(batch: &RecordBatch, column: &str) -> Vec<Option<String>> {
+    let column = batch.column_by_name(column).unwrap();
+    let column = arrow::compute::cast(column, &arrow::datatypes::DataType::Utf8).unwrap();
+    column
+        .as_string::<i32>()
+        .iter()
+        .map(|v| v.map(str::to_string))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn avro_records_with_two_schema_versions_land_exactly_and_a_registry_outage_is_waited_out() {
+    let tansu = Tansu::start();
+    tansu.create_topic(TOPIC, PARTITIONS as u32);
+    let mut registry = Registry::start();
+    let work = tempfile::tempdir().unwrap();
+    let (lake, pipelines) = (work.path().join("lake"), work.path().join("pipelines"));
+    std::fs::create_dir_all(pipelines.join("orders")).unwrap();
+    std::fs::write(pipelines.join("orders/pipeline.toml"), PIPELINE).unwrap();
+    std::fs::copy(
+        common::plugin_path("weir-dedup-key"),
+        pipelines.join("orders/dedup_key.wasm"),
+    )
+    .unwrap();
+    let vars: std::collections::HashMap<String, String> = [
+        ("KAFKA_BROKERS", tansu.brokers()),
+        ("REGISTRY_URL", registry.url()),
+        ("WEIR_LAKEHOUSE", lake.display().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let pipeline = config::load(&pipelines.join("orders/pipeline.toml"), &config::from_map(&vars)).unwrap();
+    let decoder = SilverDecoder::new(&pipeline.tables.silver.columns);
+
+    let v1 = produce(&tansu, &registry, 1, &work.path().join("v1.json"));
+    let log = work.path().join("weir.log");
+    let mut host = WeirRun::new(&pipelines, &tansu.brokers())
+        .lake(&lake, &work.path().join("cache"))
+        .env("REGISTRY_URL", registry.url())
+        .log_to(&log)
+        .spawn();
+    wait_until(&pipeline, &decoder, "v1 in silver", async |t| {
+        rows(&t.silver.read_all().await.unwrap()) > 0
+    })
+    .await;
+
+    // v2 is produced while Weir is paused; then the registry goes down before Weir meets it.
+    signal(&host, "STOP");
+    let v2 = produce(&tansu, &registry, 2, &work.path().join("v2.json"));
+    registry.stop();
+    signal(&host, "CONT");
+    let waited = wait_for_log(&log, "schema registry did not answer", Duration::from_secs(120));
+    std::thread::sleep(Duration::from_secs(10));
+    registry.start_again();
+    wait_until(&pipeline, &decoder, "every table at the end of the topic", async |t| {
+        tables_reached(t, TOPIC, PARTITIONS, TOTAL as i64).await
+    })
+    .await;
+    sigterm(&mut host);
+    assert!(host.wait().unwrap().success(), "weir exits 0 after SIGTERM");
+
+    let ids = |v: &serde_json::Value| v["schema_id"].as_u64().unwrap() as u32;
+    let (id1, id2) = (ids(&v1), ids(&v2));
+    assert_ne!(id1, id2, "two schema versions, two ids");
+    let tables = Tables::open(&pipeline, &decoder).await.unwrap();
+    for format in [TableFormat::Delta, TableFormat::Iceberg] {
+        check_bronze(&tables.bronze.read(format).await.unwrap(), format, id1, id2);
+        check_quarantine(&tables.quarantine.read(format).await.unwrap(), format, id2);
+        let silver = tables.silver.read(format).await.unwrap();
+        let mut want: Vec<String> = [&v1, &v2]
+            .iter()
+            .flat_map(|v| v["records"].as_object().unwrap().keys().cloned())
+            .collect();
+        want.sort();
+        let mut got: Vec<String> = silver.iter().flat_map(|b| strings(b, "id")).flatten().collect();
+        got.sort();
+        assert_eq!(got, want, "{format:?} silver: each order once");
+    }
+
+    for id in [id1, id2, 999_999] {
+        assert_eq!(registry.fetches(id), 1, "schema {id} fetched once (cached)");
+    }
+    // Checked after the tables, so a host that quarantines instead of waiting fails there.
+    assert!(
+        waited,
+        "Weir met schema v2 while the registry was down, and said it waits"
+    );
+
+    let spec = serde_json::json!({
+        "delta_silver": lake.join("orders/silver").display().to_string(),
+        "catalog": lake.join("orders/iceberg/catalog.db").display().to_string(),
+        "namespace": "orders",
+        "expected": [&v1["records"], &v2["records"]],
+    });
+    let spec_path = work.path().join("spec.json");
+    std::fs::write(&spec_path, spec.to_string()).unwrap();
+    let script = common::repo_root().join("tests/avro/check_avro_tables.py");
+    let out = Command::new(python()).arg(script).arg(&spec_path).output().unwrap();
+    print!("{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "readers: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn check_bronze(batches: &[RecordBatch], format: TableFormat, id1: u32, id2: u32) {
+    let all = origins(batches);
+    assert_eq!(
+        (all.len(), unique(&all)),
+        (TOTAL, TOTAL),
+        "{format:?} bronze: every record once"
+    );
+    let mut by_id: BTreeMap<Option<i64>, usize> = BTreeMap::new();
+    for batch in batches {
+        let ids = batch.column_by_name("_schema_id").unwrap().as_primitive::<Int64Type>();
+        for i in 0..ids.len() {
+            *by_id.entry(ids.is_valid(i).then(|| ids.value(i))).or_default() += 1;
+        }
+    }
+    let want: BTreeMap<Option<i64>, usize> = [
+        (None, 5),                              // JSON text: no header
+        (Some(i64::from(id1)), PER_PHASE),      // v1
+        (Some(i64::from(id2)), PER_PHASE + 10), // v2, and its truncated and mismatched bodies
+        (Some(999_999), 5),                     // an id the registry does not know
+    ]
+    .into();
+    assert_eq!(by_id, want, "{format:?} bronze: the schema id of each record");
+}
+
+fn check_quarantine(batches: &[RecordBatch], format: TableFormat, id2: u32) {
+    let mut reasons: BTreeMap<String, String> = BTreeMap::new();
+    for batch in batches {
+        let keys = strings(batch, "key");
+        let (stages, why) = (strings(batch, "stage"), strings(batch, "reason"));
+        for i in 0..batch.num_rows() {
+            assert_eq!(stages[i].as_deref(), Some("decode"), "{format:?} quarantine stage");
+            reasons.insert(keys[i].clone().unwrap(), why[i].clone().unwrap());
+        }
+    }
+    assert_eq!(
+        reasons.len(),
+        2 * BROKEN_PER_PHASE,
+        "{format:?} quarantine: exactly the broken records: {reasons:#?}"
+    );
+    for (key, reason) in &reasons {
+        let expected = if key.starts_with("bad1-json") {
+            "wrong magic byte 0x7b".to_string()
+        } else if key.starts_with("bad1-unknown id") {
+            "schema id 999999 is not in the registry".to_string()
+        } else {
+            format!("schema id {id2}: ")
+        };
+        assert!(reason.contains(&expected), "{format:?} quarantine {key}: {reason}");
+    }
+}

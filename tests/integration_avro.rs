@@ -4,8 +4,10 @@
 //! (`tests/common/registry.rs`: no Confluent-compatible registry server installs here).
 //!
 //! 5,000 records with schema v1, then 5,000 with v2 (adds an optional note, a decimal and a
-//! nested record with a list), and 20 broken records: JSON text, an unknown id, truncated
-//! bodies, bodies that do not match. Weir is paused while v2 is produced, then the registry is
+//! nested record with a list), and 40 broken records: JSON text, an unknown id, a wrong magic
+//! byte, truncated bodies, bodies that do not match, and valid Avro of a third schema whose
+//! values silver refuses (a double into an int32 column, a long into a string column, an epoch
+//! number into a timestamp column that declares no unit). Weir is paused while v2 is produced, then the registry is
 //! stopped: Weir meets v2's id with no registry to ask and waits (10 s) until it is back. Then
 //! every table is exact in both formats (each record once in bronze with its schema id, each
 //! broken one in quarantine with the reason, each order once in silver, v1 rows null in v2's
@@ -33,8 +35,10 @@ use weir::pipeline::Tables;
 const TOPIC: &str = "orders";
 const PARTITIONS: i32 = 2;
 const PER_PHASE: usize = 5_000;
-const BROKEN_PER_PHASE: usize = 10;
-const TOTAL: usize = 2 * (PER_PHASE + BROKEN_PER_PHASE);
+/// Phase 1: JSON text, an unknown id, a wrong magic byte (5 each); phase 2: truncated bodies,
+/// mismatched bodies, and three kinds of valid Avro whose values do not fit silver (5 each).
+const BROKEN: [usize; 2] = [15, 25];
+const TOTAL: usize = 2 * PER_PHASE + BROKEN[0] + BROKEN[1];
 
 const PIPELINE: &str = r#"
 [source]
@@ -209,9 +213,10 @@ async fn avro_records_with_two_schema_versions_land_exactly_and_a_registry_outag
     let ids = |v: &serde_json::Value| v["schema_id"].as_u64().unwrap() as u32;
     let (id1, id2) = (ids(&v1), ids(&v2));
     assert_ne!(id1, id2, "two schema versions, two ids");
+    let id3 = registry.ids("orders-value")[2];
     let tables = Tables::open(&pipeline, &decoder).await.unwrap();
     for format in [TableFormat::Delta, TableFormat::Iceberg] {
-        check_bronze(&tables.bronze.read(format).await.unwrap(), format, id1, id2);
+        check_bronze(&tables.bronze.read(format).await.unwrap(), format, [id1, id2, id3]);
         check_quarantine(&tables.quarantine.read(format).await.unwrap(), format, id2);
         let silver = tables.silver.read(format).await.unwrap();
         let mut want: Vec<String> = [&v1, &v2]
@@ -224,7 +229,7 @@ async fn avro_records_with_two_schema_versions_land_exactly_and_a_registry_outag
         assert_eq!(got, want, "{format:?} silver: each order once");
     }
 
-    for id in [id1, id2, 999_999] {
+    for id in [id1, id2, id3, 999_999] {
         assert_eq!(registry.fetches(id), 1, "schema {id} fetched once (cached)");
     }
     // Checked after the tables, so a host that quarantines instead of waiting fails there.
@@ -251,7 +256,7 @@ async fn avro_records_with_two_schema_versions_land_exactly_and_a_registry_outag
     );
 }
 
-fn check_bronze(batches: &[RecordBatch], format: TableFormat, id1: u32, id2: u32) {
+fn check_bronze(batches: &[RecordBatch], format: TableFormat, [id1, id2, id3]: [u32; 3]) {
     let all = origins(batches);
     assert_eq!(
         (all.len(), unique(&all)),
@@ -266,9 +271,10 @@ fn check_bronze(batches: &[RecordBatch], format: TableFormat, id1: u32, id2: u32
         }
     }
     let want: BTreeMap<Option<i64>, usize> = [
-        (None, 5),                              // JSON text: no header
+        (None, 10),                             // JSON text and a wrong magic byte: no header
         (Some(i64::from(id1)), PER_PHASE),      // v1
         (Some(i64::from(id2)), PER_PHASE + 10), // v2, and its truncated and mismatched bodies
+        (Some(i64::from(id3)), 15),             // the schema whose values do not fit silver
         (Some(999_999), 5),                     // an id the registry does not know
     ]
     .into();
@@ -276,28 +282,49 @@ fn check_bronze(batches: &[RecordBatch], format: TableFormat, id1: u32, id2: u32
 }
 
 fn check_quarantine(batches: &[RecordBatch], format: TableFormat, id2: u32) {
-    let mut reasons: BTreeMap<String, String> = BTreeMap::new();
+    let mut reasons: BTreeMap<String, (String, String)> = BTreeMap::new();
     for batch in batches {
         let keys = strings(batch, "key");
         let (stages, why) = (strings(batch, "stage"), strings(batch, "reason"));
         for i in 0..batch.num_rows() {
-            assert_eq!(stages[i].as_deref(), Some("decode"), "{format:?} quarantine stage");
-            reasons.insert(keys[i].clone().unwrap(), why[i].clone().unwrap());
+            let entry = (stages[i].clone().unwrap(), why[i].clone().unwrap());
+            reasons.insert(keys[i].clone().unwrap(), entry);
         }
     }
+    let broken = BROKEN[0] + BROKEN[1];
     assert_eq!(
         reasons.len(),
-        2 * BROKEN_PER_PHASE,
+        broken,
         "{format:?} quarantine: exactly the broken records: {reasons:#?}"
     );
-    for (key, reason) in &reasons {
-        let expected = if key.starts_with("bad1-json") {
-            "wrong magic byte 0x7b".to_string()
-        } else if key.starts_with("bad1-unknown id") {
-            "schema id 999999 is not in the registry".to_string()
-        } else {
-            format!("schema id {id2}: ")
+    let v2 = format!("schema id {id2}: the body does not match its schema");
+    let expected: [(&str, &str, &str); 8] = [
+        ("bad1-json", "decode", "wrong magic byte 0x7b"),
+        ("bad1-magic", "decode", "wrong magic byte 0x01"),
+        ("bad1-unknown id", "decode", "schema id 999999 is not in the registry"),
+        ("bad2-truncated", "decode", &v2),
+        ("bad2-mismatch", "decode", &v2),
+        (
+            "bad2-misfit qty",
+            "silver",
+            "field `qty`: 1.5 is not written as a whole number, which int32 needs",
+        ),
+        (
+            "bad2-misfit user",
+            "silver",
+            "field `user`: expected a string, found 12345",
+        ),
+        (
+            "bad2-misfit at",
+            "silver",
+            "field `at`: 253402300799 is an epoch number, and the column declares no unit",
+        ),
+    ];
+    for (key, (stage, reason)) in &reasons {
+        let Some((_, want_stage, want)) = expected.iter().find(|(prefix, _, _)| key.starts_with(prefix)) else {
+            panic!("{format:?} quarantine holds {key}, which was not broken: {reason}");
         };
-        assert!(reason.contains(&expected), "{format:?} quarantine {key}: {reason}");
+        assert_eq!(stage, want_stage, "{format:?} quarantine {key}: {reason}");
+        assert!(reason.contains(want), "{format:?} quarantine {key}: {reason}");
     }
 }

@@ -5,8 +5,10 @@ gets: JSON text on an Avro topic, an id the registry does not know, a truncated 
 does not match its schema.
 
 Usage: produce_avro.py BROKERS REGISTRY_URL TOPIC PHASE COUNT OUT.json
-  PHASE 1 writes COUNT records with schema v1; PHASE 2 with v2 (adds an optional note, a decimal
-  price and a nested ship record with a list of tags). Each phase adds 10 broken records.
+  PHASE 1 writes COUNT records with schema v1, and 15 broken ones (JSON text, an unknown id, a
+  wrong magic byte). PHASE 2 writes COUNT records with v2 (adds an optional note, a decimal price
+  and a nested ship record with a list of tags), and 25 broken ones (truncated, mismatched, and
+  valid Avro of a third schema whose values do not fit silver's columns).
   OUT.json gets, per produced record id, the values a reader must find in silver, and the broken
   records' kinds.
 """
@@ -60,6 +62,20 @@ V2 = {
         },
     ],
 }
+# A producer whose schema does not fit silver's columns: a double into int32 `qty`, a long into
+# string `user`, a plain long (no timestamp logical type) into timestamp `at`, which declares
+# no epoch unit. Valid Avro; silver refuses each with the column and the reason.
+MISFIT = {
+    "type": "record",
+    "name": "Order",
+    "namespace": "shop",
+    "fields": [
+        {"name": "id", "type": "string"},
+        {"name": "user", "type": ["string", "long"]},
+        {"name": "qty", "type": ["int", "double"]},
+        {"name": "at", "type": ["long", {"type": "long", "logicalType": "timestamp-millis"}]},
+    ],
+}
 BASE = dt.datetime(2024, 3, 1, tzinfo=dt.timezone.utc)
 
 
@@ -108,6 +124,7 @@ def main():
             kinds = [
                 ("json", json.dumps({"id": f"bad{phase}-{j}", "user": "u", "qty": 1}).encode()),
                 ("unknown id", b"\x00" + struct.pack(">I", 999_999) + valid[5:]),
+                ("magic", b"\x01" + valid[1:]),
             ]
         else:
             kinds = [
@@ -117,6 +134,18 @@ def main():
         for kind, value in kinds:
             producer.produce(topic, key=f"bad{phase}-{kind}-{j}".encode(), value=value)
             broken.append(kind)
+    if phase == 2:
+        misfit = AvroSerializer(registry, json.dumps(MISFIT), conf={"auto.register.schemas": True})
+        good_at = BASE
+        for j in range(5):
+            for kind, record in [
+                ("misfit qty", {"id": f"bad2-qty-{j}", "user": "u", "qty": 1.5, "at": good_at}),
+                ("misfit user", {"id": f"bad2-user-{j}", "user": 12345, "qty": 1, "at": good_at}),
+                ("misfit at", {"id": f"bad2-at-{j}", "user": "u", "qty": 1, "at": 253402300799}),
+            ]:
+                value = misfit(record, context)
+                producer.produce(topic, key=f"bad{phase}-{kind}-{j}".encode(), value=value)
+                broken.append(kind)
     if producer.flush(60) != 0:
         sys.exit("not every record was acknowledged")
     with open(out, "w") as f:

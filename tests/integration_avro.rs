@@ -328,3 +328,74 @@ fn check_quarantine(batches: &[RecordBatch], format: TableFormat, id2: u32) {
         assert!(reason.contains(want), "{format:?} quarantine {key}: {reason}");
     }
 }
+
+/// `weir generate --format avro` registers the posts schema and produces the demo's posts as
+/// Avro; `pipelines/examples/posts-avro` runs the posts pipeline's plugins on them unchanged:
+/// silver holds what it holds for the JSON posts, quarantine the invalid ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_avro_example_pipeline_takes_generated_avro_posts_with_the_posts_plugins() {
+    const POSTS: usize = 2_000;
+    let tansu = Tansu::start();
+    tansu.create_topic("posts-avro", PARTITIONS as u32);
+    let registry = Registry::start();
+    let work = tempfile::tempdir().unwrap();
+    let (lake, pipelines) = (work.path().join("lake"), work.path().join("pipelines"));
+    let example = common::repo_root().join("pipelines/examples/posts-avro");
+    std::fs::create_dir_all(pipelines.join("posts-avro")).unwrap();
+    for entry in std::fs::read_dir(&example).unwrap().flatten() {
+        // Follows the links to pipelines/posts' components.
+        std::fs::copy(entry.path(), pipelines.join("posts-avro").join(entry.file_name())).unwrap();
+    }
+    let generate = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args([
+            "generate",
+            "--topic",
+            "posts-avro",
+            "--format",
+            "avro",
+            "--records",
+            &POSTS.to_string(),
+        ])
+        .args(["--brokers", &tansu.brokers(), "--schema-registry", &registry.url()])
+        .status()
+        .unwrap();
+    assert!(generate.success(), "weir generate --format avro");
+    assert_eq!(
+        registry.ids("posts-avro-value").len(),
+        1,
+        "the posts schema is registered"
+    );
+
+    let vars: std::collections::HashMap<String, String> = [
+        ("KAFKA_BROKERS", tansu.brokers()),
+        ("SCHEMA_REGISTRY_URL", registry.url()),
+        ("WEIR_LAKEHOUSE", lake.display().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let pipeline = config::load(&pipelines.join("posts-avro/pipeline.toml"), &config::from_map(&vars)).unwrap();
+    let decoder = SilverDecoder::new(&pipeline.tables.silver.columns);
+    let mut host = WeirRun::new(&pipelines, &tansu.brokers())
+        .lake(&lake, &work.path().join("cache"))
+        .env("SCHEMA_REGISTRY_URL", registry.url())
+        .spawn();
+    wait_until(&pipeline, &decoder, "every table at the end of the topic", async |t| {
+        tables_reached(t, "posts-avro", PARTITIONS, POSTS as i64).await
+    })
+    .await;
+    sigterm(&mut host);
+
+    let expected = weir::cli::demo::dataset(POSTS);
+    let tables = Tables::open(&pipeline, &decoder).await.unwrap();
+    for format in [TableFormat::Delta, TableFormat::Iceberg] {
+        let layer = async |m: &weir::tables::Medallion| rows(&m.read(format).await.unwrap());
+        assert_eq!(layer(&tables.bronze).await, POSTS, "{format:?} bronze");
+        assert_eq!(layer(&tables.silver).await, expected.silver_rows(), "{format:?} silver");
+        assert_eq!(
+            layer(&tables.quarantine).await,
+            expected.invalid,
+            "{format:?} quarantine"
+        );
+    }
+}

@@ -58,6 +58,13 @@ enum Command {
         /// How many posts.
         #[arg(long, default_value_t = 10_000)]
         records: usize,
+        /// `json`, or `avro` (Confluent wire format; the schema is registered under
+        /// `<topic>-value` at `--schema-registry`).
+        #[arg(long, value_enum, default_value_t = GenerateFormat::Json)]
+        format: GenerateFormat,
+        /// The Schema Registry for `--format avro`.
+        #[arg(long, default_value = "http://127.0.0.1:8081")]
+        schema_registry: String,
     },
     /// Check pipeline files and their plugins without running anything.
     Check {
@@ -138,6 +145,13 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
 
+/// How `weir generate` encodes the posts.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum GenerateFormat {
+    Json,
+    Avro,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
@@ -160,7 +174,12 @@ fn main() -> ExitCode {
             topic,
             from,
             records,
-        } => weir::cli::demo::produce_to(&brokers, &topic, from..from + records),
+            format,
+            schema_registry,
+        } => match format {
+            GenerateFormat::Json => weir::cli::generate::json(&brokers, &topic, from..from + records),
+            GenerateFormat::Avro => weir::cli::generate::avro(&brokers, &topic, from..from + records, &schema_registry),
+        },
         Command::Run {
             path,
             no_watch,

@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use arrow::record_batch::RecordBatch;
-use rdkafka::config::ClientConfig;
 use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 use crate::config::{self, TableFormat};
 use crate::pipeline::{PipelineRunner, Tables};
@@ -25,27 +23,9 @@ pub fn produce(brokers: &str, n: usize) -> anyhow::Result<()> {
     produce_to(brokers, TOPIC, 0..n)
 }
 
-/// Produces demo posts `range` to `topic` at `brokers` (keyed by post id).
+/// Produces demo posts `range` to `topic` at `brokers` (keyed by post id), as JSON.
 pub fn produce_to(brokers: &str, topic: &str, range: std::ops::Range<usize>) -> anyhow::Result<()> {
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("linger.ms", "5")
-        .create()
-        .context("demo producer")?;
-    for i in range {
-        let (key, value, _) = post(i);
-        loop {
-            match producer.send(BaseRecord::to(topic).key(&key).payload(&value)) {
-                Ok(()) => break,
-                Err((e, _)) if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) => {
-                    producer.poll(Duration::from_millis(10));
-                }
-                Err((e, _)) => return Err(e).context("producing demo posts"),
-            }
-        }
-    }
-    producer.flush(Duration::from_secs(30)).context("flushing demo posts")?;
-    Ok(())
+    super::generate::json(brokers, topic, range)
 }
 
 fn rows(batches: &[RecordBatch]) -> usize {

@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod demo;
+pub mod generate;
 pub mod maintain;
 pub mod plugin_test;
 pub mod run;

@@ -91,15 +91,21 @@ impl Registry {
         })
     }
 
+    /// `request` with the configured basic auth or bearer token.
+    fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        if let Some(user) = &self.username {
+            request.basic_auth(user, self.password.as_deref())
+        } else if let Some(token) = &self.token {
+            request.bearer_auth(token)
+        } else {
+            request
+        }
+    }
+
     /// One request for schema `id`.
     pub async fn fetch(&self, id: u32) -> Result<Lookup, RegistryError> {
         let url = format!("{}/schemas/ids/{id}", self.base);
-        let mut request = self.client.get(&url).header(reqwest::header::ACCEPT, CONTENT_TYPE);
-        if let Some(user) = &self.username {
-            request = request.basic_auth(user, self.password.as_deref());
-        } else if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
-        }
+        let request = self.authorized(self.client.get(&url).header(reqwest::header::ACCEPT, CONTENT_TYPE));
         let http = |source| RegistryError::Http {
             url: url.clone(),
             source,
@@ -130,6 +136,39 @@ impl Registry {
             kind,
             text: parsed.schema,
         })
+    }
+
+    /// Registers `schema` (Avro) under `subject` as a producer does; its id (the same schema
+    /// text gets the id it already has).
+    pub async fn register(&self, subject: &str, schema: &str) -> Result<u32, RegistryError> {
+        let url = format!("{}/subjects/{subject}/versions", self.base);
+        let body = serde_json::json!({ "schema": schema, "schemaType": "AVRO" });
+        let request = self.authorized(
+            (self.client.post(&url))
+                .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
+                .body(body.to_string()),
+        );
+        let http = |source| RegistryError::Http {
+            url: url.clone(),
+            source,
+        };
+        let response = request.send().await.map_err(http)?;
+        let status = response.status();
+        let text = response.text().await.map_err(http)?;
+        if !status.is_success() {
+            return Err(RegistryError::Status {
+                url,
+                status: status.as_u16(),
+                body: registry_message(&text),
+            });
+        }
+        #[derive(Deserialize)]
+        struct Registered {
+            id: u32,
+        }
+        let registered: Registered =
+            serde_json::from_str(&text).map_err(|source| RegistryError::Body { url, source })?;
+        Ok(registered.id)
     }
 
     /// Schema `id`, retried with backoff until the registry answers; None if `stop` came first.

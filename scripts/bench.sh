@@ -6,6 +6,7 @@
 #   scripts/bench.sh pipeline   only the end-to-end pipeline benchmark (starts a tansu broker)
 #   scripts/bench.sh reload     only the plugin swap pause benchmark
 #   scripts/bench.sh gold       only the gold aggregation benchmark (10k and 1M keys)
+#   scripts/bench.sh avro       only JSON against Avro (decoding, stages, silver; from memory)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
@@ -16,6 +17,7 @@ case "${1:-all}" in
   pipeline) cargo bench -p weir --bench pipeline_throughput ;;
   reload) cargo bench -p weir --bench reload_pause ;;
   gold) cargo bench -p weir --bench gold_aggregate ;;
-  all) for bench in plugin_throughput pipeline_throughput reload_pause gold_aggregate; do cargo bench -p weir --bench "$bench"; done ;;
-  *) echo "unknown benchmark: $1 (plugin, pipeline, reload, gold or all)" >&2; exit 2 ;;
+  avro) cargo bench -p weir --bench avro_decode ;;
+  all) for bench in plugin_throughput pipeline_throughput reload_pause gold_aggregate avro_decode; do cargo bench -p weir --bench "$bench"; done ;;
+  *) echo "unknown benchmark: $1 (plugin, pipeline, reload, gold, avro or all)" >&2; exit 2 ;;
 esac

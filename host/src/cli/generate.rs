@@ -57,6 +57,14 @@ pub fn avro(brokers: &str, topic: &str, range: std::ops::Range<usize>, registry_
     let id = runtime
         .block_on(registry.register(&subject, POST_SCHEMA))
         .with_context(|| format!("registering the posts schema under {subject}"))?;
+    let records = avro_records(range, id)?;
+    produce(brokers, topic, records.into_iter())?;
+    eprintln!("schema id {id} ({subject}) at {registry_url}");
+    Ok(())
+}
+
+/// Demo posts `range` as Avro records framed with schema `id` (`POST_SCHEMA`), keyed by post id.
+pub fn avro_records(range: std::ops::Range<usize>, id: u32) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
     let schema = apache_avro::Schema::parse_str(POST_SCHEMA)?;
     let mut records = Vec::with_capacity(range.len());
     for i in range {
@@ -69,9 +77,7 @@ pub fn avro(brokers: &str, topic: &str, range: std::ops::Range<usize>, registry_
         };
         records.push((key, value));
     }
-    produce(brokers, topic, records.into_iter())?;
-    eprintln!("schema id {id} ({subject}) at {registry_url}");
-    Ok(())
+    Ok(records)
 }
 
 /// A demo post's JSON as a value of `POST_SCHEMA`.

@@ -342,6 +342,12 @@ impl PipelineRunner {
         self.path.process(&batch, crate::clock::now_ms())
     }
 
+    /// Fetches the writer schemas `batches` name that are not held yet, as `step` does before
+    /// processing a poll (benchmarks feed `ingest_all` without a broker).
+    pub async fn fetch_schemas(&mut self, batches: &[PartitionBatch]) -> Result<(), RunError> {
+        self.path.fetch_schemas(batches).await
+    }
+
     /// As [`PipelineRunner::ingest`] for the batches of one poll (shared among the workers).
     pub fn ingest_all(&mut self, batches: &[PartitionBatch]) -> Result<(), RunError> {
         self.path.process_all(batches, crate::clock::now_ms())

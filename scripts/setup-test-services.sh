@@ -32,8 +32,8 @@ fi
 # Readers the table tests check Weir's output with: the Python deltalake package, pyiceberg, and
 # DuckDB with its delta / iceberg / httpfs extensions packaged on PyPI (installed offline: the
 # tests load them from the venv, never from DuckDB's extension server); and the real Schema
-# Registry clients the Avro tests produce with (confluent-kafka's AvroSerializer).
-READERS_STAMP="deltalake==1.6.6 pyiceberg[sql-sqlite,pyarrow]==0.12.0 duckdb==1.4.4 duckdb-ext-delta==1.4.4.20260205 duckdb-ext-iceberg==1.4.4.20260205 duckdb-ext-avro==1.4.4.20260205 duckdb-ext-httpfs==1.4.4.20260205 pytz==2025.2 confluent-kafka[avro]==2.16.1"
+# Registry clients the registry tests produce with (confluent-kafka's Avro and Protobuf serializers).
+READERS_STAMP="deltalake==1.6.6 pyiceberg[sql-sqlite,pyarrow]==0.12.0 duckdb==1.4.4 duckdb-ext-delta==1.4.4.20260205 duckdb-ext-iceberg==1.4.4.20260205 duckdb-ext-avro==1.4.4.20260205 duckdb-ext-httpfs==1.4.4.20260205 pytz==2025.2 confluent-kafka[avro,protobuf]==2.16.1"
 if [ "$(cat "$WEIR_READERS/.installed" 2>/dev/null)" != "$READERS_STAMP" ]; then
   echo "setup-test-services: installing table readers (deltalake, pyiceberg, duckdb)" >&2
   python3 -m venv "$WEIR_READERS"

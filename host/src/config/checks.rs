@@ -71,8 +71,8 @@ pub fn check_source(source: &SourceConfig, invalid: Invalid<'_>) -> Result<(), C
 /// given together with a token.
 fn check_registry(source: &SourceConfig, invalid: Invalid<'_>) -> Result<(), ConfigError> {
     let Some(registry) = &source.schema_registry else {
-        if source.format == ValueFormat::Avro {
-            let message = "an Avro source needs `[source.schema_registry]` with its `url`".into();
+        if source.format != ValueFormat::Json {
+            let message = "an Avro or Protobuf source needs `[source.schema_registry]` with its `url`".into();
             return Err(invalid("source.format", "format", message));
         }
         return Ok(());

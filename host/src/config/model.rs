@@ -126,6 +126,9 @@ pub enum ValueFormat {
     /// Avro in the Confluent wire format (magic byte 0, 4-byte schema id, the datum), schemas
     /// from `[source.schema_registry]`.
     Avro,
+    /// Protobuf in the Confluent wire format (magic byte 0, 4-byte schema id, the message-index
+    /// list, the message), schemas from `[source.schema_registry]`.
+    Protobuf,
 }
 
 /// A Confluent-compatible Schema Registry.

@@ -1,5 +1,5 @@
 //! An Avro record (the datum after the Confluent header) as JSON text, the one form plugins and
-//! silver take. The mapping (`docs/AVRO.md`): a union is its value (no `{"type": value}`
+//! silver take. The mapping (`docs/SCHEMA_REGISTRY.md`): a union is its value (no `{"type": value}`
 //! wrapper), bytes and fixed are base64, a decimal is a JSON number with its exact digits,
 //! `date` is `YYYY-MM-DD`, `timestamp-*` is RFC 3339 in UTC (`...Z`), `local-timestamp-*` is
 //! RFC 3339 without a zone, `time-*` is `HH:MM:SS.ffffff`, an enum is its symbol, a uuid its

@@ -9,6 +9,7 @@ mod cell;
 mod interpret;
 mod json_fields;
 mod number;
+mod protobuf;
 mod schemas;
 mod silver;
 mod timestamp;
@@ -16,6 +17,7 @@ mod values;
 pub mod wire;
 
 pub use avro::AvroSchema;
+pub use protobuf::ProtoSchema;
 pub use schemas::{SchemaEntry, Schemas};
 pub use silver::{DecodeOutcome, Origin, SilverDecoder};
 pub use values::ValueDecoder;

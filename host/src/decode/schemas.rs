@@ -1,34 +1,44 @@
 //! The writer schemas a pipeline has met, by registry id: each fetched once, before the first
 //! batch that needs it is processed (the pipeline waits while the registry does not answer),
-//! then read by every worker without a lock. An id the registry does not know, or a schema
-//! that does not parse, is kept as the reason its records go to quarantine.
+//! then read by every worker without a lock. An id the registry does not know, a schema of
+//! another kind than the source reads, or one that does not compile, is kept as the reason its
+//! records go to quarantine. A Protobuf schema's imports are fetched as the registry lists them
+//! (subject and version); Google's well-known types resolve locally.
 
 use std::collections::HashMap;
 
 use tokio_util::sync::CancellationToken;
 
 use super::avro::AvroSchema;
-use crate::registry::{Lookup, Registry, SchemaKind};
+use super::protobuf::ProtoSchema;
+use crate::registry::{Lookup, Reference, Registry, SchemaKind, Target};
+
+/// The most schemas one Protobuf schema may import, directly or not.
+const MAX_REFERENCES: usize = 64;
 
 /// What Weir holds for one schema id.
 #[derive(Debug, Clone)]
 pub enum SchemaEntry {
     Avro(AvroSchema),
-    /// Why records with this id cannot be read (unknown to the registry, not Avro, invalid).
+    Protobuf(ProtoSchema),
+    /// Why records with this id cannot be read (unknown to the registry, another kind, invalid).
     Unusable(String),
 }
 
 /// The schemas by id, and the registry they come from.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Schemas {
     registry: Option<Registry>,
+    /// The kind of schema the source reads.
+    kind: SchemaKind,
     entries: HashMap<u32, SchemaEntry>,
 }
 
 impl Schemas {
-    pub fn new(registry: Option<Registry>) -> Self {
+    pub fn new(registry: Option<Registry>, kind: SchemaKind) -> Self {
         Schemas {
             registry,
+            kind,
             entries: HashMap::new(),
         }
     }
@@ -56,10 +66,12 @@ impl Schemas {
                 );
                 continue;
             };
-            let Some(lookup) = registry.fetch_waiting(id, stop).await else {
+            let Some(lookup) = registry.fetch_waiting(&Target::Id(id), stop).await else {
                 return false;
             };
-            let entry = entry(id, lookup);
+            let Some(entry) = self.entry(registry, id, lookup, stop).await else {
+                return false;
+            };
             if let SchemaEntry::Unusable(reason) = &entry {
                 tracing::warn!(id, reason, "records with this schema id go to quarantine");
             } else {
@@ -69,20 +81,75 @@ impl Schemas {
         }
         true
     }
+
+    async fn entry(
+        &self,
+        registry: &Registry,
+        id: u32,
+        lookup: Lookup,
+        stop: &CancellationToken,
+    ) -> Option<SchemaEntry> {
+        let unusable = |why: String| Some(SchemaEntry::Unusable(format!("schema id {id} {why}")));
+        let (kind, text, references) = match lookup {
+            Lookup::Unknown(message) => return unusable(format!("is not in the registry: {message}")),
+            Lookup::Found { kind, text, references } => (kind, text, references),
+        };
+        if kind != self.kind {
+            return unusable(format!("is a {kind:?} schema; the source reads {:?}", self.kind));
+        }
+        match kind {
+            SchemaKind::Avro => Some(match AvroSchema::parse(&text) {
+                Ok(schema) => SchemaEntry::Avro(schema),
+                Err(e) => SchemaEntry::Unusable(format!("schema id {id} is not a valid Avro schema: {e}")),
+            }),
+            SchemaKind::Protobuf => {
+                let imports = match imports(registry, references, stop).await? {
+                    Ok(imports) => imports,
+                    Err(why) => return unusable(why),
+                };
+                Some(match ProtoSchema::parse(&text, &imports) {
+                    Ok(schema) => SchemaEntry::Protobuf(schema),
+                    Err(e) => SchemaEntry::Unusable(format!("schema id {id} does not compile: {e}")),
+                })
+            }
+            SchemaKind::Json => unusable("is a JSON Schema, which Weir does not read".into()),
+        }
+    }
 }
 
-fn entry(id: u32, lookup: Lookup) -> SchemaEntry {
-    match lookup {
-        Lookup::Found {
-            kind: SchemaKind::Avro,
-            text,
-        } => match AvroSchema::parse(&text) {
-            Ok(schema) => SchemaEntry::Avro(schema),
-            Err(e) => SchemaEntry::Unusable(format!("schema id {id} is not a valid Avro schema: {e}")),
-        },
-        Lookup::Found { kind, .. } => {
-            SchemaEntry::Unusable(format!("schema id {id} is a {kind:?} schema; the source reads Avro"))
+/// The schemas `references` name, and theirs in turn, as (import name, text); None if `stop`
+/// came first, Err if one is missing.
+async fn imports(
+    registry: &Registry,
+    references: Vec<Reference>,
+    stop: &CancellationToken,
+) -> Option<Result<Vec<(String, String)>, String>> {
+    let mut pending = references;
+    let mut found: Vec<(String, String)> = Vec::new();
+    while let Some(reference) = pending.pop() {
+        // Google's well-known types compile from protox's copies.
+        if reference.name.starts_with("google/protobuf/") || found.iter().any(|(n, _)| *n == reference.name) {
+            continue;
         }
-        Lookup::Unknown(message) => SchemaEntry::Unusable(format!("schema id {id} is not in the registry: {message}")),
+        if found.len() >= MAX_REFERENCES {
+            return Some(Err(format!("imports more than {MAX_REFERENCES} schemas")));
+        }
+        let target = Target::Version {
+            subject: reference.subject.clone(),
+            version: reference.version,
+        };
+        match registry.fetch_waiting(&target, stop).await? {
+            Lookup::Found { text, references, .. } => {
+                found.push((reference.name, text));
+                pending.extend(references);
+            }
+            Lookup::Unknown(message) => {
+                return Some(Err(format!(
+                    "imports {}, which is not in the registry ({target}): {message}",
+                    reference.name
+                )));
+            }
+        }
     }
+    Some(Ok(found))
 }

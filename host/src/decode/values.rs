@@ -1,5 +1,6 @@
 //! A source's record values as the JSON text plugins and silver take: JSON as it came (UTF-8
-//! checked), Avro decoded with its writer schema from the registry (`avro`, `schemas`). A value
+//! checked), Avro or Protobuf decoded with its writer schema from the registry (`avro`,
+//! `protobuf`, `schemas`). A value
 //! that cannot be read gets the reason its record goes to quarantine, naming the schema id and
 //! what failed.
 
@@ -8,13 +9,14 @@ use tokio_util::sync::CancellationToken;
 use super::schemas::{SchemaEntry, Schemas};
 use super::wire;
 use crate::config::{SourceConfig, ValueFormat};
-use crate::registry::{Registry, RegistryError};
+use crate::registry::{Registry, RegistryError, SchemaKind};
 
 /// How a pipeline reads its record values.
 #[derive(Debug)]
 pub enum ValueDecoder {
     Json,
     Avro(Schemas),
+    Protobuf(Schemas),
 }
 
 impl ValueDecoder {
@@ -22,7 +24,8 @@ impl ValueDecoder {
         let registry = source.schema_registry.as_ref().map(Registry::new).transpose()?;
         Ok(match source.format {
             ValueFormat::Json => ValueDecoder::Json,
-            ValueFormat::Avro => ValueDecoder::Avro(Schemas::new(registry)),
+            ValueFormat::Avro => ValueDecoder::Avro(Schemas::new(registry, SchemaKind::Avro)),
+            ValueFormat::Protobuf => ValueDecoder::Protobuf(Schemas::new(registry, SchemaKind::Protobuf)),
         })
     }
 
@@ -30,7 +33,8 @@ impl ValueDecoder {
     pub async fn ensure<'v>(&mut self, values: impl Iterator<Item = &'v [u8]>, stop: &CancellationToken) -> bool {
         match self {
             ValueDecoder::Json => true,
-            ValueDecoder::Avro(schemas) => {
+            ValueDecoder::Avro(schemas) | ValueDecoder::Protobuf(schemas) => {
+                // Both start with the magic byte and the id; the id is all this needs.
                 let ids = values.filter_map(|v| wire::avro(v).ok()).map(|f| f.schema_id);
                 schemas.ensure(ids.collect::<Vec<_>>(), stop).await
             }
@@ -41,7 +45,7 @@ impl ValueDecoder {
     pub fn schema_id(&self, value: &[u8]) -> Option<u32> {
         match self {
             ValueDecoder::Json => None,
-            ValueDecoder::Avro(_) => wire::avro(value).ok().map(|f| f.schema_id),
+            ValueDecoder::Avro(_) | ValueDecoder::Protobuf(_) => wire::avro(value).ok().map(|f| f.schema_id),
         }
     }
 
@@ -58,11 +62,29 @@ impl ValueDecoder {
                     Some(SchemaEntry::Avro(schema)) => {
                         schema.to_json(framed.body).map_err(|e| format!("schema id {id}: {e}"))
                     }
-                    Some(SchemaEntry::Unusable(reason)) => Err(reason.clone()),
-                    None => Err(format!("schema id {id} was not fetched before its batch")),
+                    other => Err(unreadable(id, other)),
+                }
+            }
+            ValueDecoder::Protobuf(schemas) => {
+                let framed = wire::protobuf(value).map_err(|e| format!("not a Protobuf record: {e}"))?;
+                let id = framed.schema_id;
+                match schemas.get(id) {
+                    Some(SchemaEntry::Protobuf(schema)) => schema
+                        .to_json(&framed.message_indexes, framed.body)
+                        .map_err(|e| format!("schema id {id}: {e}")),
+                    other => Err(unreadable(id, other)),
                 }
             }
         }
+    }
+}
+
+/// Why a record with schema `id` cannot be read, `entry` being what is held for it.
+fn unreadable(id: u32, entry: Option<&SchemaEntry>) -> String {
+    match entry {
+        Some(SchemaEntry::Unusable(reason)) => reason.clone(),
+        Some(_) => format!("schema id {id} is of another kind than the source reads"),
+        None => format!("schema id {id} was not fetched before its batch"),
     }
 }
 
@@ -75,7 +97,7 @@ mod tests {
         r#"{"type":"record","name":"R","fields":[{"name":"id","type":"string"},{"name":"n","type":"long"}]}"#;
 
     fn avro() -> ValueDecoder {
-        let mut schemas = Schemas::new(None);
+        let mut schemas = Schemas::new(None, SchemaKind::Avro);
         schemas.insert(7, SchemaEntry::Avro(AvroSchema::parse(SCHEMA).unwrap()));
         schemas.insert(
             8,
@@ -122,7 +144,7 @@ mod tests {
 
     #[tokio::test]
     async fn ids_without_a_registry_are_unusable_not_fatal() {
-        let mut decoder = ValueDecoder::Avro(Schemas::new(None));
+        let mut decoder = ValueDecoder::Avro(Schemas::new(None, SchemaKind::Avro));
         let value = wire::frame(9, None, &datum("a", 1));
         assert!(
             decoder

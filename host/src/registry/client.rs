@@ -42,15 +42,41 @@ pub enum SchemaKind {
     Json,
 }
 
-/// The registry's answer for an id.
+/// The registry's answer for an id or a subject's version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {
     Found {
         kind: SchemaKind,
         text: String,
+        /// Schemas this one imports (Protobuf), by the name it imports them with.
+        references: Vec<Reference>,
     },
-    /// The registry does not know the id (its message).
+    /// The registry does not know the id or version (its message).
     Unknown(String),
+}
+
+/// A schema another schema refers to: `import "<name>"` in Protobuf.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Reference {
+    pub name: String,
+    pub subject: String,
+    pub version: i64,
+}
+
+/// What to fetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Id(u32),
+    Version { subject: String, version: i64 },
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Id(id) => write!(f, "schema id {id}"),
+            Target::Version { subject, version } => write!(f, "{subject} version {version}"),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -58,6 +84,8 @@ struct SchemaBody {
     schema: String,
     #[serde(rename = "schemaType")]
     schema_type: Option<String>,
+    #[serde(default)]
+    references: Option<Vec<Reference>>,
 }
 
 /// A registry client.
@@ -102,9 +130,15 @@ impl Registry {
         }
     }
 
-    /// One request for schema `id`.
-    pub async fn fetch(&self, id: u32) -> Result<Lookup, RegistryError> {
-        let url = format!("{}/schemas/ids/{id}", self.base);
+    /// One request for `target`.
+    pub async fn fetch(&self, target: &Target) -> Result<Lookup, RegistryError> {
+        let url = match target {
+            Target::Id(id) => format!("{}/schemas/ids/{id}", self.base),
+            Target::Version { subject, version } => {
+                let subject: String = url::form_urlencoded::byte_serialize(subject.as_bytes()).collect();
+                format!("{}/subjects/{subject}/versions/{version}", self.base)
+            }
+        };
         let request = self.authorized(self.client.get(&url).header(reqwest::header::ACCEPT, CONTENT_TYPE));
         let http = |source| RegistryError::Http {
             url: url.clone(),
@@ -135,6 +169,7 @@ impl Registry {
         Ok(Lookup::Found {
             kind,
             text: parsed.schema,
+            references: parsed.references.unwrap_or_default(),
         })
     }
 
@@ -171,24 +206,24 @@ impl Registry {
         Ok(registered.id)
     }
 
-    /// Schema `id`, retried with backoff until the registry answers; None if `stop` came first.
-    pub async fn fetch_waiting(&self, id: u32, stop: &CancellationToken) -> Option<Lookup> {
+    /// `target`, retried with backoff until the registry answers; None if `stop` came first.
+    pub async fn fetch_waiting(&self, target: &Target, stop: &CancellationToken) -> Option<Lookup> {
         let mut backoff = FIRST_BACKOFF;
         let mut attempt = 1u32;
         loop {
             let result = tokio::select! {
                 () = stop.cancelled() => return None,
-                result = self.fetch(id) => result,
+                result = self.fetch(target) => result,
             };
             match result {
                 Ok(lookup) => {
                     if attempt > 1 {
-                        tracing::info!(id, attempt, "schema registry answered again");
+                        tracing::info!(%target, attempt, "schema registry answered again");
                     }
                     return Some(lookup);
                 }
                 Err(e) => {
-                    tracing::warn!(id, attempt, error = %e, wait_ms = backoff.as_millis() as u64, "schema registry did not answer; the pipeline waits and retries");
+                    tracing::warn!(%target, attempt, error = %e, wait_ms = backoff.as_millis() as u64, "schema registry did not answer; the pipeline waits and retries");
                 }
             }
             let wait = jitter(backoff);

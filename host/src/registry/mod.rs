@@ -4,4 +4,4 @@
 
 mod client;
 
-pub use client::{Lookup, Registry, RegistryError, SchemaKind};
+pub use client::{Lookup, Reference, Registry, RegistryError, SchemaKind, Target};

@@ -1,7 +1,8 @@
-//! An Avro topic through a Schema Registry, with real parts: tansu (Kafka protocol), the Python
-//! `confluent-kafka` package's `AvroSerializer` as the producer (it registers its schemas and
-//! frames each record as real producers do), and a stand-in registry
-//! (`tests/common/registry.rs`: no Confluent-compatible registry server installs here).
+//! Avro and Protobuf topics through a Schema Registry, with real parts: tansu (Kafka protocol),
+//! the Python `confluent-kafka` package's `AvroSerializer` and `ProtobufSerializer` as the
+//! producers (they register their schemas and frame each record as real producers do), and a
+//! stand-in registry (`tests/common/registry.rs`: no Confluent-compatible registry server
+//! installs here).
 //!
 //! 5,000 records with schema v1, then 5,000 with v2 (adds an optional note, a decimal and a
 //! nested record with a list), and 40 broken records: JSON text, an unknown id, a wrong magic
@@ -12,7 +13,7 @@
 //! every table is exact in both formats (each record once in bronze with its schema id, each
 //! broken one in quarantine with the reason, each order once in silver, v1 rows null in v2's
 //! columns, each schema fetched once), and deltalake, pyiceberg and DuckDB read the decimals,
-//! timestamps, structs and lists back as produced (`tests/avro/check_avro_tables.py`).
+//! timestamps, structs and lists back as produced (`tests/registry/check_avro_tables.py`).
 #![allow(clippy::unwrap_used)] // a test crate: panicking is how it fails
 
 mod common;
@@ -45,7 +46,7 @@ const PIPELINE: &str = r#"
 brokers = "${KAFKA_BROKERS}"
 topic = "orders"
 group = "avro-test"
-format = "avro"
+format = "FORMAT"
 
 [source.schema_registry]
 url = "${REGISTRY_URL}"
@@ -59,7 +60,7 @@ max_backoff_ms = 1000
 name = "dedup-key"
 plugin = "dedup_key.wasm"
 kind = "transform"
-config = { fields = ["id", "user"] }
+config = { fields = ["id"] }
 
 [tables]
 location = "${WEIR_LAKEHOUSE}/orders"
@@ -73,7 +74,7 @@ columns = [
   { name = "qty", type = "int32" },
   { name = "at", type = "timestamp" },
   { name = "note", type = "string" },
-  { name = "price", type = "decimal(10, 2)" },
+  PRICE,
   { name = "ship", type = "struct<city: string, tags: list<string>>" },
   { name = "dedup_key", type = "string" },
 ]
@@ -96,9 +97,35 @@ fn python() -> PathBuf {
     python
 }
 
-/// Runs `tests/avro/produce_avro.py` for `phase`; what it produced.
-fn produce(tansu: &Tansu, registry: &Registry, phase: u32, out: &Path) -> serde_json::Value {
-    let script = common::repo_root().join("tests/avro/produce_avro.py");
+/// How one encoding differs in the scenario.
+struct Encoding {
+    format: &'static str,
+    /// The producer script under `tests/registry/`.
+    script: &'static str,
+    /// Silver's `price` column: Avro has a decimal type; Protobuf writes the decimal as text,
+    /// which the column takes by its documented cast.
+    price: &'static str,
+    /// What the reason of a body that is not a record of its schema says.
+    body_error: &'static str,
+}
+
+const AVRO: Encoding = Encoding {
+    format: "avro",
+    script: "produce_avro.py",
+    price: r#"{ name = "price", type = "decimal(10, 2)" }"#,
+    body_error: "the body does not match its schema",
+};
+
+const PROTOBUF: Encoding = Encoding {
+    format: "protobuf",
+    script: "produce_protobuf.py",
+    price: r#"{ name = "price", type = "decimal(10, 2)", coerce = true }"#,
+    body_error: "the body is not a shop.Order message",
+};
+
+/// Runs the encoding's producer script for `phase`; what it produced.
+fn produce(encoding: &Encoding, tansu: &Tansu, registry: &Registry, phase: u32, out: &Path) -> serde_json::Value {
+    let script = common::repo_root().join("tests/registry").join(encoding.script);
     let status = Command::new(python())
         .arg(script)
         .args([
@@ -160,13 +187,25 @@ fn strings(batch: &RecordBatch, column: &str) -> Vec<Option<String>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn avro_records_with_two_schema_versions_land_exactly_and_a_registry_outage_is_waited_out() {
+    two_versions_and_an_outage(&AVRO).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protobuf_records_with_two_schema_versions_land_exactly_and_a_registry_outage_is_waited_out() {
+    two_versions_and_an_outage(&PROTOBUF).await;
+}
+
+async fn two_versions_and_an_outage(encoding: &Encoding) {
     let tansu = Tansu::start();
     tansu.create_topic(TOPIC, PARTITIONS as u32);
     let mut registry = Registry::start();
     let work = tempfile::tempdir().unwrap();
     let (lake, pipelines) = (work.path().join("lake"), work.path().join("pipelines"));
     std::fs::create_dir_all(pipelines.join("orders")).unwrap();
-    std::fs::write(pipelines.join("orders/pipeline.toml"), PIPELINE).unwrap();
+    let text = PIPELINE
+        .replace("FORMAT", encoding.format)
+        .replace("PRICE", encoding.price);
+    std::fs::write(pipelines.join("orders/pipeline.toml"), text).unwrap();
     std::fs::copy(
         common::plugin_path("weir-dedup-key"),
         pipelines.join("orders/dedup_key.wasm"),
@@ -183,7 +222,7 @@ async fn avro_records_with_two_schema_versions_land_exactly_and_a_registry_outag
     let pipeline = config::load(&pipelines.join("orders/pipeline.toml"), &config::from_map(&vars)).unwrap();
     let decoder = SilverDecoder::new(&pipeline.tables.silver.columns);
 
-    let v1 = produce(&tansu, &registry, 1, &work.path().join("v1.json"));
+    let v1 = produce(encoding, &tansu, &registry, 1, &work.path().join("v1.json"));
     let log = work.path().join("weir.log");
     let mut host = WeirRun::new(&pipelines, &tansu.brokers())
         .lake(&lake, &work.path().join("cache"))
@@ -197,7 +236,7 @@ async fn avro_records_with_two_schema_versions_land_exactly_and_a_registry_outag
 
     // v2 is produced while Weir is paused; then the registry goes down before Weir meets it.
     signal(&host, "STOP");
-    let v2 = produce(&tansu, &registry, 2, &work.path().join("v2.json"));
+    let v2 = produce(encoding, &tansu, &registry, 2, &work.path().join("v2.json"));
     registry.stop();
     signal(&host, "CONT");
     let waited = wait_for_log(&log, "schema registry did not answer", Duration::from_secs(120));
@@ -217,7 +256,7 @@ async fn avro_records_with_two_schema_versions_land_exactly_and_a_registry_outag
     let tables = Tables::open(&pipeline, &decoder).await.unwrap();
     for format in [TableFormat::Delta, TableFormat::Iceberg] {
         check_bronze(&tables.bronze.read(format).await.unwrap(), format, [id1, id2, id3]);
-        check_quarantine(&tables.quarantine.read(format).await.unwrap(), format, id2);
+        check_quarantine(&tables.quarantine.read(format).await.unwrap(), format, id2, encoding);
         let silver = tables.silver.read(format).await.unwrap();
         let mut want: Vec<String> = [&v1, &v2]
             .iter()
@@ -246,7 +285,7 @@ async fn avro_records_with_two_schema_versions_land_exactly_and_a_registry_outag
     });
     let spec_path = work.path().join("spec.json");
     std::fs::write(&spec_path, spec.to_string()).unwrap();
-    let script = common::repo_root().join("tests/avro/check_avro_tables.py");
+    let script = common::repo_root().join("tests/registry/check_avro_tables.py");
     let out = Command::new(python()).arg(script).arg(&spec_path).output().unwrap();
     print!("{}", String::from_utf8_lossy(&out.stdout));
     assert!(
@@ -281,7 +320,7 @@ fn check_bronze(batches: &[RecordBatch], format: TableFormat, [id1, id2, id3]: [
     assert_eq!(by_id, want, "{format:?} bronze: the schema id of each record");
 }
 
-fn check_quarantine(batches: &[RecordBatch], format: TableFormat, id2: u32) {
+fn check_quarantine(batches: &[RecordBatch], format: TableFormat, id2: u32, encoding: &Encoding) {
     let mut reasons: BTreeMap<String, (String, String)> = BTreeMap::new();
     for batch in batches {
         let keys = strings(batch, "key");
@@ -297,7 +336,7 @@ fn check_quarantine(batches: &[RecordBatch], format: TableFormat, id2: u32) {
         broken,
         "{format:?} quarantine: exactly the broken records: {reasons:#?}"
     );
-    let v2 = format!("schema id {id2}: the body does not match its schema");
+    let v2 = format!("schema id {id2}: {}", encoding.body_error);
     let expected: [(&str, &str, &str); 8] = [
         ("bad1-json", "decode", "wrong magic byte 0x7b"),
         ("bad1-magic", "decode", "wrong magic byte 0x01"),

@@ -35,6 +35,9 @@ pub struct Metrics {
     pub pipeline_reloads: IntCounterVec,
     /// How long the data path paused to swap reloaded plugins in, by pipeline.
     pub swap_pause: HistogramVec,
+    /// Schema Registry requests by result: `found`, `unknown` (404: its records go to
+    /// quarantine), `failed` (no answer: the pipeline waits and retries).
+    pub registry_requests: IntCounterVec,
 }
 
 /// The process-wide metrics.
@@ -137,8 +140,15 @@ impl Metrics {
             vec![1e-6, 5e-6, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 0.1],
             &["pipeline"],
         );
+        let registry_requests = counter(
+            &registry,
+            "weir_schema_registry_requests_total",
+            "Schema Registry requests by result (found, unknown, failed: the pipeline waits and retries)",
+            &["result"],
+        );
         Metrics {
             registry,
+            registry_requests,
             records_in,
             stage_records,
             duplicates,

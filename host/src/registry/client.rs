@@ -215,6 +215,15 @@ impl Registry {
                 () = stop.cancelled() => return None,
                 result = self.fetch(target) => result,
             };
+            let outcome = match &result {
+                Ok(Lookup::Found { .. }) => "found",
+                Ok(Lookup::Unknown(_)) => "unknown",
+                Err(_) => "failed",
+            };
+            crate::metrics::metrics()
+                .registry_requests
+                .with_label_values(&[outcome])
+                .inc();
             match result {
                 Ok(lookup) => {
                     if attempt > 1 {

@@ -220,3 +220,48 @@ fn workers_default_to_the_cores_and_out_of_range_is_refused_at_its_line() {
         );
     }
 }
+
+#[test]
+fn registry_sources_need_a_registry_and_whole_credentials() {
+    let as_avro = |registry: &str| {
+        let text = EXAMPLE.replacen(r#"format = "json""#, r#"format = "avro""#, 1);
+        let section = format!("[source.schema_registry]\n{registry}\n\n[source.properties]");
+        load_text(&text.replacen("[source.properties]", &section, 1), &[])
+    };
+    let e = error_of(r#"format = "json""#, r#"format = "avro""#);
+    assert!(e.contains("needs `[source.schema_registry]`"), "{e}");
+    let e = as_avro(r#"url = "registry:8081""#).unwrap_err().to_string();
+    assert!(e.contains("not an http:// or https:// URL"), "{e}");
+    let e = as_avro("url = \"http://r:8081\"\nusername = \"u\"")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("both `username` and `password`"), "{e}");
+    let e = as_avro("url = \"http://r:8081\"\nusername = \"u\"\npassword = \"p\"\ntoken = \"t\"")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not both"), "{e}");
+    let pipeline = as_avro(r#"url = "https://r:8081""#).unwrap();
+    assert_eq!(pipeline.source.format, crate::config::ValueFormat::Avro);
+    assert_eq!(pipeline.source.schema_registry.unwrap().timeout_ms, 10_000);
+}
+
+#[test]
+fn column_types_units_and_keys_are_checked_where_they_are_written() {
+    let e = error_of(
+        r#"{ name = "score", type = "int64" }"#,
+        r#"{ name = "score", type = "decimal(40, 2)" }"#,
+    );
+    assert!(e.contains("precision 40"), "{e}");
+    let e = error_of(
+        r#"{ name = "score", type = "int64" }"#,
+        r#"{ name = "score", type = "int64", unit = "s" }"#,
+    );
+    assert!(e.contains("`unit` applies to timestamp and date columns"), "{e}");
+    let e = error_of(
+        r#"{ name = "id", type = "string", nullable = false }"#,
+        r#"{ name = "id", type = "list<string>", nullable = false }"#,
+    );
+    assert!(e.contains("must have a primitive type"), "{e}");
+    let e = error_of(r#"unit = "s""#, r#"unit = "days""#);
+    assert!(e.contains("unknown variant `days`"), "{e}");
+}

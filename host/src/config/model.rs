@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use super::types::{ColumnType, EpochUnit, StructField};
+pub use super::types::{ColumnType, EpochUnit, MAX_DECIMAL_PRECISION, StructField};
 
 use crate::plugin::{Limits, PluginKind};
 

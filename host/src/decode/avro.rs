@@ -191,6 +191,14 @@ fn time_of_day(micros: i64) -> Result<String, String> {
 /// The decimal's digits with `scale` of them after the point.
 fn decimal_text(decimal: &Decimal, scale: usize) -> Result<String, String> {
     let bytes: Vec<u8> = decimal.try_into().map_err(|e: apache_avro::Error| e.to_string())?;
+    // Leading bytes that only extend the sign (a small value in a wide `fixed`) carry nothing.
+    let negative = bytes.first().is_some_and(|b| b & 0x80 != 0);
+    let fill = if negative { 0xff } else { 0 };
+    let mut start = 0;
+    while start + 1 < bytes.len() && bytes[start] == fill && (bytes[start + 1] & 0x80 != 0) == negative {
+        start += 1;
+    }
+    let bytes = &bytes[start..];
     if bytes.len() > 16 {
         return Err(format!("a decimal of {} bytes is wider than 128 bits", bytes.len()));
     }
@@ -201,7 +209,7 @@ fn decimal_text(decimal: &Decimal, scale: usize) -> Result<String, String> {
         0
     };
     let mut wide = [fill; 16];
-    wide[16 - bytes.len()..].copy_from_slice(&bytes);
+    wide[16 - bytes.len()..].copy_from_slice(bytes);
     let unscaled = i128::from_be_bytes(wide);
     let digits = unscaled.unsigned_abs().to_string();
     let sign = if unscaled < 0 { "-" } else { "" };
@@ -318,6 +326,12 @@ mod tests {
         assert_eq!(decimal_text(&d(-5), 3).unwrap(), "-0.005");
         assert_eq!(decimal_text(&d(7), 0).unwrap(), "7");
         assert_eq!(decimal_text(&Decimal::from(vec![0xff, 0x85]), 1).unwrap(), "-12.3");
+        let mut wide = vec![0xff; 20];
+        wide[19] = 0x85;
+        assert_eq!(decimal_text(&Decimal::from(wide), 1).unwrap(), "-12.3");
+        let mut wide = vec![0; 20];
+        wide[19] = 0x7b;
+        assert_eq!(decimal_text(&Decimal::from(wide), 2).unwrap(), "1.23");
         assert_eq!(time_of_day(3_723_000_001).unwrap(), "01:02:03.000001");
     }
 }

@@ -116,6 +116,7 @@ pub fn record<'a>(raw: &'a str, declared: &[StructField], rules: Rules) -> Resul
 fn map<'a>(raw: &'a str, key: &ColumnType, value: &ColumnType, rules: Rules) -> Result<Cell<'a>, String> {
     let key_rules = Rules { coerce: true, ..rules };
     let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for (k, v) in entries(raw)? {
         // A JSON key is always text: a map with number keys reads it as the number it spells.
         let key_cell = match (key, k) {
@@ -124,6 +125,10 @@ fn map<'a>(raw: &'a str, key: &ColumnType, value: &ColumnType, rules: Rules) -> 
                 .map(Cell::into_owned)
                 .map_err(|e| format!("key {k:?}: {e}"))?,
         };
+        // A key written twice (or `"7"` and `"07"` into an int key) has no one value.
+        if !seen.insert(format!("{key_cell:?}")) {
+            return Err(format!("key {key_cell:?} is written twice"));
+        }
         let value_cell = interpret(v.get(), value, rules).map_err(|e| format!("value of {key_cell:?}: {e}"))?;
         out.push((key_cell, value_cell));
     }

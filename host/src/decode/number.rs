@@ -38,33 +38,30 @@ fn literal(text: &str) -> Option<Literal<'_>> {
 pub type Refusal = String;
 
 /// A whole number within `min..=max`, written without a fraction or exponent, or (with
-/// `coerce`) a float whose fraction is zero.
+/// `coerce`) any number whose value is whole (`12.0`, `1.2e1`), read exactly from its digits.
 pub fn integer(text: &str, min: i64, max: i64, type_name: &str, coerce: bool) -> Result<i64, Refusal> {
     let out_of_range = || format!("{text} is out of range for {type_name}");
     let Some(lit) = literal(text) else {
         return Err(format!("`{text}` is not a number"));
     };
-    let value = if lit.fraction.is_empty() && lit.exponent == 0 {
-        text.parse::<i64>().map_err(|_| out_of_range())?
-    } else if coerce {
-        let x: f64 = text.parse().map_err(|_| out_of_range())?;
-        if x.fract() != 0.0 {
-            return Err(format!("{text} is not a whole number, which {type_name} needs"));
-        }
-        if !(min as f64..=max as f64).contains(&x) {
-            return Err(out_of_range());
-        }
-        x as i64
-    } else {
+    let plain = lit.fraction.is_empty() && !text.contains(['e', 'E']);
+    if !plain && !coerce {
         return Err(format!(
             "{text} is not written as a whole number, which {type_name} needs (`coerce = true` takes 12.0 as 12)"
         ));
-    };
-    if (min..=max).contains(&value) {
-        Ok(value)
-    } else {
-        Err(out_of_range())
     }
+    // The exact value, as a decimal with no places: a fraction is refused, not rounded.
+    let value = decimal(text, crate::config::MAX_DECIMAL_PRECISION, 0).map_err(|e| {
+        if e.contains("decimal places") {
+            format!("{text} is not a whole number, which {type_name} needs")
+        } else {
+            out_of_range()
+        }
+    })?;
+    i64::try_from(value)
+        .ok()
+        .filter(|v| (min..=max).contains(v))
+        .ok_or_else(out_of_range)
 }
 
 /// A finite float64.

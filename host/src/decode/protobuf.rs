@@ -47,7 +47,11 @@ fn source(name: &str, text: &str) -> Result<File, String> {
 impl ProtoSchema {
     /// Compiles the schema `text` with `references` (import name, schema text).
     pub fn parse(text: &str, references: &[(String, String)]) -> Result<Self, String> {
-        let main = source("schema.proto", text)?;
+        if text.trim().is_empty() {
+            return Err("the schema is empty".into());
+        }
+        // A name no import uses, for a schema given as `.proto` text.
+        let main = source("weir-registry-schema.proto", text)?;
         let main_name = main.name().to_string();
         let mut files = HashMap::from([(main_name.clone(), main)]);
         for (name, text) in references {
@@ -167,5 +171,6 @@ mod tests {
                 .contains("no message at index path [3]")
         );
         assert!(ProtoSchema::parse("message {", &[]).is_err());
+        assert!(ProtoSchema::parse("  ", &[]).unwrap_err().contains("empty"));
     }
 }

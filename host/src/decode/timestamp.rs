@@ -3,8 +3,8 @@
 //! Stored as microseconds (timestamps) or days (dates) since the epoch, within the years 1 to
 //! 9999, which every reader of the tables can show.
 
-use arrow::compute::kernels::cast_utils::string_to_timestamp_nanos;
-use chrono::NaiveDate;
+use arrow::compute::kernels::cast_utils::string_to_datetime;
+use chrono::{NaiveDate, Utc};
 
 use crate::config::EpochUnit;
 
@@ -17,8 +17,9 @@ const DAY_MICROS: i64 = 86_400_000_000;
 /// read as UTC).
 pub fn text_micros(text: &str) -> Result<i64, String> {
     let trimmed = text.trim();
-    let nanos = string_to_timestamp_nanos(trimmed).map_err(|_| format!("`{trimmed}` is not an RFC 3339 timestamp"))?;
-    in_range(nanos.div_euclid(1_000), trimmed)
+    // Through a date-time, not i64 nanoseconds (which end in 1677 and 2262).
+    let at = string_to_datetime(&Utc, trimmed).map_err(|_| format!("`{trimmed}` is not an RFC 3339 timestamp"))?;
+    in_range(at.timestamp_micros(), trimmed)
 }
 
 /// Microseconds since the epoch of an epoch number written as `text` in `unit`.
@@ -81,6 +82,8 @@ mod tests {
         assert_eq!(text_micros("2023-11-14T22:13:20.000Z"), Ok(1_700_000_000_000_000));
         assert_eq!(text_micros("2023-11-14T23:13:20+01:00"), Ok(1_700_000_000_000_000));
         assert!(text_micros("yesterday").unwrap_err().contains("not an RFC 3339"));
+        assert_eq!(text_micros("1600-01-01T00:00:00Z"), Ok(-11_676_096_000_000_000));
+        assert_eq!(text_micros("9999-12-31T23:59:59.999999Z"), Ok(MAX_MICROS));
         let s = Some(EpochUnit::Seconds);
         assert_eq!(epoch_micros("1700000000", s), Ok(1_700_000_000_000_000));
         assert_eq!(epoch_micros("1700000000.5", s), Ok(1_700_000_000_500_000));

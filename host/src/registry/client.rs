@@ -119,6 +119,21 @@ impl Registry {
         })
     }
 
+    /// The registry's URL with `segments` appended, each percent-encoded (a subject may hold `/`
+    /// or spaces).
+    fn url(&self, segments: &[&str]) -> String {
+        match url::Url::parse(&self.base) {
+            Ok(mut url) => {
+                if let Ok(mut path) = url.path_segments_mut() {
+                    path.pop_if_empty().extend(segments);
+                }
+                url.to_string()
+            }
+            // `weir check` refuses a URL that does not parse; keep the text as given.
+            Err(_) => format!("{}/{}", self.base, segments.join("/")),
+        }
+    }
+
     /// `request` with the configured basic auth or bearer token.
     fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         if let Some(user) = &self.username {
@@ -133,11 +148,8 @@ impl Registry {
     /// One request for `target`.
     pub async fn fetch(&self, target: &Target) -> Result<Lookup, RegistryError> {
         let url = match target {
-            Target::Id(id) => format!("{}/schemas/ids/{id}", self.base),
-            Target::Version { subject, version } => {
-                let subject: String = url::form_urlencoded::byte_serialize(subject.as_bytes()).collect();
-                format!("{}/subjects/{subject}/versions/{version}", self.base)
-            }
+            Target::Id(id) => self.url(&["schemas", "ids", &id.to_string()]),
+            Target::Version { subject, version } => self.url(&["subjects", subject, "versions", &version.to_string()]),
         };
         let request = self.authorized(self.client.get(&url).header(reqwest::header::ACCEPT, CONTENT_TYPE));
         let http = |source| RegistryError::Http {
@@ -147,7 +159,9 @@ impl Registry {
         let response = request.send().await.map_err(http)?;
         let status = response.status();
         let body = response.text().await.map_err(http)?;
-        if status == reqwest::StatusCode::NOT_FOUND {
+        // Only the registry's own "not found" answers mean the id or version does not exist; a
+        // 404 from a wrong base URL or a proxy is an outage, retried like any other.
+        if status == reqwest::StatusCode::NOT_FOUND && is_registry_not_found(&body) {
             return Ok(Lookup::Unknown(registry_message(&body)));
         }
         if !status.is_success() {
@@ -176,7 +190,7 @@ impl Registry {
     /// Registers `schema` (Avro) under `subject` as a producer does; its id (the same schema
     /// text gets the id it already has).
     pub async fn register(&self, subject: &str, schema: &str) -> Result<u32, RegistryError> {
-        let url = format!("{}/subjects/{subject}/versions", self.base);
+        let url = self.url(&["subjects", subject, "versions"]);
         let body = serde_json::json!({ "schema": schema, "schemaType": "AVRO" });
         let request = self.authorized(
             (self.client.post(&url))
@@ -208,7 +222,7 @@ impl Registry {
 
     /// `target`, retried with backoff until the registry answers; None if `stop` came first.
     pub async fn fetch_waiting(&self, target: &Target, stop: &CancellationToken) -> Option<Lookup> {
-        let mut backoff = FIRST_BACKOFF;
+        let mut backoff = FIRST_BACKOFF.min(self.max_backoff);
         let mut attempt = 1u32;
         loop {
             let result = tokio::select! {
@@ -231,6 +245,9 @@ impl Registry {
                     }
                     return Some(lookup);
                 }
+                Err(e @ RegistryError::Status { status: 401 | 403, .. }) => {
+                    tracing::error!(%target, attempt, error = %e, "schema registry refused the credentials; the pipeline waits and retries: fix `[source.schema_registry]` and restart");
+                }
                 Err(e) => {
                     tracing::warn!(%target, attempt, error = %e, wait_ms = backoff.as_millis() as u64, "schema registry did not answer; the pipeline waits and retries");
                 }
@@ -248,11 +265,20 @@ impl Registry {
 
 /// `wait` less up to a quarter, so hosts that lost the registry together do not return together.
 fn jitter(wait: Duration) -> Duration {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
+    use std::hash::{BuildHasher, Hasher};
+    // A fresh `RandomState` is randomly keyed: a random number without a crate for it.
+    let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
     let quarter = wait / 4;
-    wait - quarter.mul_f64(f64::from(nanos % 1000) / 1000.0)
+    wait - quarter.mul_f64((random % 1000) as f64 / 1000.0)
+}
+
+/// Whether `body` is the registry's own "not found" error (subject, version or schema).
+fn is_registry_not_found(body: &str) -> bool {
+    #[derive(Deserialize)]
+    struct Error {
+        error_code: i64,
+    }
+    serde_json::from_str::<Error>(body).is_ok_and(|e| matches!(e.error_code, 40401..=40403))
 }
 
 /// The registry's `{"error_code", "message"}`, or the body as it came (cut to 512 bytes).
@@ -291,6 +317,23 @@ mod tests {
             "Schema 7 not found (error 40403)"
         );
         assert_eq!(registry_message("<html>bad gateway</html>"), "<html>bad gateway</html>");
+        assert!(is_registry_not_found(
+            r#"{"error_code":40403,"message":"Schema 7 not found"}"#
+        ));
+        assert!(!is_registry_not_found("<html>404 Not Found</html>"));
+        let registry = Registry::new(&SchemaRegistryConfig {
+            url: "http://r:8081/prefix/".into(),
+            username: None,
+            password: None,
+            token: None,
+            timeout_ms: 1,
+            max_backoff_ms: 1,
+        })
+        .unwrap();
+        assert_eq!(
+            registry.url(&["subjects", "google/protobuf/a b.proto", "versions", "1"]),
+            "http://r:8081/prefix/subjects/google%2Fprotobuf%2Fa%20b.proto/versions/1"
+        );
         let wait = Duration::from_millis(1000);
         assert!((750..=1000).contains(&jitter(wait).as_millis()));
     }

@@ -21,20 +21,6 @@ use weir::decode::SilverDecoder;
 
 const NEW_COLUMN: &str = "selftext";
 
-fn readers_python() -> PathBuf {
-    let root = std::env::var_os("WEIR_READERS").map(PathBuf::from).unwrap_or_else(|| {
-        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
-        home.join(".cache/weir/tools/readers")
-    });
-    let python = root.join("bin/python");
-    assert!(
-        python.is_file(),
-        "{} is missing: run scripts/setup-test-services.sh",
-        python.display()
-    );
-    python
-}
-
 struct Setup {
     tansu: Tansu,
     s3: SeaweedFs,
@@ -165,7 +151,7 @@ fn expected_silver(n: usize, changed_at: usize) -> serde_json::Map<String, serde
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deltalake_pyiceberg_and_duckdb_read_every_table_before_and_after_a_schema_change() {
-    let python = readers_python();
+    let python = common::readers_python();
     let work = tempfile::tempdir().unwrap();
     let setup = Setup {
         tansu: Tansu::start(),

@@ -19,7 +19,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -83,20 +83,6 @@ columns = [
 max_interval_ms = 500
 "#;
 
-fn python() -> PathBuf {
-    let root = std::env::var_os("WEIR_READERS").map(PathBuf::from).unwrap_or_else(|| {
-        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
-        home.join(".cache/weir/tools/readers")
-    });
-    let python = root.join("bin/python");
-    assert!(
-        python.is_file(),
-        "{} is missing: run scripts/setup-test-services.sh",
-        python.display()
-    );
-    python
-}
-
 /// How one encoding differs in the scenario.
 struct Encoding {
     format: &'static str,
@@ -126,7 +112,7 @@ const PROTOBUF: Encoding = Encoding {
 /// Runs the encoding's producer script for `phase`; what it produced.
 fn produce(encoding: &Encoding, tansu: &Tansu, registry: &Registry, phase: u32, out: &Path) -> serde_json::Value {
     let script = common::repo_root().join("tests/registry").join(encoding.script);
-    let status = Command::new(python())
+    let status = Command::new(common::readers_python())
         .arg(script)
         .args([
             &tansu.brokers(),
@@ -286,7 +272,11 @@ async fn two_versions_and_an_outage(encoding: &Encoding) {
     let spec_path = work.path().join("spec.json");
     std::fs::write(&spec_path, spec.to_string()).unwrap();
     let script = common::repo_root().join("tests/registry/check_avro_tables.py");
-    let out = Command::new(python()).arg(script).arg(&spec_path).output().unwrap();
+    let out = Command::new(common::readers_python())
+        .arg(script)
+        .arg(&spec_path)
+        .output()
+        .unwrap();
     print!("{}", String::from_utf8_lossy(&out.stdout));
     assert!(
         out.status.success(),

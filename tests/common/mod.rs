@@ -40,6 +40,22 @@ pub fn plugin_path(crate_name: &str) -> PathBuf {
     path
 }
 
+/// The Python of the test services' venv (`scripts/setup-test-services.sh`): the table readers
+/// (deltalake, pyiceberg, DuckDB) and the Schema Registry clients (confluent-kafka).
+pub fn readers_python() -> PathBuf {
+    let root = std::env::var_os("WEIR_READERS").map(PathBuf::from).unwrap_or_else(|| {
+        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+        home.join(".cache/weir/tools/readers")
+    });
+    let python = root.join("bin/python");
+    assert!(
+        python.is_file(),
+        "{} is missing: run scripts/setup-test-services.sh",
+        python.display()
+    );
+    python
+}
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")

@@ -19,6 +19,8 @@ import json
 import struct
 import sys
 
+from produced import finish, header_broken
+
 from confluent_kafka import Producer
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
@@ -121,11 +123,7 @@ def main():
     broken = []
     for j in range(5):
         if phase == 1:
-            kinds = [
-                ("json", json.dumps({"id": f"bad{phase}-{j}", "user": "u", "qty": 1}).encode()),
-                ("unknown id", b"\x00" + struct.pack(">I", 999_999) + valid[5:]),
-                ("magic", b"\x01" + valid[1:]),
-            ]
+            kinds = header_broken(phase, j, valid)
         else:
             kinds = [
                 ("truncated", valid[: len(valid) - 4]),
@@ -146,11 +144,7 @@ def main():
                 value = misfit(record, context)
                 producer.produce(topic, key=f"bad{phase}-{kind}-{j}".encode(), value=value)
                 broken.append(kind)
-    if producer.flush(60) != 0:
-        sys.exit("not every record was acknowledged")
-    with open(out, "w") as f:
-        json.dump({"schema_id": schema_id, "records": expected, "broken": broken}, f)
-    print(f"phase {phase}: {count} records with schema id {schema_id}, {len(broken)} broken")
+    finish(producer, out, phase, count, valid, expected, broken)
 
 
 if __name__ == "__main__":

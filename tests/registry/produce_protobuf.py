@@ -10,9 +10,10 @@ Usage: produce_protobuf.py BROKERS REGISTRY_URL TOPIC PHASE COUNT OUT.json (as p
 """
 
 import datetime as dt
-import json
 import struct
 import sys
+
+from produced import finish, header_broken
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, timestamp_pb2
 from confluent_kafka import Producer
@@ -113,11 +114,7 @@ def main():
     broken = []
     for j in range(5):
         if phase == 1:
-            kinds = [
-                ("json", json.dumps({"id": f"bad{phase}-{j}", "user": "u", "qty": 1}).encode()),
-                ("unknown id", b"\x00" + struct.pack(">I", 999_999) + valid[5:]),
-                ("magic", b"\x01" + valid[1:]),
-            ]
+            kinds = header_broken(phase, j, valid)
         else:
             kinds = [
                 # Cut inside the first field (the id's text): no message ends there.
@@ -138,11 +135,7 @@ def main():
             ]:
                 producer.produce(topic, key=f"bad2-{kind}-{j}".encode(), value=misfit(misfit_cls(**fields), context))
                 broken.append(kind)
-    if producer.flush(60) != 0:
-        sys.exit("not every record was acknowledged")
-    with open(out, "w") as f:
-        json.dump({"schema_id": schema_id, "records": expected, "broken": broken}, f)
-    print(f"phase {phase}: {count} records with schema id {schema_id}, {len(broken)} broken")
+    finish(producer, out, phase, count, valid, expected, broken)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@
 //! every table is exact in both formats (each record once in bronze with its schema id, each
 //! broken one in quarantine with the reason, each order once in silver, v1 rows null in v2's
 //! columns, each schema fetched once), and deltalake, pyiceberg and DuckDB read the decimals,
-//! timestamps, structs and lists back as produced (`tests/registry/check_avro_tables.py`).
+//! timestamps, structs and lists back as produced (`tests/registry/check_tables.py`).
 #![allow(clippy::unwrap_used)] // a test crate: panicking is how it fails
 
 mod common;
@@ -271,7 +271,7 @@ async fn two_versions_and_an_outage(encoding: &Encoding) {
     });
     let spec_path = work.path().join("spec.json");
     std::fs::write(&spec_path, spec.to_string()).unwrap();
-    let script = common::repo_root().join("tests/registry/check_avro_tables.py");
+    let script = common::repo_root().join("tests/registry/check_tables.py");
     let out = Command::new(common::readers_python())
         .arg(script)
         .arg(&spec_path)

@@ -1,9 +1,9 @@
-"""Reads the silver tables of tests/integration_avro.rs with tools Weir did not write (the Python
+"""Reads the silver tables of tests/integration_registry.rs (Avro and Protobuf) with tools Weir did not write (the Python
 deltalake package, pyiceberg, DuckDB with its delta and iceberg extensions) and checks every row
 against what the producer wrote: the decimal, the timestamp, the struct with its list, and null
 in v2's columns for v1 rows. Exits non-zero at the first mismatch.
 
-Usage: check_avro_tables.py SPEC.json
+Usage: check_tables.py SPEC.json
 """
 
 import decimal

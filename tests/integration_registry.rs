@@ -395,6 +395,39 @@ async fn the_avro_example_pipeline_takes_generated_avro_posts_with_the_posts_plu
         "the posts schema is registered"
     );
 
+    // `weir columns` prints silver's columns from the subject's latest schema.
+    let columns = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args([
+            "columns",
+            "--subject",
+            "posts-avro-value",
+            "--schema-registry",
+            &registry.url(),
+        ])
+        .output()
+        .unwrap();
+    assert!(columns.status.success(), "{}", String::from_utf8_lossy(&columns.stderr));
+    let text = String::from_utf8(columns.stdout).unwrap();
+    #[derive(serde::Deserialize)]
+    struct Block {
+        columns: Vec<weir::config::ColumnConfig>,
+    }
+    let block: Block = toml::from_str(&text).unwrap();
+    let declared: Vec<(String, String, bool)> = (block.columns.iter())
+        .map(|c| (c.name.clone(), c.ty.to_string(), c.nullable))
+        .collect();
+    let want = [
+        ("id", "string", false),
+        ("subreddit", "string", false),
+        ("author", "string", true),
+        ("title", "string", false),
+        ("createdUtc", "int64", false),
+        ("selftext", "string", true),
+    ]
+    .map(|(n, t, nullable)| (n.to_string(), t.to_string(), nullable));
+    assert_eq!(declared, want, "{text}");
+    assert!(text.contains("# left out: `score`: a union of several types"), "{text}");
+
     let vars: std::collections::HashMap<String, String> = [
         ("KAFKA_BROKERS", tansu.brokers()),
         ("SCHEMA_REGISTRY_URL", registry.url()),

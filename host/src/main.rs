@@ -72,6 +72,19 @@ enum Command {
         #[arg(default_value = "pipelines")]
         path: PathBuf,
     },
+    /// Print silver's `columns = [...]` from a subject's latest schema in a Schema Registry.
+    Columns {
+        /// The subject, e.g. `orders-value`.
+        #[arg(long)]
+        subject: String,
+        /// The Schema Registry (basic auth or a token from SCHEMA_REGISTRY_USER and
+        /// SCHEMA_REGISTRY_PASSWORD, or SCHEMA_REGISTRY_TOKEN).
+        #[arg(long, default_value = "http://127.0.0.1:8081")]
+        schema_registry: String,
+        /// Protobuf: the message's full name (default: the file's first message).
+        #[arg(long)]
+        message: Option<String>,
+    },
     /// Table upkeep: compact small Delta files and write Delta checkpoints, expire old Iceberg
     /// snapshots, for every table of every pipeline.
     Maintain {
@@ -198,6 +211,19 @@ fn main() -> ExitCode {
                 })
             })
         }
+        Command::Columns {
+            subject,
+            schema_registry,
+            message,
+        } => runtime().and_then(|rt| {
+            let text = rt.block_on(weir::cli::columns::columns(
+                &schema_registry,
+                &subject,
+                message.as_deref(),
+            ))?;
+            print!("{text}");
+            Ok(())
+        }),
         Command::Maintain {
             path,
             small_file_mib,

@@ -2,6 +2,7 @@
 //! line on stderr and a non-zero exit in `main.rs`.
 
 pub mod check;
+pub mod columns;
 pub mod demo;
 pub mod generate;
 pub mod maintain;

@@ -52,7 +52,13 @@ impl AvroSchema {
         Ok(out)
     }
 
-    fn resolve<'s>(&'s self, schema: Option<&'s Schema>) -> Option<&'s Schema> {
+    /// The parsed schema.
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    /// `schema` with a reference to a named type replaced by that type.
+    pub fn resolve<'s>(&'s self, schema: Option<&'s Schema>) -> Option<&'s Schema> {
         match schema {
             Some(Schema::Ref { name }) => self.names.get(name),
             other => other,

@@ -10,6 +10,7 @@ mod interpret;
 mod json_fields;
 mod number;
 mod protobuf;
+pub mod registry_columns;
 mod schemas;
 mod silver;
 mod timestamp;
@@ -18,6 +19,6 @@ pub mod wire;
 
 pub use avro::AvroSchema;
 pub use protobuf::ProtoSchema;
-pub use schemas::{SchemaEntry, Schemas};
+pub use schemas::{SchemaEntry, Schemas, imports};
 pub use silver::{DecodeOutcome, Origin, SilverDecoder};
 pub use values::ValueDecoder;

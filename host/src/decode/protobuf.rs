@@ -70,6 +70,11 @@ impl ProtoSchema {
         Ok(ProtoSchema { file })
     }
 
+    /// The schema's file.
+    pub fn file(&self) -> &FileDescriptor {
+        &self.file
+    }
+
     /// The message type at `indexes` (the Confluent message-index path: the file's n-th
     /// message, then its m-th nested message, ...).
     fn message(&self, indexes: &[i32]) -> Result<MessageDescriptor, String> {

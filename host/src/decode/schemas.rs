@@ -119,7 +119,7 @@ impl Schemas {
 
 /// The schemas `references` name, and theirs in turn, as (import name, text); None if `stop`
 /// came first, Err if one is missing.
-async fn imports(
+pub async fn imports(
     registry: &Registry,
     references: Vec<Reference>,
     stop: &CancellationToken,

@@ -67,7 +67,12 @@ pub struct Reference {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     Id(u32),
-    Version { subject: String, version: i64 },
+    Version {
+        subject: String,
+        version: i64,
+    },
+    /// A subject's newest version.
+    Latest(String),
 }
 
 impl std::fmt::Display for Target {
@@ -75,6 +80,7 @@ impl std::fmt::Display for Target {
         match self {
             Target::Id(id) => write!(f, "schema id {id}"),
             Target::Version { subject, version } => write!(f, "{subject} version {version}"),
+            Target::Latest(subject) => write!(f, "{subject}, latest version"),
         }
     }
 }
@@ -150,6 +156,7 @@ impl Registry {
         let url = match target {
             Target::Id(id) => self.url(&["schemas", "ids", &id.to_string()]),
             Target::Version { subject, version } => self.url(&["subjects", subject, "versions", &version.to_string()]),
+            Target::Latest(subject) => self.url(&["subjects", subject, "versions", "latest"]),
         };
         let request = self.authorized(self.client.get(&url).header(reqwest::header::ACCEPT, CONTENT_TYPE));
         let http = |source| RegistryError::Http {

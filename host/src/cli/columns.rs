@@ -1,0 +1,50 @@
+//! `weir columns`: silver's `columns = [...]` block from a subject's latest schema in the
+//! registry (Avro or Protobuf), to paste into `[tables.silver]` and adjust (declare the key
+//! columns `nullable = false`, add a `unit` where a number is an epoch time).
+
+use anyhow::{Context as _, bail};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::SchemaRegistryConfig;
+use crate::decode::registry_columns::{avro_columns, protobuf_columns, toml};
+use crate::decode::{AvroSchema, ProtoSchema, imports};
+use crate::registry::{Lookup, Registry, SchemaKind, Target};
+
+/// The columns block for `subject` (`message`: a Protobuf message's full name).
+pub async fn columns(registry_url: &str, subject: &str, message: Option<&str>) -> anyhow::Result<String> {
+    let registry = Registry::new(&SchemaRegistryConfig {
+        url: registry_url.to_string(),
+        username: std::env::var("SCHEMA_REGISTRY_USER").ok(),
+        password: std::env::var("SCHEMA_REGISTRY_PASSWORD").ok(),
+        token: std::env::var("SCHEMA_REGISTRY_TOKEN").ok(),
+        timeout_ms: 10_000,
+        max_backoff_ms: 10_000,
+    })?;
+    let target = Target::Latest(subject.to_string());
+    let lookup = registry
+        .fetch(&target)
+        .await
+        .with_context(|| format!("fetching {target}"))?;
+    let Lookup::Found { kind, text, references } = lookup else {
+        bail!("{subject} is not in the registry at {registry_url}");
+    };
+    let columns = match kind {
+        SchemaKind::Avro => avro_columns(&AvroSchema::parse(&text).map_err(anyhow::Error::msg)?),
+        SchemaKind::Protobuf => {
+            let stop = CancellationToken::new();
+            let Some(imported) = imports(&registry, references, &stop).await else {
+                bail!("fetching the schema's imports was stopped");
+            };
+            let schema =
+                ProtoSchema::parse(&text, &imported.map_err(anyhow::Error::msg)?).map_err(anyhow::Error::msg)?;
+            protobuf_columns(&schema, message)
+        }
+        SchemaKind::Json => bail!("{subject} holds a JSON Schema, which Weir does not read"),
+    }
+    .map_err(anyhow::Error::msg)?;
+    Ok(format!(
+        "# silver columns of {subject}'s latest schema ({kind:?}); declare the key columns\n\
+         # `nullable = false` and give epoch-number timestamps their `unit`\n{}",
+        toml(&columns)
+    ))
+}

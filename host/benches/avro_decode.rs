@@ -58,12 +58,8 @@ fn pipeline(dir: &Path, format: ValueFormat, stages: bool, registry: &str) -> Pi
     let mut p = config::load(&posts.join("pipeline.toml"), &config::from_map(&vars)).unwrap();
     p.source.format = format;
     p.source.schema_registry = Some(SchemaRegistryConfig {
-        url: registry.to_string(),
-        username: None,
-        password: None,
-        token: None,
-        timeout_ms: 10_000,
         max_backoff_ms: 1_000,
+        ..SchemaRegistryConfig::new(registry)
     });
     if !stages {
         // No plugins: silver takes the source's records as they are. The JSON posts spell the
@@ -164,18 +160,11 @@ async fn main() {
             (key, value.into_bytes())
         })
         .collect();
-    let id = weir::registry::Registry::new(&SchemaRegistryConfig {
-        url: registry.url(),
-        username: None,
-        password: None,
-        token: None,
-        timeout_ms: 10_000,
-        max_backoff_ms: 1_000,
-    })
-    .unwrap()
-    .register("posts-value", generate::POST_SCHEMA)
-    .await
-    .unwrap();
+    let id = weir::registry::Registry::new(&SchemaRegistryConfig::new(&registry.url()))
+        .unwrap()
+        .register("posts-value", generate::POST_SCHEMA)
+        .await
+        .unwrap();
     let avro = generate::avro_records(0..n, id).unwrap();
     let json_bytes: usize = json.iter().map(|(_, v)| v.len()).sum();
     let avro_bytes: usize = avro.iter().map(|(_, v)| v.len()).sum();

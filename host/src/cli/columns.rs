@@ -13,12 +13,10 @@ use crate::registry::{Lookup, Registry, SchemaKind, Target};
 /// The columns block for `subject` (`message`: a Protobuf message's full name).
 pub async fn columns(registry_url: &str, subject: &str, message: Option<&str>) -> anyhow::Result<String> {
     let registry = Registry::new(&SchemaRegistryConfig {
-        url: registry_url.to_string(),
         username: std::env::var("SCHEMA_REGISTRY_USER").ok(),
         password: std::env::var("SCHEMA_REGISTRY_PASSWORD").ok(),
         token: std::env::var("SCHEMA_REGISTRY_TOKEN").ok(),
-        timeout_ms: 10_000,
-        max_backoff_ms: 10_000,
+        ..SchemaRegistryConfig::new(registry_url)
     })?;
     let target = Target::Latest(subject.to_string());
     let lookup = registry

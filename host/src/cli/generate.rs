@@ -43,15 +43,7 @@ pub fn json(brokers: &str, topic: &str, range: std::ops::Range<usize>) -> anyhow
 
 /// Produces demo posts `range` to `topic` as Avro, registering the schema at `registry_url`.
 pub fn avro(brokers: &str, topic: &str, range: std::ops::Range<usize>, registry_url: &str) -> anyhow::Result<()> {
-    let config = SchemaRegistryConfig {
-        url: registry_url.to_string(),
-        username: None,
-        password: None,
-        token: None,
-        timeout_ms: 10_000,
-        max_backoff_ms: 10_000,
-    };
-    let registry = Registry::new(&config)?;
+    let registry = Registry::new(&SchemaRegistryConfig::new(registry_url))?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let subject = format!("{topic}-value");
     let id = runtime

@@ -154,6 +154,20 @@ pub struct SchemaRegistryConfig {
     pub max_backoff_ms: u64,
 }
 
+impl SchemaRegistryConfig {
+    /// The registry at `url`, no credentials, the default timeout and backoff.
+    pub fn new(url: &str) -> Self {
+        SchemaRegistryConfig {
+            url: url.to_string(),
+            username: None,
+            password: None,
+            token: None,
+            timeout_ms: default_registry_timeout_ms(),
+            max_backoff_ms: default_registry_backoff_ms(),
+        }
+    }
+}
+
 fn default_registry_timeout_ms() -> u64 {
     10_000
 }

@@ -96,21 +96,33 @@ pub fn interpret<'a>(raw: &'a str, ty: &ColumnType, rules: Rules) -> Result<Cell
 }
 
 /// The fields of the object `raw` that `declared` names, each read as its type, in order.
-pub fn record<'a>(raw: &'a str, declared: &[StructField], rules: Rules) -> Result<Cell<'a>, String> {
+fn record<'a>(raw: &'a str, declared: &[StructField], rules: Rules) -> Result<Cell<'a>, String> {
     let names: Vec<&str> = declared.iter().map(|f| f.name.as_str()).collect();
     let found = fields(raw, &names)?;
-    let mut cells = Vec::with_capacity(declared.len());
-    for (field, value) in declared.iter().zip(found) {
-        let cell = match value {
-            Some(v) => interpret(v.get(), &field.ty, rules).map_err(|e| format!("field `{}`: {e}", field.name))?,
-            None => Cell::Null,
-        };
-        if cell == Cell::Null && !field.nullable {
-            return Err(format!("field `{}` is missing or null", field.name));
-        }
-        cells.push(cell);
-    }
+    let cells = declared
+        .iter()
+        .zip(found)
+        .map(|(f, value)| field(value, &f.name, &f.ty, f.nullable, rules))
+        .collect::<Result<_, _>>()?;
     Ok(Cell::Struct(cells))
+}
+
+/// Declared field `name`'s cell from its raw value (None: absent), or why it does not fit.
+pub fn field<'a>(
+    raw: Option<&'a RawValue>,
+    name: &str,
+    ty: &ColumnType,
+    nullable: bool,
+    rules: Rules,
+) -> Result<Cell<'a>, String> {
+    let cell = match raw {
+        Some(v) => interpret(v.get(), ty, rules).map_err(|e| format!("field `{name}`: {e}"))?,
+        None => Cell::Null,
+    };
+    if cell == Cell::Null && !nullable {
+        return Err(format!("field `{name}` is missing or null"));
+    }
+    Ok(cell)
 }
 
 fn map<'a>(raw: &'a str, key: &ColumnType, value: &ColumnType, rules: Rules) -> Result<Cell<'a>, String> {

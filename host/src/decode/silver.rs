@@ -10,7 +10,7 @@ use arrow::array::{ArrayRef, Int32Array, Int64Array, StringArray};
 use arrow::record_batch::RecordBatch;
 
 use super::cell::{Cell, build};
-use super::interpret::{Rules, interpret};
+use super::interpret::{Rules, field};
 use super::json_fields::fields;
 use crate::config::ColumnConfig;
 use crate::tables::schema::{self, TableSchema};
@@ -93,20 +93,9 @@ impl SilverDecoder {
     /// One record's cells, one per declared column, or why it does not fit.
     fn row<'a>(&self, value: &'a str, names: &[&str]) -> Result<Vec<Cell<'a>>, String> {
         let found = fields(value, names).map_err(|e| format!("not a JSON object: {e}"))?;
-        let mut row = Vec::with_capacity(found.len());
-        for ((column, rules), raw) in self.declared.iter().zip(&self.rules).zip(found) {
-            let cell = match raw {
-                Some(raw) => {
-                    interpret(raw.get(), &column.ty, *rules).map_err(|e| format!("field `{}`: {e}", column.name))?
-                }
-                None => Cell::Null,
-            };
-            if cell == Cell::Null && !column.nullable {
-                return Err(format!("field `{}` is missing or null", column.name));
-            }
-            row.push(cell);
-        }
-        Ok(row)
+        (self.declared.iter().zip(&self.rules).zip(found))
+            .map(|((c, rules), raw)| field(raw, &c.name, &c.ty, c.nullable, *rules))
+            .collect()
     }
 
     /// The declared columns' arrays and the origin columns of the `kept` inputs.

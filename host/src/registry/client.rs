@@ -24,6 +24,9 @@ pub enum RegistryError {
     },
     #[error("schema registry {url}: HTTP {status}: {body}")]
     Status { url: String, status: u16, body: String },
+    /// The registry's own "not found" (error codes 40401 to 40403): an answer, not an outage.
+    #[error("schema registry {url}: {message}")]
+    NotFound { url: String, message: String },
     #[error("schema registry {url}: the answer is not a schema: {source}")]
     Body {
         url: String,
@@ -151,6 +154,34 @@ impl Registry {
         }
     }
 
+    /// Sends `request` (to `url`) with the configured credentials: the body of a 2xx answer, or
+    /// why there is none.
+    async fn send(&self, request: reqwest::RequestBuilder, url: &str) -> Result<String, RegistryError> {
+        let http = |source| RegistryError::Http {
+            url: url.to_string(),
+            source,
+        };
+        let response = self.authorized(request).send().await.map_err(http)?;
+        let status = response.status();
+        let body = response.text().await.map_err(http)?;
+        // Only the registry's own "not found" answers mean the id or version does not exist; a
+        // 404 from a wrong base URL or a proxy is an outage, retried like any other.
+        if status == reqwest::StatusCode::NOT_FOUND && is_registry_not_found(&body) {
+            return Err(RegistryError::NotFound {
+                url: url.to_string(),
+                message: registry_message(&body),
+            });
+        }
+        if !status.is_success() {
+            return Err(RegistryError::Status {
+                url: url.to_string(),
+                status: status.as_u16(),
+                body: registry_message(&body),
+            });
+        }
+        Ok(body)
+    }
+
     /// One request for `target`.
     pub async fn fetch(&self, target: &Target) -> Result<Lookup, RegistryError> {
         let url = match target {
@@ -158,26 +189,11 @@ impl Registry {
             Target::Version { subject, version } => self.url(&["subjects", subject, "versions", &version.to_string()]),
             Target::Latest(subject) => self.url(&["subjects", subject, "versions", "latest"]),
         };
-        let request = self.authorized(self.client.get(&url).header(reqwest::header::ACCEPT, CONTENT_TYPE));
-        let http = |source| RegistryError::Http {
-            url: url.clone(),
-            source,
+        let request = self.client.get(&url).header(reqwest::header::ACCEPT, CONTENT_TYPE);
+        let body = match self.send(request, &url).await {
+            Err(RegistryError::NotFound { message, .. }) => return Ok(Lookup::Unknown(message)),
+            other => other?,
         };
-        let response = request.send().await.map_err(http)?;
-        let status = response.status();
-        let body = response.text().await.map_err(http)?;
-        // Only the registry's own "not found" answers mean the id or version does not exist; a
-        // 404 from a wrong base URL or a proxy is an outage, retried like any other.
-        if status == reqwest::StatusCode::NOT_FOUND && is_registry_not_found(&body) {
-            return Ok(Lookup::Unknown(registry_message(&body)));
-        }
-        if !status.is_success() {
-            return Err(RegistryError::Status {
-                url,
-                status: status.as_u16(),
-                body: registry_message(&body),
-            });
-        }
         let parsed: SchemaBody = serde_json::from_str(&body).map_err(|source| RegistryError::Body {
             url: url.clone(),
             source,
@@ -199,25 +215,10 @@ impl Registry {
     pub async fn register(&self, subject: &str, schema: &str) -> Result<u32, RegistryError> {
         let url = self.url(&["subjects", subject, "versions"]);
         let body = serde_json::json!({ "schema": schema, "schemaType": "AVRO" });
-        let request = self.authorized(
-            (self.client.post(&url))
-                .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
-                .body(body.to_string()),
-        );
-        let http = |source| RegistryError::Http {
-            url: url.clone(),
-            source,
-        };
-        let response = request.send().await.map_err(http)?;
-        let status = response.status();
-        let text = response.text().await.map_err(http)?;
-        if !status.is_success() {
-            return Err(RegistryError::Status {
-                url,
-                status: status.as_u16(),
-                body: registry_message(&text),
-            });
-        }
+        let request = (self.client.post(&url))
+            .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
+            .body(body.to_string());
+        let text = self.send(request, &url).await?;
         #[derive(Deserialize)]
         struct Registered {
             id: u32,
@@ -328,15 +329,7 @@ mod tests {
             r#"{"error_code":40403,"message":"Schema 7 not found"}"#
         ));
         assert!(!is_registry_not_found("<html>404 Not Found</html>"));
-        let registry = Registry::new(&SchemaRegistryConfig {
-            url: "http://r:8081/prefix/".into(),
-            username: None,
-            password: None,
-            token: None,
-            timeout_ms: 1,
-            max_backoff_ms: 1,
-        })
-        .unwrap();
+        let registry = Registry::new(&SchemaRegistryConfig::new("http://r:8081/prefix/")).unwrap();
         assert_eq!(
             registry.url(&["subjects", "google/protobuf/a b.proto", "versions", "1"]),
             "http://r:8081/prefix/subjects/google%2Fprotobuf%2Fa%20b.proto/versions/1"

@@ -55,13 +55,7 @@ max_backoff_ms = 1000
 [source.properties]
 "auto.offset.reset" = "earliest"
 
-# Plugins take an Avro record as JSON, as they take any record.
-[[stages]]
-name = "dedup-key"
-plugin = "dedup_key.wasm"
-kind = "transform"
-config = { fields = ["id"] }
-
+STAGES
 [tables]
 location = "${WEIR_LAKEHOUSE}/orders"
 format = ["delta", "iceberg"]
@@ -93,13 +87,27 @@ struct Encoding {
     price: &'static str,
     /// What the reason of a body that is not a record of its schema says.
     body_error: &'static str,
+    /// The pipeline's stages.
+    stages: &'static str,
 }
+
+/// A plugin takes an Avro or Protobuf record as JSON, as it takes any record.
+const DEDUP_STAGE: &str = r#"
+[[stages]]
+name = "dedup-key"
+plugin = "dedup_key.wasm"
+kind = "transform"
+config = { fields = ["id"] }
+"#;
 
 const AVRO: Encoding = Encoding {
     format: "avro",
     script: "produce_avro.py",
     price: r#"{ name = "price", type = "decimal(10, 2)" }"#,
     body_error: "the body does not match its schema",
+    // No stages: silver reads the Avro bodies straight into its columns (`DirectSilver`), and
+    // must take and refuse exactly what the JSON way does.
+    stages: "",
 };
 
 const PROTOBUF: Encoding = Encoding {
@@ -107,6 +115,7 @@ const PROTOBUF: Encoding = Encoding {
     script: "produce_protobuf.py",
     price: r#"{ name = "price", type = "decimal(10, 2)", coerce = true }"#,
     body_error: "the body is not a shop.Order message",
+    stages: DEDUP_STAGE,
 };
 
 /// Runs the encoding's producer script for `phase`; what it produced.
@@ -190,6 +199,7 @@ async fn two_versions_and_an_outage(encoding: &Encoding) {
     std::fs::create_dir_all(pipelines.join("orders")).unwrap();
     let text = PIPELINE
         .replace("FORMAT", encoding.format)
+        .replace("STAGES", encoding.stages)
         .replace("PRICE", encoding.price);
     std::fs::write(pipelines.join("orders/pipeline.toml"), text).unwrap();
     std::fs::copy(

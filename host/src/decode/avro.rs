@@ -9,12 +9,14 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 
+use apache_avro::Schema;
 use apache_avro::schema::{Name, ResolvedSchema};
 use apache_avro::types::Value;
-use apache_avro::{Decimal, Schema};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, NaiveTime, SecondsFormat};
+
+use super::avro_binary::{Body, MAX_DEPTH};
 
 /// A writer's schema, parsed, with its named types for references.
 #[derive(Debug, Clone)]
@@ -38,17 +40,16 @@ impl AvroSchema {
 
     /// `body` (one datum written with this schema) as JSON text, or why it is not one.
     pub fn to_json(&self, body: &[u8]) -> Result<String, String> {
-        let mut reader = body;
-        let value = apache_avro::from_avro_datum(&self.schema, &mut reader, None)
+        let mut reader = Body::new(body);
+        let mut out = String::with_capacity(body.len() * 2);
+        self.render(&mut reader, &self.schema, &mut out, 0)
             .map_err(|e| format!("the body does not match its schema: {e}"))?;
-        if !reader.is_empty() {
+        if reader.remaining() > 0 {
             return Err(format!(
                 "{} bytes are left after the record: the body does not match its schema",
-                reader.len()
+                reader.remaining()
             ));
         }
-        let mut out = String::with_capacity(body.len() * 2);
-        self.render(&value, Some(&self.schema), &mut out)?;
         Ok(out)
     }
 
@@ -65,89 +66,144 @@ impl AvroSchema {
         }
     }
 
-    fn render(&self, value: &Value, schema: Option<&Schema>, out: &mut String) -> Result<(), String> {
-        let schema = self.resolve(schema);
-        match value {
-            Value::Null => out.push_str("null"),
-            Value::Boolean(b) => out.push_str(if *b { "true" } else { "false" }),
-            Value::Int(v) => push(out, v),
-            Value::Long(v) => push(out, v),
-            Value::Float(v) => float(out, f64::from(*v), v),
-            Value::Double(v) => float(out, *v, v),
-            Value::Bytes(b) | Value::Fixed(_, b) => string(out, &BASE64.encode(b)),
-            Value::String(s) | Value::Enum(_, s) => string(out, s),
-            Value::Uuid(u) => string(out, &u.to_string()),
-            Value::Union(index, inner) => {
-                let branch = match schema {
-                    Some(Schema::Union(union)) => union.variants().get(*index as usize),
-                    _ => None,
-                };
-                self.render(inner, branch, out)?;
+    /// Reads one value of `schema` from `body` and writes it to `out` as JSON.
+    pub fn render(&self, body: &mut Body<'_>, schema: &Schema, out: &mut String, depth: usize) -> Result<(), String> {
+        if depth > MAX_DEPTH {
+            return Err(format!("values nested deeper than {MAX_DEPTH}"));
+        }
+        let schema = self.resolve(Some(schema)).ok_or("a reference to an unknown type")?;
+        match schema {
+            Schema::Null => out.push_str("null"),
+            Schema::Boolean => out.push_str(if body.boolean()? { "true" } else { "false" }),
+            Schema::Int => push(out, body.int()?),
+            Schema::Long => push(out, body.long()?),
+            Schema::Float => {
+                let v = body.float()?;
+                float(out, f64::from(v), v);
             }
-            Value::Array(items) => {
-                let item = match schema {
-                    Some(Schema::Array(array)) => Some(array.items.as_ref()),
-                    _ => None,
+            Schema::Double => {
+                let v = body.double()?;
+                float(out, v, v);
+            }
+            Schema::Bytes => string(out, &BASE64.encode(body.bytes()?)),
+            Schema::Fixed(f) => string(out, &BASE64.encode(body.take(f.size)?)),
+            Schema::String => string(out, body.text()?),
+            Schema::Enum(e) => string(out, &e.symbols[body.index(e.symbols.len(), "enum symbol")?]),
+            Schema::Uuid => {
+                // As apache-avro writes it: 16 bytes, or its text.
+                let bytes = body.bytes()?;
+                let uuid = match std::str::from_utf8(bytes) {
+                    _ if bytes.len() == 16 => uuid::Uuid::from_slice(bytes).map_err(|e| e.to_string())?,
+                    Ok(text) => uuid::Uuid::parse_str(text).map_err(|e| format!("`{text}` is not a uuid: {e}"))?,
+                    Err(_) => return Err("a uuid that is neither 16 bytes nor text".into()),
                 };
+                string(out, &uuid.to_string());
+            }
+            Schema::Union(union) => {
+                let index = body.index(union.variants().len(), "union branch")?;
+                self.render(body, &union.variants()[index], out, depth + 1)?;
+            }
+            Schema::Array(array) => {
                 out.push('[');
-                for (i, v) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
+                let mut first = true;
+                loop {
+                    let count = body.block()?;
+                    if count == 0 {
+                        break;
                     }
-                    self.render(v, item, out)?;
+                    for _ in 0..count {
+                        if !std::mem::take(&mut first) {
+                            out.push(',');
+                        }
+                        self.render(body, &array.items, out, depth + 1)?;
+                    }
                 }
                 out.push(']');
             }
-            Value::Map(entries) => {
-                let values = match schema {
-                    Some(Schema::Map(map)) => Some(map.types.as_ref()),
-                    _ => None,
-                };
-                let mut keys: Vec<&String> = entries.keys().collect();
-                keys.sort();
+            Schema::Map(map) => self.render_map(body, &map.types, out, depth)?,
+            Schema::Record(record) => {
                 out.push('{');
-                for (i, key) in keys.into_iter().enumerate() {
+                for (i, field) in record.fields.iter().enumerate() {
                     if i > 0 {
                         out.push(',');
                     }
-                    string(out, key);
+                    string(out, &field.name);
                     out.push(':');
-                    self.render(&entries[key], values, out)?;
+                    self.render(body, &field.schema, out, depth + 1)?;
                 }
                 out.push('}');
             }
-            Value::Record(fields) => {
-                let declared = match schema {
-                    Some(Schema::Record(record)) => Some(&record.fields),
-                    _ => None,
+            Schema::Decimal(decimal) => {
+                let bytes = match self.resolve(Some(&decimal.inner)) {
+                    Some(Schema::Fixed(f)) => body.take(f.size)?,
+                    _ => body.bytes()?,
                 };
-                out.push('{');
-                for (i, (name, v)) in fields.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    string(out, name);
-                    out.push(':');
-                    let field = declared.and_then(|d| d.get(i)).map(|f| &f.schema);
-                    self.render(v, field, out)?;
+                out.push_str(&decimal_text(bytes, decimal.scale)?);
+            }
+            Schema::BigDecimal => {
+                // Rare enough to read through apache-avro, from where the value starts.
+                let mut rest = body.rest();
+                let value =
+                    apache_avro::from_avro_datum(&Schema::BigDecimal, &mut rest, None).map_err(|e| e.to_string())?;
+                body.take(body.remaining() - rest.len())?;
+                match value {
+                    Value::BigDecimal(b) => out.push_str(&b.to_string()),
+                    other => return Err(format!("a big-decimal read as {other:?}")),
                 }
-                out.push('}');
             }
-            Value::Decimal(d) => {
-                let Some(Schema::Decimal(decimal)) = schema else {
-                    return Err("a decimal value without its decimal schema".into());
-                };
-                out.push_str(&decimal_text(d, decimal.scale)?);
+            Schema::Duration => {
+                let d = body.take(12)?;
+                let part = |i: usize| u32::from_le_bytes([d[i], d[i + 1], d[i + 2], d[i + 3]]);
+                let _ = write!(
+                    out,
+                    r#"{{"months":{},"days":{},"millis":{}}}"#,
+                    part(0),
+                    part(4),
+                    part(8)
+                );
             }
-            Value::BigDecimal(b) => out.push_str(&b.to_string()),
-            other => temporal(other, out)?,
+            other => temporal(other, body.long()?, out)?,
         }
+        Ok(())
+    }
+
+    /// A map's entries, rendered in key order, a key written twice keeping its last value.
+    fn render_map(&self, body: &mut Body<'_>, values: &Schema, out: &mut String, depth: usize) -> Result<(), String> {
+        let mut entries: Vec<(&str, String)> = Vec::new();
+        loop {
+            let count = body.block()?;
+            if count == 0 {
+                break;
+            }
+            for _ in 0..count {
+                let key = body.text()?;
+                let mut value = String::new();
+                self.render(body, values, &mut value, depth + 1)?;
+                entries.push((key, value));
+            }
+        }
+        // Stable: of equal keys the last written stays last, and is the one kept.
+        entries.sort_by(|a, b| a.0.cmp(b.0));
+        out.push('{');
+        let mut first = true;
+        for (i, (key, value)) in entries.iter().enumerate() {
+            if entries.get(i + 1).is_some_and(|(next, _)| next == key) {
+                continue;
+            }
+            if !std::mem::take(&mut first) {
+                out.push(',');
+            }
+            string(out, key);
+            out.push(':');
+            out.push_str(value);
+        }
+        out.push('}');
         Ok(())
     }
 }
 
-/// Dates, times and timestamps.
-fn temporal(value: &Value, out: &mut String) -> Result<(), String> {
+/// Dates, times and timestamps, written as the `long` (or `int`) `raw`.
+fn temporal(schema: &Schema, raw: i64, out: &mut String) -> Result<(), String> {
     let utc = |micros: i64| {
         DateTime::from_timestamp_micros(micros)
             .map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
@@ -158,29 +214,26 @@ fn temporal(value: &Value, out: &mut String) -> Result<(), String> {
             .map(|t| t.naive_utc().format("%Y-%m-%dT%H:%M:%S%.f").to_string())
             .ok_or_else(|| format!("local timestamp {micros} µs is out of range"))
     };
-    let text = match value {
-        Value::Date(days) => {
-            let date = DateTime::from_timestamp(i64::from(*days) * 86_400, 0)
+    let int = || i32::try_from(raw).map_err(|_| format!("{raw} does not fit an Avro int"));
+    let text = match schema {
+        Schema::Date => {
+            let days = int()?;
+            let date = DateTime::from_timestamp(i64::from(days) * 86_400, 0)
                 .ok_or_else(|| format!("date {days} is out of range"))?;
             date.format("%Y-%m-%d").to_string()
         }
-        Value::TimestampMillis(ms) => utc(ms.saturating_mul(1_000))?,
-        Value::TimestampMicros(us) => utc(*us)?,
-        Value::TimestampNanos(ns) => DateTime::from_timestamp_nanos(*ns).to_rfc3339_opts(SecondsFormat::AutoSi, true),
-        Value::LocalTimestampMillis(ms) => local(ms.saturating_mul(1_000))?,
-        Value::LocalTimestampMicros(us) => local(*us)?,
-        Value::LocalTimestampNanos(ns) => DateTime::from_timestamp_nanos(*ns)
+        Schema::TimestampMillis => utc(raw.saturating_mul(1_000))?,
+        Schema::TimestampMicros => utc(raw)?,
+        Schema::TimestampNanos => DateTime::from_timestamp_nanos(raw).to_rfc3339_opts(SecondsFormat::AutoSi, true),
+        Schema::LocalTimestampMillis => local(raw.saturating_mul(1_000))?,
+        Schema::LocalTimestampMicros => local(raw)?,
+        Schema::LocalTimestampNanos => DateTime::from_timestamp_nanos(raw)
             .naive_utc()
             .format("%Y-%m-%dT%H:%M:%S%.f")
             .to_string(),
-        Value::TimeMillis(ms) => time_of_day(i64::from(*ms) * 1_000)?,
-        Value::TimeMicros(us) => time_of_day(*us)?,
-        Value::Duration(d) => {
-            let (months, days, millis) = (u32::from(d.months()), u32::from(d.days()), u32::from(d.millis()));
-            let _ = write!(out, r#"{{"months":{months},"days":{days},"millis":{millis}}}"#);
-            return Ok(());
-        }
-        other => return Err(format!("an Avro value Weir cannot render: {other:?}")),
+        Schema::TimeMillis => time_of_day(i64::from(int()?) * 1_000)?,
+        Schema::TimeMicros => time_of_day(raw)?,
+        other => return Err(format!("an Avro type Weir cannot render: {other:?}")),
     };
     string(out, &text);
     Ok(())
@@ -194,9 +247,9 @@ fn time_of_day(micros: i64) -> Result<String, String> {
         .ok_or_else(|| format!("time {micros} µs is out of range"))
 }
 
-/// The decimal's digits with `scale` of them after the point.
-fn decimal_text(decimal: &Decimal, scale: usize) -> Result<String, String> {
-    let bytes: Vec<u8> = decimal.try_into().map_err(|e: apache_avro::Error| e.to_string())?;
+/// The digits of the decimal whose unscaled value is the big-endian two's complement `bytes`,
+/// with `scale` of them after the point.
+fn decimal_text(bytes: &[u8], scale: usize) -> Result<String, String> {
     // Leading bytes that only extend the sign (a small value in a wide `fixed`) carry nothing.
     let negative = bytes.first().is_some_and(|b| b & 0x80 != 0);
     let fill = if negative { 0xff } else { 0 };
@@ -251,7 +304,7 @@ fn string(out: &mut String, text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use apache_avro::to_avro_datum;
+    use apache_avro::{Decimal, to_avro_datum};
 
     const SCHEMA: &str = r#"{
       "type": "record", "name": "Order", "namespace": "shop",
@@ -314,6 +367,79 @@ mod tests {
     }
 
     #[test]
+    fn renders_every_kind_of_value() {
+        let text = r#"{"type":"record","name":"All","fields":[
+            {"name":"b","type":"bytes"},
+            {"name":"x","type":{"type":"fixed","name":"X","size":2}},
+            {"name":"e","type":{"type":"enum","name":"E","symbols":["a","b"]}},
+            {"name":"u","type":{"type":"string","logicalType":"uuid"}},
+            {"name":"tm","type":{"type":"int","logicalType":"time-millis"}},
+            {"name":"tu","type":{"type":"long","logicalType":"time-micros"}},
+            {"name":"ts","type":{"type":"long","logicalType":"timestamp-micros"}},
+            {"name":"lt","type":{"type":"long","logicalType":"local-timestamp-millis"}},
+            {"name":"d","type":{"type":"fixed","name":"D","size":12,"logicalType":"duration"}},
+            {"name":"m","type":{"type":"map","values":"long"}},
+            {"name":"f","type":"float"},
+            {"name":"n","type":"null"},
+            {"name":"ok","type":"boolean"},
+            {"name":"dx","type":{"type":"fixed","name":"DX","size":3,"logicalType":"decimal","precision":5,"scale":1}}]}"#;
+        let schema = AvroSchema::parse(text).unwrap();
+        let uuid = uuid::Uuid::parse_str("6f1c2d3e-0000-4000-8000-00000000abcd").unwrap();
+        let duration = apache_avro::Duration::new(
+            apache_avro::Months::new(1),
+            apache_avro::Days::new(2),
+            apache_avro::Millis::new(3),
+        );
+        let value = Value::Record(vec![
+            ("b".into(), Value::Bytes(b"hi".to_vec())),
+            ("x".into(), Value::Fixed(2, vec![1, 2])),
+            ("e".into(), Value::Enum(1, "b".into())),
+            ("u".into(), Value::Uuid(uuid)),
+            ("tm".into(), Value::TimeMillis(3_723_001)),
+            ("tu".into(), Value::TimeMicros(1)),
+            ("ts".into(), Value::TimestampMicros(1_700_000_000_000_001)),
+            ("lt".into(), Value::LocalTimestampMillis(0)),
+            ("d".into(), Value::Duration(duration)),
+            (
+                "m".into(),
+                Value::Map([("b".to_string(), Value::Long(1)), ("a".to_string(), Value::Long(2))].into()),
+            ),
+            ("f".into(), Value::Float(0.1)),
+            ("n".into(), Value::Null),
+            ("ok".into(), Value::Boolean(true)),
+            ("dx".into(), Value::Decimal(Decimal::from(vec![0xff, 0xff, 0x85]))),
+        ]);
+        let body = to_avro_datum(schema.schema(), value).unwrap();
+        assert_eq!(
+            schema.to_json(&body).unwrap(),
+            concat!(
+                r#"{"b":"aGk=","x":"AQI=","e":"b","u":"6f1c2d3e-0000-4000-8000-00000000abcd","#,
+                r#""tm":"01:02:03.001000","tu":"00:00:00.000001","ts":"2023-11-14T22:13:20.000001Z","#,
+                r#""lt":"1970-01-01T00:00:00","d":{"months":1,"days":2,"millis":3},"m":{"a":2,"b":1},"#,
+                r#""f":0.1,"n":null,"ok":true,"dx":-12.3}"#
+            )
+        );
+    }
+
+    #[test]
+    fn reads_blocks_with_sizes_and_keeps_a_map_keys_last_value() {
+        // An array of longs in one block of -2 items (so its size, 2 bytes, follows): [1, 2].
+        let array = AvroSchema::parse(r#"{"type":"array","items":"long"}"#).unwrap();
+        assert_eq!(array.to_json(&[3, 4, 2, 4, 0]).unwrap(), "[1,2]");
+        // A map writing `a` twice: the last value stands, as a reader's map holds it.
+        let map = AvroSchema::parse(r#"{"type":"map","values":"long"}"#).unwrap();
+        assert_eq!(map.to_json(&[4, 2, b'a', 2, 2, b'a', 4, 0]).unwrap(), r#"{"a":2}"#);
+        // A bad enum index, a bad union branch, a boolean that is not 0 or 1.
+        let e = AvroSchema::parse(r#"{"type":"enum","name":"E","symbols":["a"]}"#).unwrap();
+        assert!(e.to_json(&[2]).unwrap_err().contains("enum symbol index 1"));
+        let u = AvroSchema::parse(r#"["null","long"]"#).unwrap();
+        assert!(u.to_json(&[4]).unwrap_err().contains("union branch index 2"));
+        assert_eq!(u.to_json(&[2, 5]).unwrap(), "-3");
+        let b = AvroSchema::parse(r#""boolean""#).unwrap();
+        assert!(b.to_json(&[7]).unwrap_err().contains("7 is not a boolean"));
+    }
+
+    #[test]
     fn a_body_that_does_not_match_is_refused() {
         let schema = AvroSchema::parse(SCHEMA).unwrap();
         let body = order(100, None, 1.0);
@@ -327,17 +453,19 @@ mod tests {
 
     #[test]
     fn decimals_keep_their_digits() {
-        let d = |v: i128| Decimal::from(v.to_be_bytes().to_vec());
-        assert_eq!(decimal_text(&d(12345), 2).unwrap(), "123.45");
-        assert_eq!(decimal_text(&d(-5), 3).unwrap(), "-0.005");
-        assert_eq!(decimal_text(&d(7), 0).unwrap(), "7");
-        assert_eq!(decimal_text(&Decimal::from(vec![0xff, 0x85]), 1).unwrap(), "-12.3");
+        assert_eq!(decimal_text(&12345i128.to_be_bytes(), 2).unwrap(), "123.45");
+        assert_eq!(decimal_text(&(-5i128).to_be_bytes(), 3).unwrap(), "-0.005");
+        assert_eq!(decimal_text(&7i64.to_be_bytes(), 0).unwrap(), "7");
+        assert_eq!(decimal_text(&[0xff, 0x85], 1).unwrap(), "-12.3");
+        assert_eq!(decimal_text(&[], 2).unwrap(), "0.00");
         let mut wide = vec![0xff; 20];
         wide[19] = 0x85;
-        assert_eq!(decimal_text(&Decimal::from(wide), 1).unwrap(), "-12.3");
+        assert_eq!(decimal_text(&wide, 1).unwrap(), "-12.3");
         let mut wide = vec![0; 20];
         wide[19] = 0x7b;
-        assert_eq!(decimal_text(&Decimal::from(wide), 2).unwrap(), "1.23");
+        assert_eq!(decimal_text(&wide, 2).unwrap(), "1.23");
+        wide[0] = 1;
+        assert!(decimal_text(&wide, 2).unwrap_err().contains("wider than 128 bits"));
         assert_eq!(time_of_day(3_723_000_001).unwrap(), "01:02:03.000001");
     }
 }

@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 
 /// The raw values of `names` in the object `json` (None where absent), or why `json` is not
 /// such an object.
-pub fn fields<'a>(json: &'a str, names: &[&str]) -> Result<Vec<Option<&'a RawValue>>, String> {
+pub fn fields<'a, N: AsRef<str>>(json: &'a str, names: &[N]) -> Result<Vec<Option<&'a RawValue>>, String> {
     let mut de = serde_json::Deserializer::from_str(json);
     let found = Seek { names }.deserialize(&mut de).map_err(|e| e.to_string())?;
     de.end().map_err(|e| e.to_string())?;
@@ -25,11 +25,11 @@ pub fn entries(json: &str) -> Result<Vec<(Cow<'_, str>, &RawValue)>, String> {
     Ok(found)
 }
 
-struct Seek<'n> {
-    names: &'n [&'n str],
+struct Seek<'n, N> {
+    names: &'n [N],
 }
 
-impl<'de> DeserializeSeed<'de> for Seek<'_> {
+impl<'de, N: AsRef<str>> DeserializeSeed<'de> for Seek<'_, N> {
     type Value = Vec<Option<&'de RawValue>>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
@@ -37,7 +37,7 @@ impl<'de> DeserializeSeed<'de> for Seek<'_> {
     }
 }
 
-impl<'de> Visitor<'de> for Seek<'_> {
+impl<'de, N: AsRef<str>> Visitor<'de> for Seek<'_, N> {
     type Value = Vec<Option<&'de RawValue>>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -47,7 +47,7 @@ impl<'de> Visitor<'de> for Seek<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut found = vec![None; self.names.len()];
         while let Some(Key(key)) = map.next_key()? {
-            match self.names.iter().position(|n| *n == key) {
+            match self.names.iter().position(|n| n.as_ref() == key) {
                 Some(i) if found[i].is_some() => {
                     return Err(de::Error::custom(format!("field `{key}` is written twice")));
                 }

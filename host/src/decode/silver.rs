@@ -37,7 +37,26 @@ pub struct DecodeOutcome {
 pub struct SilverDecoder {
     table: TableSchema,
     declared: Vec<ColumnConfig>,
+    names: Vec<String>,
     rules: Vec<Rules>,
+}
+
+/// Silver cells gathered column by column, and the input index of each row.
+#[derive(Debug)]
+pub struct Rows<'a> {
+    columns: Vec<Vec<Cell<'a>>>,
+    kept: Vec<usize>,
+}
+
+impl<'a> Rows<'a> {
+    /// Adds input `index`'s `cells` (one per declared column) as a row.
+    pub fn push(&mut self, index: usize, cells: Vec<Cell<'a>>) {
+        self.columns
+            .iter_mut()
+            .zip(cells)
+            .for_each(|(column, cell)| column.push(cell));
+        self.kept.push(index);
+    }
 }
 
 impl SilverDecoder {
@@ -45,6 +64,7 @@ impl SilverDecoder {
         SilverDecoder {
             table: schema::silver(declared),
             declared: declared.to_vec(),
+            names: declared.iter().map(|c| c.name.clone()).collect(),
             rules: declared
                 .iter()
                 .map(|c| Rules {
@@ -59,21 +79,51 @@ impl SilverDecoder {
         &self.table
     }
 
+    /// The declared columns, and how each reads its values.
+    pub fn declared(&self) -> (&[ColumnConfig], &[Rules]) {
+        (&self.declared, &self.rules)
+    }
+
     /// Decodes `values` (one JSON object each) with their `origins` into silver rows.
     pub fn decode(&self, values: &[&str], origins: &[Origin<'_>]) -> DecodeOutcome {
-        let names: Vec<&str> = self.declared.iter().map(|c| c.name.as_str()).collect();
-        let mut columns: Vec<Vec<Cell<'_>>> = self.declared.iter().map(|_| Vec::with_capacity(values.len())).collect();
-        let mut kept = Vec::with_capacity(values.len());
+        let mut rows = self.rows(values.len());
         let mut rejected = Vec::new();
         for (i, value) in values.iter().enumerate() {
-            match self.row(value, &names) {
-                Ok(row) => {
-                    columns.iter_mut().zip(row).for_each(|(column, cell)| column.push(cell));
-                    kept.push(i);
-                }
-                Err(reason) => rejected.push((i, format!("does not fit the silver schema: {reason}"))),
+            match self.row(value) {
+                Ok(row) => rows.push(i, row),
+                Err(reason) => rejected.push((i, reason)),
             }
         }
+        self.assemble(rows, origins, rejected)
+    }
+
+    /// An empty set of rows for `capacity` records.
+    pub fn rows<'a>(&self, capacity: usize) -> Rows<'a> {
+        Rows {
+            columns: self.declared.iter().map(|_| Vec::with_capacity(capacity)).collect(),
+            kept: Vec::with_capacity(capacity),
+        }
+    }
+
+    /// One JSON record's cells, one per declared column, or why it does not fit.
+    pub fn row<'a>(&self, value: &'a str) -> Result<Vec<Cell<'a>>, String> {
+        let found = fields(value, &self.names)
+            .map_err(|e| format!("does not fit the silver schema: not a JSON object: {e}"))?;
+        (self.declared.iter().zip(&self.rules).zip(found))
+            .map(|((c, rules), raw)| field(raw, &c.name, &c.ty, c.nullable, *rules))
+            .collect::<Result<_, _>>()
+            .map_err(|reason| format!("does not fit the silver schema: {reason}"))
+    }
+
+    /// The silver batch of `rows` (whose indices point into `origins`), with `rejected` (index,
+    /// reason) those set aside so far, in input order.
+    pub fn assemble(
+        &self,
+        rows: Rows<'_>,
+        origins: &[Origin<'_>],
+        mut rejected: Vec<(usize, String)>,
+    ) -> DecodeOutcome {
+        let Rows { columns, kept } = rows;
         match self.finish(columns, &kept, origins) {
             Ok(rows) => DecodeOutcome { rows, rejected },
             Err(e) => {
@@ -88,14 +138,6 @@ impl SilverDecoder {
                 }
             }
         }
-    }
-
-    /// One record's cells, one per declared column, or why it does not fit.
-    fn row<'a>(&self, value: &'a str, names: &[&str]) -> Result<Vec<Cell<'a>>, String> {
-        let found = fields(value, names).map_err(|e| format!("not a JSON object: {e}"))?;
-        (self.declared.iter().zip(&self.rules).zip(found))
-            .map(|((c, rules), raw)| field(raw, &c.name, &c.ty, c.nullable, *rules))
-            .collect()
     }
 
     /// The declared columns' arrays and the origin columns of the `kept` inputs.

@@ -47,7 +47,12 @@ pub fn epoch_micros(text: &str, unit: Option<EpochUnit>) -> Result<i64, String> 
 pub fn text_days(text: &str) -> Result<i32, String> {
     let trimmed = text.trim();
     if let Ok(date) = NaiveDate::parse_from_str(trimmed, "%Y-%m-%d") {
-        return Ok(days_of(date));
+        let days = days_of(date);
+        return if (micros_days(MIN_MICROS)..=micros_days(MAX_MICROS)).contains(&days) {
+            Ok(days)
+        } else {
+            Err(format!("`{trimmed}` is outside the years 1 to 9999"))
+        };
     }
     text_micros(trimmed)
         .map(micros_days)
@@ -110,5 +115,12 @@ mod tests {
         assert_eq!(text_days("2023-11-14T23:13:20+01:00"), Ok(19675));
         assert!(text_days("2023-02-30").unwrap_err().contains("not a date"));
         assert_eq!(micros_days(-1), -1);
+        assert_eq!(text_days("0001-01-01"), Ok(-719_162));
+        assert_eq!(text_days("9999-12-31"), Ok(2_932_896));
+        assert!(
+            text_days("-0221-03-01")
+                .unwrap_err()
+                .contains("outside the years 1 to 9999")
+        );
     }
 }

@@ -200,6 +200,7 @@ impl DataPath {
             offsets: &self.offsets,
             bronze: self.tables.bronze.schema(),
             interrupt: &self.interrupt,
+            direct: self.gold.is_empty(),
         };
         let workers = &mut self.workers;
         let prepared = off_the_runtime(|| workers.map(jobs, |stages, batch| shared.prepare(stages, batch)));

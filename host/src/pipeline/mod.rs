@@ -20,6 +20,7 @@ mod commit;
 #[cfg(test)]
 mod crash_tests;
 mod data_path;
+mod direct_silver;
 mod error;
 #[cfg(test)]
 mod exactly_once_tests;

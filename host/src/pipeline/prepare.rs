@@ -35,6 +35,9 @@ pub(super) struct Prepare<'c> {
     pub offsets: &'c TableOffsets,
     pub bronze: &'c TableSchema,
     pub interrupt: &'c CancellationToken,
+    /// Whether silver may be read straight from the values when there are no stages (nothing
+    /// else, no gold table, needs the records as JSON).
+    pub direct: bool,
 }
 
 /// A batch after its workers' half.
@@ -73,8 +76,17 @@ impl Prepare<'_> {
         let bronze = rows::bronze(self.bronze, batch.topic, &landed, batch.now_ms * 1_000, self.values)
             .map_err(Unprepared::Rows)?;
         let mut rejected = Vec::new();
-        let inputs = self.run_stages(stages, &batch, &mut rejected)?;
-        let silver = self.decode(&batch, &inputs, &mut rejected);
+        let direct = (stages.is_empty() && self.direct)
+            .then(|| self.direct(&batch, &mut rejected))
+            .flatten();
+        let (inputs, silver) = match direct {
+            Some(read) => read,
+            None => {
+                let inputs = self.run_stages(stages, &batch, &mut rejected)?;
+                let silver = self.decode(&batch, &inputs, &mut rejected);
+                (inputs, silver)
+            }
+        };
         Ok(Prepared {
             batch,
             bronze,

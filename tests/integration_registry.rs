@@ -62,16 +62,7 @@ format = ["delta", "iceberg"]
 
 [tables.silver]
 key = ["id"]
-columns = [
-  { name = "id", type = "string", nullable = false },
-  { name = "user", type = "string" },
-  { name = "qty", type = "int32" },
-  { name = "at", type = "timestamp" },
-  { name = "note", type = "string" },
-  PRICE,
-  { name = "ship", type = "struct<city: string, tags: list<string>>" },
-  { name = "dedup_key", type = "string" },
-]
+COLUMNS
 
 [commit]
 max_interval_ms = 500
@@ -82,9 +73,8 @@ struct Encoding {
     format: &'static str,
     /// The producer script under `tests/registry/`.
     script: &'static str,
-    /// Silver's `price` column: Avro has a decimal type; Protobuf writes the decimal as text,
-    /// which the column takes by its documented cast.
-    price: &'static str,
+    /// Silver's columns.
+    columns: &'static str,
     /// What the reason of a body that is not a record of its schema says.
     body_error: &'static str,
     /// The pipeline's stages.
@@ -103,7 +93,12 @@ config = { fields = ["id"] }
 const AVRO: Encoding = Encoding {
     format: "avro",
     script: "produce_avro.py",
-    price: r#"{ name = "price", type = "decimal(10, 2)" }"#,
+    // The key declared, the rest from the registry: v1's fields at the start, v2's added
+    // while running.
+    columns: r#"columns = [{ name = "id", type = "string", nullable = false }]
+
+[tables.silver.from_registry]
+"#,
     body_error: "the body does not match its schema",
     // No stages: silver reads the Avro bodies straight into its columns (`DirectSilver`), and
     // must take and refuse exactly what the JSON way does.
@@ -113,7 +108,17 @@ const AVRO: Encoding = Encoding {
 const PROTOBUF: Encoding = Encoding {
     format: "protobuf",
     script: "produce_protobuf.py",
-    price: r#"{ name = "price", type = "decimal(10, 2)", coerce = true }"#,
+    // Declared. Protobuf writes the decimal as text, which `price` takes by its documented cast.
+    columns: r#"columns = [
+  { name = "id", type = "string", nullable = false },
+  { name = "user", type = "string" },
+  { name = "qty", type = "int32" },
+  { name = "at", type = "timestamp" },
+  { name = "note", type = "string" },
+  { name = "price", type = "decimal(10, 2)", coerce = true },
+  { name = "ship", type = "struct<city: string, tags: list<string>>" },
+  { name = "dedup_key", type = "string" },
+]"#,
     body_error: "the body is not a shop.Order message",
     stages: DEDUP_STAGE,
 };
@@ -200,7 +205,7 @@ async fn two_versions_and_an_outage(encoding: &Encoding) {
     let text = PIPELINE
         .replace("FORMAT", encoding.format)
         .replace("STAGES", encoding.stages)
-        .replace("PRICE", encoding.price);
+        .replace("COLUMNS", encoding.columns);
     std::fs::write(pipelines.join("orders/pipeline.toml"), text).unwrap();
     std::fs::copy(
         common::plugin_path("weir-dedup-key"),
@@ -215,10 +220,17 @@ async fn two_versions_and_an_outage(encoding: &Encoding) {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
-    let pipeline = config::load(&pipelines.join("orders/pipeline.toml"), &config::from_map(&vars)).unwrap();
-    let decoder = SilverDecoder::new(&pipeline.tables.silver.columns);
+    let file = pipelines.join("orders/pipeline.toml");
+    // Silver's columns as Weir takes them: declared, and from the registry as it stands now.
+    let silver_as_now = async || {
+        let mut pipeline = config::load(&file, &config::from_map(&vars)).unwrap();
+        weir::pipeline::take_from_registry(&mut pipeline).await.unwrap();
+        let decoder = SilverDecoder::new(&pipeline.tables.silver.columns);
+        (pipeline, decoder)
+    };
 
     let v1 = produce(encoding, &tansu, &registry, 1, &work.path().join("v1.json"));
+    let (pipeline, decoder) = silver_as_now().await;
     let log = work.path().join("weir.log");
     let mut host = WeirRun::new(&pipelines, &tansu.brokers())
         .lake(&lake, &work.path().join("cache"))
@@ -238,6 +250,12 @@ async fn two_versions_and_an_outage(encoding: &Encoding) {
     let waited = wait_for_log(&log, "schema registry did not answer", Duration::from_secs(120));
     std::thread::sleep(Duration::from_secs(10));
     registry.start_again();
+    if encoding.columns.contains("from_registry") {
+        // Weir adds v2's fields to silver itself (the test opens the tables with them only then).
+        let added = wait_for_log(&log, "silver columns added from a new schema", Duration::from_secs(300));
+        assert!(added, "Weir said it added v2's columns to silver");
+    }
+    let (pipeline, decoder) = silver_as_now().await;
     wait_until(&pipeline, &decoder, "every table at the end of the topic", async |t| {
         tables_reached(t, TOPIC, PARTITIONS, TOTAL as i64).await
     })
@@ -249,6 +267,10 @@ async fn two_versions_and_an_outage(encoding: &Encoding) {
     let (id1, id2) = (ids(&v1), ids(&v2));
     assert_ne!(id1, id2, "two schema versions, two ids");
     let id3 = registry.ids("orders-value")[2];
+    let declared: Vec<&str> = pipeline.tables.silver.columns.iter().map(|c| c.name.as_str()).collect();
+    for column in ["id", "user", "qty", "at", "note", "price", "ship"] {
+        assert!(declared.contains(&column), "silver has `{column}`: {declared:?}");
+    }
     let tables = Tables::open(&pipeline, &decoder).await.unwrap();
     for format in [TableFormat::Delta, TableFormat::Iceberg] {
         check_bronze(&tables.bronze.read(format).await.unwrap(), format, [id1, id2, id3]);

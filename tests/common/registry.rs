@@ -3,7 +3,7 @@
 //! the real clients call, with the registry's content type and error bodies:
 //! `POST /subjects/{s}/versions` (register: the same schema text gets the same id),
 //! `POST /subjects/{s}` (look a schema up), `GET /schemas/ids/{id}`,
-//! `GET /subjects/{s}/versions/latest`, `GET /subjects`. The producers are the real clients
+//! `GET /subjects/{s}/versions/latest` and `/versions/{n}`, `GET /subjects`. The producers are the real clients
 //! (confluent-kafka's serializers), so the bytes on the topic are what real producers write.
 //! `stop` closes the port (connections are refused, as with a registry that is down) and
 //! `start_again` opens the same port.
@@ -182,6 +182,21 @@ fn route(method: &str, path: &str, body: &[u8], state: &mut State) -> (&'static 
             }
             _ => not_found(40401, format!("Subject '{subject}' not found.")),
         },
+        ("GET", ["subjects", subject, "versions", n]) => {
+            let ids = state.subjects.get(*subject);
+            let index = n.parse::<usize>().ok().and_then(|n| n.checked_sub(1));
+            match (ids, index) {
+                (Some(ids), Some(i)) if i < ids.len() => {
+                    let (schema, kind) = &state.schemas[&ids[i]];
+                    (
+                        "200 OK",
+                        json!({"subject": subject, "version": i + 1, "id": ids[i], "schema": schema, "schemaType": kind}),
+                    )
+                }
+                (None, _) => not_found(40401, format!("Subject '{subject}' not found.")),
+                _ => not_found(40402, format!("Version {n} not found.")),
+            }
+        }
         ("GET", ["subjects"]) => ("200 OK", json!(state.subjects.keys().collect::<Vec<_>>())),
         _ => not_found(404, format!("no route {method} {path} in the test registry")),
     }

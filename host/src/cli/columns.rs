@@ -6,9 +6,8 @@ use anyhow::{Context as _, bail};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::SchemaRegistryConfig;
-use crate::decode::registry_columns::{avro_columns, protobuf_columns, toml};
-use crate::decode::{AvroSchema, ProtoSchema, imports};
-use crate::registry::{Lookup, Registry, SchemaKind, Target};
+use crate::decode::registry_columns::{lookup_columns, toml};
+use crate::registry::{Lookup, Registry, Target};
 
 /// The columns block for `subject` (`message`: a Protobuf message's full name).
 pub async fn columns(registry_url: &str, subject: &str, message: Option<&str>) -> anyhow::Result<String> {
@@ -23,23 +22,15 @@ pub async fn columns(registry_url: &str, subject: &str, message: Option<&str>) -
         .fetch(&target)
         .await
         .with_context(|| format!("fetching {target}"))?;
-    let Lookup::Found { kind, text, references } = lookup else {
-        bail!("{subject} is not in the registry at {registry_url}");
+    let kind = match &lookup {
+        Lookup::Found { kind, .. } => *kind,
+        Lookup::Unknown(_) => bail!("{subject} is not in the registry at {registry_url}"),
     };
-    let columns = match kind {
-        SchemaKind::Avro => avro_columns(&AvroSchema::parse(&text).map_err(anyhow::Error::msg)?),
-        SchemaKind::Protobuf => {
-            let stop = CancellationToken::new();
-            let Some(imported) = imports(&registry, references, &stop).await else {
-                bail!("fetching the schema's imports was stopped");
-            };
-            let schema =
-                ProtoSchema::parse(&text, &imported.map_err(anyhow::Error::msg)?).map_err(anyhow::Error::msg)?;
-            protobuf_columns(&schema, message)
-        }
-        SchemaKind::Json => bail!("{subject} holds a JSON Schema, which Weir does not read"),
-    }
-    .map_err(anyhow::Error::msg)?;
+    let stop = CancellationToken::new();
+    let Some(columns) = lookup_columns(&registry, lookup, message, &stop).await else {
+        bail!("fetching the schema's imports was stopped");
+    };
+    let columns = columns.map_err(anyhow::Error::msg)?;
     Ok(format!(
         "# silver columns of {subject}'s latest schema ({kind:?}); declare the key columns\n\
          # `nullable = false` and give epoch-number timestamps their `unit`\n{}",

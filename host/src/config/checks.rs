@@ -237,6 +237,19 @@ fn check_silver(silver: &SilverConfig, invalid: Invalid<'_>) -> Result<(), Confi
     Ok(())
 }
 
+/// Silver's registry columns need a source that reads schemas from a registry.
+pub fn check_from_registry(
+    source: &SourceConfig,
+    silver: &SilverConfig,
+    invalid: Invalid<'_>,
+) -> Result<(), ConfigError> {
+    if silver.from_registry.is_some() && source.format == ValueFormat::Json {
+        let message = "takes columns from the Schema Registry: the source's `format` must be \"avro\" or \"protobuf\"";
+        return Err(invalid("tables.silver.from_registry", "from_registry", message.into()));
+    }
+    Ok(())
+}
+
 /// Whether `ty` is, or holds, a timestamp or a date: a type an epoch unit applies to.
 fn has_epoch(ty: &ColumnType) -> bool {
     match ty {

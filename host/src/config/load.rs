@@ -4,7 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::checks::{check_commit, check_name, check_source, check_stages, check_tables, check_workers};
+use super::checks::{
+    check_commit, check_from_registry, check_name, check_source, check_stages, check_tables, check_workers,
+};
 use super::env::expand;
 use super::error::ConfigError;
 use super::gold_checks::check_gold;
@@ -137,6 +139,7 @@ fn check(path: &Path, text: &str, file: PipelineFile) -> Result<Pipeline, Config
     let workers = check_workers(file.workers, &invalid)?;
     let (stages, names) = check_stages(&file, &dir, &invalid)?;
     check_tables(&file.tables, &invalid)?;
+    check_from_registry(&file.source, &file.tables.silver, &invalid)?;
     let gold = check_gold(&file, &dir, &names, &invalid)?;
     check_commit(&file.commit, &invalid)?;
     Ok(Pipeline {

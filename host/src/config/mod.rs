@@ -22,8 +22,8 @@ pub use env::{expand, from_env, from_map};
 pub use error::ConfigError;
 pub use load::{check_unique_name, discover, load};
 pub use model::{
-    CatalogKind, ColumnConfig, ColumnType, CommitPolicy, EpochUnit, GoldConfig, IcebergConfig, MAX_DECIMAL_PRECISION,
-    PartitionBy, PartitionTransform, PipelineFile, S3Config, SchemaRegistryConfig, SilverConfig, SourceConfig,
-    StageConfig, StructField, TableFormat, TablesConfig, ValueFormat, WindowConfig,
+    CatalogKind, ColumnConfig, ColumnType, CommitPolicy, EpochUnit, FromRegistry, GoldConfig, IcebergConfig,
+    MAX_DECIMAL_PRECISION, PartitionBy, PartitionTransform, PipelineFile, S3Config, SchemaRegistryConfig, SilverConfig,
+    SourceConfig, StageConfig, StructField, TableFormat, TablesConfig, ValueFormat, WindowConfig,
 };
 pub use pipeline::{DEFAULT_MAX_AHEAD_US, GOLD_RESERVED, Gold, PIPELINE_FILE, Pipeline, Stage, WindowSpec};

@@ -308,6 +308,19 @@ pub struct SilverConfig {
     pub columns: Vec<ColumnConfig>,
     /// Partitioning, e.g. `{ column = "created_utc", transform = "day" }`; none by default.
     pub partition_by: Option<PartitionBy>,
+    /// Columns taken from the registry as well as declared: the subject's latest schema when
+    /// the pipeline starts, and each field a schema met while running adds.
+    pub from_registry: Option<FromRegistry>,
+}
+
+/// Where silver's registry columns come from (`[tables.silver.from_registry]`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FromRegistry {
+    /// The subject whose latest schema gives the columns; `<topic>-value` when not set.
+    pub subject: Option<String>,
+    /// A Protobuf schema's message (its full name); the schema's first message when not set.
+    pub message: Option<String>,
 }
 
 /// A declared column.

@@ -6,16 +6,52 @@
 
 use apache_avro::Schema;
 use prost_reflect::{Kind, MessageDescriptor};
+use tokio_util::sync::CancellationToken;
 
 use super::avro::AvroSchema;
 use super::protobuf::ProtoSchema;
+use super::schemas::{SchemaEntry, imports};
 use crate::config::{ColumnType, MAX_DECIMAL_PRECISION, StructField};
+use crate::registry::{Lookup, Registry, SchemaKind};
 
 /// How deep nested types are followed (a recursive Protobuf message would never end).
 const MAX_DEPTH: usize = 16;
 
 /// A column, or why a field has none.
 pub type Column = Result<StructField, String>;
+
+/// The columns of the schema `lookup` found: Avro, or Protobuf (`message`, or its first) with
+/// its imports fetched from `registry`. None if `stop` came first.
+pub async fn lookup_columns(
+    registry: &Registry,
+    lookup: Lookup,
+    message: Option<&str>,
+    stop: &CancellationToken,
+) -> Option<Result<Vec<Column>, String>> {
+    let (kind, text, references) = match lookup {
+        Lookup::Found {
+            kind, text, references, ..
+        } => (kind, text, references),
+        Lookup::Unknown(message) => return Some(Err(format!("not in the registry: {message}"))),
+    };
+    Some(match kind {
+        SchemaKind::Avro => AvroSchema::parse(&text).and_then(|s| avro_columns(&s)),
+        SchemaKind::Protobuf => match imports(registry, references, stop).await? {
+            Ok(imported) => ProtoSchema::parse(&text, &imported).and_then(|s| protobuf_columns(&s, message)),
+            Err(e) => Err(e),
+        },
+        SchemaKind::Json => Err("a JSON Schema, which Weir does not read".into()),
+    })
+}
+
+/// The columns of a schema Weir holds (none for an unusable one).
+pub fn entry_columns(entry: &SchemaEntry, message: Option<&str>) -> Result<Vec<Column>, String> {
+    match entry {
+        SchemaEntry::Avro(schema) => avro_columns(schema),
+        SchemaEntry::Protobuf(schema) => protobuf_columns(schema, message),
+        SchemaEntry::Unusable(reason) => Err(reason.clone()),
+    }
+}
 
 /// The columns of an Avro record schema, one per field.
 pub fn avro_columns(schema: &AvroSchema) -> Result<Vec<Column>, String> {

@@ -32,6 +32,8 @@ pub struct Schemas {
     /// The kind of schema the source reads.
     kind: SchemaKind,
     entries: HashMap<u32, SchemaEntry>,
+    /// Ids fetched since the last [`Schemas::take_fetched`].
+    fetched: Vec<u32>,
 }
 
 impl Schemas {
@@ -40,7 +42,13 @@ impl Schemas {
             registry,
             kind,
             entries: HashMap::new(),
+            fetched: Vec::new(),
         }
+    }
+
+    /// The ids fetched since the last call, in the order fetched.
+    pub fn take_fetched(&mut self) -> Vec<u32> {
+        std::mem::take(&mut self.fetched)
     }
 
     pub fn get(&self, id: u32) -> Option<&SchemaEntry> {
@@ -78,6 +86,7 @@ impl Schemas {
                 tracing::info!(id, "schema fetched from the registry");
             }
             self.entries.insert(id, entry);
+            self.fetched.push(id);
         }
         true
     }
@@ -92,7 +101,9 @@ impl Schemas {
         let unusable = |why: String| Some(SchemaEntry::Unusable(format!("schema id {id} {why}")));
         let (kind, text, references) = match lookup {
             Lookup::Unknown(message) => return unusable(format!("is not in the registry: {message}")),
-            Lookup::Found { kind, text, references } => (kind, text, references),
+            Lookup::Found {
+                kind, text, references, ..
+            } => (kind, text, references),
         };
         if kind != self.kind {
             return unusable(format!("is a {kind:?} schema; the source reads {:?}", self.kind));

@@ -41,6 +41,19 @@ impl ValueDecoder {
         }
     }
 
+    /// The schemas fetched since the last call (none for JSON).
+    pub fn take_fetched(&mut self) -> Vec<(u32, &SchemaEntry)> {
+        match self {
+            ValueDecoder::Json => Vec::new(),
+            ValueDecoder::Avro(schemas) | ValueDecoder::Protobuf(schemas) => {
+                let ids = schemas.take_fetched();
+                ids.into_iter()
+                    .filter_map(|id| schemas.get(id).map(|e| (id, e)))
+                    .collect()
+            }
+        }
+    }
+
     /// The schema id in front of `value`, for bronze (none for JSON, or without a header).
     pub fn schema_id(&self, value: &[u8]) -> Option<u32> {
         match self {

@@ -71,8 +71,9 @@ impl PipelineRunner {
     }
 
     /// Starts the pipeline with plugins already started (by [`PipelineRunner::start_stages`]).
-    pub async fn start_with(pipeline: Pipeline, started: Started) -> Result<Self, RunError> {
+    pub async fn start_with(mut pipeline: Pipeline, started: Started) -> Result<Self, RunError> {
         let name = pipeline.name.clone();
+        super::silver_columns::take_from_registry(&mut pipeline).await?;
         // One writer per gold pipeline: the lease first, then its state and the consumer group.
         let lease = match pipeline.gold.is_empty() {
             true => None,
@@ -226,6 +227,12 @@ impl PipelineRunner {
                 }
             })?;
         self.path.fetch_schemas(&batches).await?;
+        let added = self.path.registry_additions();
+        if !added.is_empty() {
+            // The buffer's rows have silver's columns as they were: committed first.
+            self.commit().await?;
+            self.path.add_silver_columns(added).await?;
+        }
         let now_ms = crate::clock::now_ms();
         self.path.process_all(&batches, now_ms)?;
         let reread = self.path.revoke(self.source.take_revoked()).await?;

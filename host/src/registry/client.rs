@@ -53,6 +53,8 @@ pub enum Lookup {
         text: String,
         /// Schemas this one imports (Protobuf), by the name it imports them with.
         references: Vec<Reference>,
+        /// Its version number, when it was asked for by subject.
+        version: Option<i64>,
     },
     /// The registry does not know the id or version (its message).
     Unknown(String),
@@ -95,6 +97,9 @@ struct SchemaBody {
     schema_type: Option<String>,
     #[serde(default)]
     references: Option<Vec<Reference>>,
+    /// The subject's version, in answers about a subject.
+    #[serde(default)]
+    version: Option<i64>,
 }
 
 /// A registry client.
@@ -207,6 +212,7 @@ impl Registry {
             kind,
             text: parsed.schema,
             references: parsed.references.unwrap_or_default(),
+            version: parsed.version,
         })
     }
 

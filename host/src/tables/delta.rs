@@ -348,6 +348,10 @@ impl Table for DeltaSink {
         &self.schema
     }
 
+    fn schema_mut(&mut self) -> &mut TableSchema {
+        &mut self.schema
+    }
+
     async fn next_offset(&self, topic: &str, partition: i32) -> Result<Option<i64>, TableError> {
         DeltaSink::next_offset(self, topic, partition).await
     }

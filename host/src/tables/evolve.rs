@@ -5,7 +5,7 @@
 //! added twice.
 
 use super::error::TableError;
-use super::schema::added_columns;
+use super::schema::{TableSchema, added_columns};
 use super::table::Table;
 
 /// Tries this many times before giving up on a contended schema change.
@@ -32,6 +32,12 @@ pub async fn evolve(table: &mut dyn Table) -> Result<(), TableError> {
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Declares `schema` for `table` (the columns it had and more), then adds the new ones.
+pub async fn redeclare(table: &mut dyn Table, schema: TableSchema) -> Result<(), TableError> {
+    *table.schema_mut() = schema;
+    evolve(table).await
 }
 
 /// The declared columns `table` lacks now.

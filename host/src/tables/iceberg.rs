@@ -13,7 +13,6 @@ use std::sync::Arc;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use deltalake::parquet::file::properties::WriterProperties;
-use futures::TryStreamExt;
 use iceberg::spec::DataFileFormat;
 use iceberg::table::Table;
 use iceberg::transaction::{AddColumn, ApplyTransactionAction, Transaction};
@@ -327,24 +326,6 @@ impl IcebergSink {
         Ok(files)
     }
 
-    /// Every row of the table's current snapshot, in the pipeline's column types.
-    pub async fn read_all(&self) -> Result<Vec<RecordBatch>, TableError> {
-        if self.table.metadata().current_snapshot().is_none() {
-            return Ok(Vec::new());
-        }
-        let scan = self.table.scan().build().map_err(|e| self.error(e))?;
-        let stream = scan.to_arrow().await.map_err(|e| self.error(e))?;
-        let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(|e| self.error(e))?;
-        batches
-            .iter()
-            .map(|b| align(b, &self.schema.arrow))
-            .collect::<Result<_, _>>()
-            .map_err(|e| TableError::Schema {
-                table: self.name.clone(),
-                source: e.into(),
-            })
-    }
-
     fn error(&self, e: iceberg::Error) -> TableError {
         TableError::Iceberg {
             table: self.name.clone(),
@@ -373,6 +354,10 @@ impl WeirTable for IcebergSink {
 
     fn schema(&self) -> &TableSchema {
         &self.schema
+    }
+
+    fn schema_mut(&mut self) -> &mut TableSchema {
+        &mut self.schema
     }
 
     async fn next_offset(&self, topic: &str, partition: i32) -> Result<Option<i64>, TableError> {
@@ -436,5 +421,6 @@ impl WeirTable for IcebergSink {
     }
 }
 
+mod read;
 #[cfg(test)]
 mod tests;

@@ -101,6 +101,10 @@ impl Table for MemoryTable {
         &self.schema
     }
 
+    fn schema_mut(&mut self) -> &mut TableSchema {
+        &mut self.schema
+    }
+
     async fn next_offset(&self, topic: &str, partition: i32) -> Result<Option<i64>, TableError> {
         let id = app_id(&self.pipeline, topic, partition);
         Ok(self.with(|held| held.offsets.get(&id).copied()))

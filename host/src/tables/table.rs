@@ -23,6 +23,10 @@ pub trait Table: Send + Sync + std::fmt::Debug {
     /// The columns the pipeline declares for it.
     fn schema(&self) -> &TableSchema;
 
+    /// Replaces the declared columns (columns added while running); [`super::evolve::redeclare`]
+    /// then adds them to the table.
+    fn schema_mut(&mut self) -> &mut TableSchema;
+
     /// The next offset of `topic`/`partition` the table holds, if it holds any.
     async fn next_offset(&self, topic: &str, partition: i32) -> Result<Option<i64>, TableError>;
 

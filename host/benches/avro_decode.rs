@@ -5,8 +5,7 @@
 //! timed in turns, round by round (best of `ROUNDS`), up to the buffer (no table commits: the
 //! tables cost the same for both encodings); plus the value decoding alone (`ValueDecoder::text`:
 //! what rendering Avro as JSON costs per record), Avro straight into silver rows alone
-//! (`DirectSilver`), and arrow-avro's decoder over the same bodies into batches of the writer's
-//! Arrow types. Prints records/s, `ratio` lines and peak memory. Run: `scripts/bench.sh avro`.
+//! (`DirectSilver`). Prints records/s, `ratio` lines and peak memory. Run: `scripts/bench.sh avro`.
 #![allow(clippy::unwrap_used)] // a benchmark: panicking is how it fails
 
 #[allow(dead_code)]
@@ -173,34 +172,6 @@ fn direct_only(silver: &SilverDecoder, values: &ValueDecoder, input: &[Partition
     rate
 }
 
-/// Records/s of arrow-avro's decoder over the same bodies, into batches of the writer schema's
-/// Arrow types (no silver columns, no strict checks, no quarantine): the crate issue 16 named.
-fn arrow_avro_only(id: u32, input: &[PartitionBatch]) -> Result<f64, String> {
-    use arrow_avro::reader::ReaderBuilder;
-    use arrow_avro::schema::{AvroSchema, Fingerprint, FingerprintAlgorithm, SchemaStore};
-    let mut store = SchemaStore::new_with_type(FingerprintAlgorithm::Id);
-    let schema = AvroSchema::new(generate::POST_SCHEMA.to_string());
-    store.set(Fingerprint::Id(id), schema).map_err(|e| e.to_string())?;
-    let mut decoder = (ReaderBuilder::new()
-        .with_writer_schema_store(store)
-        .with_batch_size(1024))
-    .build_decoder()
-    .map_err(|e| e.to_string())?;
-    let started = Instant::now();
-    let mut rows = 0;
-    for batch in input {
-        for record in &batch.records {
-            decoder
-                .decode(record.value.as_deref().unwrap())
-                .map_err(|e| e.to_string())?;
-        }
-        rows += decoder.flush().map_err(|e| e.to_string())?.map_or(0, |b| b.num_rows());
-    }
-    let records = input.iter().map(|b| b.records.len()).sum::<usize>();
-    assert_eq!(rows, records);
-    Ok(records as f64 / started.elapsed().as_secs_f64())
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let n = records();
@@ -261,14 +232,6 @@ async fn main() {
                 *slot = slot.max(rate);
             }
         }
-        match arrow_avro_only(id, &avro) {
-            Ok(rate) => {
-                println!("round {round}: arrow-avro to writer-typed batches {rate:>10.0} records/s");
-                let slot = decode.entry("arrow_avro").or_default();
-                *slot = slot.max(rate);
-            }
-            Err(e) => println!("round {round}: arrow-avro cannot decode the posts: {e}"),
-        }
     }
     println!("best of {ROUNDS}, records/s (decoding, stages and silver, up to the buffer):");
     for (name, _, _) in &paths {
@@ -292,9 +255,5 @@ async fn main() {
     );
     println!("ratio avro_vs_json_decode {:.3}", decode["avro"] / decode["json"]);
     println!("  avro straight to silver rows: {:.0}", decode["direct"]);
-    if let Some(arrow_avro) = decode.get("arrow_avro") {
-        println!("  arrow-avro to writer-typed batches: {arrow_avro:.0}");
-        println!("ratio direct_silver_vs_arrow_avro {:.3}", decode["direct"] / arrow_avro);
-    }
     println!("peak_mib weir {:.1}", memory::peak_rss_mib());
 }

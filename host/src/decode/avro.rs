@@ -141,7 +141,10 @@ impl AvroSchema {
                 out.push_str(&decimal_text(bytes, decimal.scale)?);
             }
             Schema::BigDecimal => {
-                // Rare enough to read through apache-avro, from where the value starts.
+                // Rare enough to read through apache-avro, from where the value starts, once
+                // its length is known to fit the body (apache-avro would allocate it first).
+                let mut peek = *body;
+                peek.bytes()?;
                 let mut rest = body.rest();
                 let value =
                     apache_avro::from_avro_datum(&Schema::BigDecimal, &mut rest, None).map_err(|e| e.to_string())?;

@@ -1,28 +1,30 @@
 //! Avro's binary encoding read in place: zig-zag varints, length-prefixed bytes and text, the
-//! blocks of arrays and maps, and a value skipped by its schema. Every length is checked
-//! against what is left of the body, so a truncated or hostile body is an error, never a
-//! panic or an allocation of the size it claims.
-
-use apache_avro::Schema;
-
-use super::avro::AvroSchema;
+//! blocks of arrays and maps. Every length is checked against what is left of the body, and the
+//! items of all its arrays and maps together against its length, so a truncated or hostile body
+//! is an error, never a panic, an allocation of the size it claims or a loop without end.
 
 /// How deep values may nest (records in records, through a recursive schema) before a body
 /// is refused.
 pub const MAX_DEPTH: usize = 64;
 
-/// Items an array or map block may claim beyond the bytes left (items of type null take none).
+/// Items a body's arrays and maps may hold beyond its length in bytes, all blocks together
+/// (items of type null, or records without fields, take no bytes).
 const MAX_EMPTY_ITEMS: u64 = 65_536;
 
 /// What is left of one record's body.
 #[derive(Debug, Clone, Copy)]
 pub struct Body<'a> {
     rest: &'a [u8],
+    /// Array and map items the body may still claim.
+    items_left: u64,
 }
 
 impl<'a> Body<'a> {
     pub fn new(bytes: &'a [u8]) -> Self {
-        Body { rest: bytes }
+        Body {
+            rest: bytes,
+            items_left: bytes.len() as u64 + MAX_EMPTY_ITEMS,
+        }
     }
 
     /// The bytes not read yet.
@@ -117,88 +119,14 @@ impl<'a> Body<'a> {
             self.long()?;
         }
         let count = count.unsigned_abs();
-        if count > self.rest.len() as u64 + MAX_EMPTY_ITEMS {
+        if count > self.items_left {
             return Err(format!(
                 "a block of {count} items where {} bytes are left",
                 self.rest.len()
             ));
         }
+        self.items_left -= count;
         Ok(count as usize)
-    }
-
-    /// Passes over one value of `schema`.
-    pub fn skip(&mut self, avro: &AvroSchema, schema: &Schema, depth: usize) -> Result<(), String> {
-        if depth > MAX_DEPTH {
-            return Err(format!("values nested deeper than {MAX_DEPTH}"));
-        }
-        let schema = avro.resolve(Some(schema)).ok_or("a reference to an unknown type")?;
-        match schema {
-            Schema::Null => {}
-            Schema::Boolean => {
-                self.boolean()?;
-            }
-            Schema::Int | Schema::Long | Schema::Date | Schema::TimeMillis | Schema::TimeMicros => {
-                self.long()?;
-            }
-            Schema::TimestampMillis | Schema::TimestampMicros | Schema::TimestampNanos => {
-                self.long()?;
-            }
-            Schema::LocalTimestampMillis | Schema::LocalTimestampMicros | Schema::LocalTimestampNanos => {
-                self.long()?;
-            }
-            Schema::Enum(e) => {
-                self.index(e.symbols.len(), "enum symbol")?;
-            }
-            Schema::Float => {
-                self.take(4)?;
-            }
-            Schema::Double => {
-                self.take(8)?;
-            }
-            Schema::Bytes | Schema::String | Schema::BigDecimal => {
-                self.bytes()?;
-            }
-            Schema::Fixed(f) => {
-                self.take(f.size)?;
-            }
-            Schema::Duration => {
-                self.take(12)?;
-            }
-            Schema::Decimal(d) => self.skip(avro, &d.inner, depth + 1)?,
-            Schema::Uuid => {
-                self.bytes()?;
-            }
-            Schema::Union(union) => {
-                let index = self.index(union.variants().len(), "union branch")?;
-                self.skip(avro, &union.variants()[index], depth + 1)?;
-            }
-            Schema::Array(array) => loop {
-                let count = self.block()?;
-                if count == 0 {
-                    break;
-                }
-                for _ in 0..count {
-                    self.skip(avro, &array.items, depth + 1)?;
-                }
-            },
-            Schema::Map(map) => loop {
-                let count = self.block()?;
-                if count == 0 {
-                    break;
-                }
-                for _ in 0..count {
-                    self.text()?;
-                    self.skip(avro, &map.types, depth + 1)?;
-                }
-            },
-            Schema::Record(record) => {
-                for field in &record.fields {
-                    self.skip(avro, &field.schema, depth + 1)?;
-                }
-            }
-            Schema::Ref { name } => return Err(format!("a reference to the unknown type {name}")),
-        }
-        Ok(())
     }
 }
 
@@ -261,44 +189,30 @@ mod tests {
     }
 
     #[test]
-    fn skips_every_kind_of_value_and_refuses_deep_recursion() {
-        let text = r#"{"type":"record","name":"R","fields":[
-            {"name":"a","type":{"type":"array","items":"string"}},
-            {"name":"m","type":{"type":"map","values":"long"}},
-            {"name":"u","type":["null","double"]},
-            {"name":"f","type":{"type":"fixed","name":"F","size":3}},
-            {"name":"e","type":{"type":"enum","name":"E","symbols":["x","y"]}},
-            {"name":"next","type":["null","R"]}]}"#;
-        let schema = AvroSchema::parse(text).unwrap();
-        let parsed = apache_avro::Schema::parse_str(text).unwrap();
-        use apache_avro::types::Value;
-        let record = |next: Value| {
-            Value::Record(vec![
-                ("a".into(), Value::Array(vec![Value::String("s".into())])),
-                ("m".into(), Value::Map([("k".to_string(), Value::Long(5))].into())),
-                ("u".into(), Value::Union(1, Box::new(Value::Double(0.5)))),
-                ("f".into(), Value::Fixed(3, vec![1, 2, 3])),
-                ("e".into(), Value::Enum(1, "y".into())),
-                ("next".into(), next),
-            ])
-        };
-        let mut value = Value::Union(0, Box::new(Value::Null));
-        for _ in 0..3 {
-            value = Value::Union(1, Box::new(record(value)));
+    fn zero_width_items_are_bounded_per_body_not_per_block() {
+        // Blocks of 60,000 null items, again and again: a few bytes each.
+        let mut bytes = Vec::new();
+        for _ in 0..4 {
+            bytes.extend([0xc0, 0xa9, 0x07]); // zig-zag 60,000
         }
-        let Value::Union(_, inner) = value else { unreachable!() };
-        let bytes = apache_avro::to_avro_datum(&parsed, *inner).unwrap();
+        bytes.push(0);
         let mut body = Body::new(&bytes);
-        body.skip(&schema, schema.schema(), 0).unwrap();
-        assert_eq!(body.remaining(), 0);
-        assert!(
-            Body::new(&bytes[..bytes.len() - 1])
-                .skip(&schema, schema.schema(), 0)
-                .is_err()
+        assert_eq!(body.block(), Ok(60_000));
+        assert!(body.block().unwrap_err().contains("a block of 60000 items"));
+        let nulls = super::super::avro::AvroSchema::parse(r#"{"type":"array","items":"null"}"#).unwrap();
+        assert!(nulls.to_json(&bytes).unwrap_err().contains("a block of"));
+    }
+
+    #[test]
+    fn deep_recursion_is_refused() {
+        let text = r#"{"type":"record","name":"R","fields":[{"name":"next","type":["null","R"]}]}"#;
+        let schema = super::super::avro::AvroSchema::parse(text).unwrap();
+        assert_eq!(
+            schema.to_json(&[2, 2, 0]).unwrap(),
+            r#"{"next":{"next":{"next":null}}}"#
         );
-        // 100 records deep, each `next` taking branch 1.
-        let deep: Vec<u8> = std::iter::repeat_n([0u8, 0, 0, 0, 0, 0, 0, 2], 100).flatten().collect();
-        let e = Body::new(&deep).skip(&schema, schema.schema(), 0).unwrap_err();
+        let deep = vec![2u8; 100];
+        let e = schema.to_json(&deep).unwrap_err();
         assert!(e.contains("nested deeper"), "{e}");
     }
 }

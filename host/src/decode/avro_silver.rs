@@ -73,10 +73,14 @@ impl<'s> AvroRows<'s> {
         let mut cells = vec![Cell::Null; self.declared.len()];
         for step in &self.steps {
             match step {
-                Step::Skip(schema) => body.skip(self.avro, schema, 1).ok()?,
+                // Rendered and dropped: an undeclared field gets the checks the JSON way gives it.
+                Step::Skip(schema) => {
+                    scratch.clear();
+                    self.avro.render(&mut body, schema, scratch, 1).ok()?;
+                }
                 Step::Column(i, schema) => {
                     let column = &self.declared[*i];
-                    cells[*i] = self.cell(&mut body, schema, column, self.rules[*i], scratch)?;
+                    cells[*i] = self.cell(&mut body, schema, column, self.rules[*i], scratch, 1)?;
                 }
             }
         }
@@ -95,20 +99,26 @@ impl<'s> AvroRows<'s> {
         column: &ColumnConfig,
         rules: Rules,
         scratch: &mut String,
+        depth: usize,
     ) -> Option<Cell<'a>> {
         let schema = self.avro.resolve(Some(schema))?;
         let ty = &column.ty;
+        // An `int` is read as one: a value past 32 bits is the JSON way's refusal too.
+        let long = |body: &mut Body<'a>| match schema {
+            Schema::Int => body.int().ok().map(i64::from),
+            _ => body.long().ok(),
+        };
         match (schema, ty) {
             (Schema::Null, _) => Some(Cell::Null),
             (Schema::Union(union), _) => {
                 let index = body.index(union.variants().len(), "union branch").ok()?;
-                self.cell(body, &union.variants()[index], column, rules, scratch)
+                self.cell(body, &union.variants()[index], column, rules, scratch, depth + 1)
             }
             (Schema::String, ColumnType::String) => body.text().ok().map(|t| Cell::Text(Cow::Borrowed(t))),
             (Schema::Boolean, ColumnType::Boolean) => body.boolean().ok().map(Cell::Bool),
-            (Schema::Int | Schema::Long, ColumnType::Int64) => body.long().ok().map(Cell::Int),
+            (Schema::Int | Schema::Long, ColumnType::Int64) => long(body).map(Cell::Int),
             (Schema::Int | Schema::Long, ColumnType::Int32) => {
-                let v = body.long().ok()?;
+                let v = long(body)?;
                 i32::try_from(v).is_ok().then_some(Cell::Int(v))
             }
             (Schema::Double, ColumnType::Float64) => {
@@ -122,7 +132,7 @@ impl<'s> AvroRows<'s> {
             (Schema::Int | Schema::Long, ColumnType::Timestamp | ColumnType::TimestampNtz) => {
                 // An epoch number in the column's declared unit (none declared: the JSON way
                 // refuses it, with the reason).
-                let us = body.long().ok()?.checked_mul(rules.unit?.micros())?;
+                let us = long(body)?.checked_mul(rules.unit?.micros())?;
                 (MIN_MICROS..=MAX_MICROS).contains(&us).then_some(Cell::Int(us))
             }
             (Schema::TimestampMicros, ColumnType::Timestamp | ColumnType::TimestampNtz) => {
@@ -134,13 +144,13 @@ impl<'s> AvroRows<'s> {
                 (MIN_MICROS..=MAX_MICROS).contains(&us).then_some(Cell::Int(us))
             }
             (Schema::Date, ColumnType::Date) => {
-                let days = body.long().ok()?;
+                let days = i64::from(body.int().ok()?);
                 (MIN_DAYS..=MAX_DAYS).contains(&days).then_some(Cell::Int(days))
             }
             _ => {
                 // Any other pair: this field's JSON rendering, read as the JSON path reads it.
                 scratch.clear();
-                self.avro.render(body, schema, scratch, 1).ok()?;
+                self.avro.render(body, schema, scratch, depth).ok()?;
                 let raw: &RawValue = serde_json::from_str(scratch).ok()?;
                 field(Some(raw), &column.name, ty, true, rules)
                     .ok()

@@ -3,7 +3,8 @@
 //! evolution after the file was written) with nulls, except a list, a map, or a struct holding
 //! one: that scan fails. Then each file is read on its own, projecting only the columns its
 //! Parquet footer has, and `align` fills the rest with nulls of any type, as the spec says a
-//! reader must.
+//! reader must. Each such file is read whole to find its columns; only tables whose schema
+//! gained such a column take this path.
 
 use std::collections::HashSet;
 
@@ -29,10 +30,11 @@ impl IcebergSink {
         };
         let batches = match whole {
             Ok(batches) => batches,
-            Err(e) => {
-                tracing::debug!(table = %self.name, error = %e, "reading the table file by file");
+            Err(e) if format!("{e:?}").contains("unexpected target column type") => {
+                tracing::warn!(table = %self.name, error = %e, "iceberg-rust cannot fill a column older files lack; reading the table file by file");
                 self.read_by_file(&scan).await?
             }
+            Err(e) => return Err(self.error(e)),
         };
         batches
             .iter()

@@ -89,37 +89,12 @@ impl AvroSchema {
             Schema::Fixed(f) => string(out, &BASE64.encode(body.take(f.size)?)),
             Schema::String => string(out, body.text()?),
             Schema::Enum(e) => string(out, &e.symbols[body.index(e.symbols.len(), "enum symbol")?]),
-            Schema::Uuid => {
-                // As apache-avro writes it: 16 bytes, or its text.
-                let bytes = body.bytes()?;
-                let uuid = match std::str::from_utf8(bytes) {
-                    _ if bytes.len() == 16 => uuid::Uuid::from_slice(bytes).map_err(|e| e.to_string())?,
-                    Ok(text) => uuid::Uuid::parse_str(text).map_err(|e| format!("`{text}` is not a uuid: {e}"))?,
-                    Err(_) => return Err("a uuid that is neither 16 bytes nor text".into()),
-                };
-                string(out, &uuid.to_string());
-            }
+            Schema::Uuid => string(out, &uuid(body.bytes()?)?),
             Schema::Union(union) => {
                 let index = body.index(union.variants().len(), "union branch")?;
                 self.render(body, &union.variants()[index], out, depth + 1)?;
             }
-            Schema::Array(array) => {
-                out.push('[');
-                let mut first = true;
-                loop {
-                    let count = body.block()?;
-                    if count == 0 {
-                        break;
-                    }
-                    for _ in 0..count {
-                        if !std::mem::take(&mut first) {
-                            out.push(',');
-                        }
-                        self.render(body, &array.items, out, depth + 1)?;
-                    }
-                }
-                out.push(']');
-            }
+            Schema::Array(array) => self.render_array(body, &array.items, out, depth)?,
             Schema::Map(map) => self.render_map(body, &map.types, out, depth)?,
             Schema::Record(record) => {
                 out.push('{');
@@ -167,6 +142,26 @@ impl AvroSchema {
             }
             other => temporal(other, body.long()?, out)?,
         }
+        Ok(())
+    }
+
+    /// An array's items, block after block.
+    fn render_array(&self, body: &mut Body<'_>, items: &Schema, out: &mut String, depth: usize) -> Result<(), String> {
+        out.push('[');
+        let mut first = true;
+        loop {
+            let count = body.block()?;
+            if count == 0 {
+                break;
+            }
+            for _ in 0..count {
+                if !std::mem::take(&mut first) {
+                    out.push(',');
+                }
+                self.render(body, items, out, depth + 1)?;
+            }
+        }
+        out.push(']');
         Ok(())
     }
 
@@ -240,6 +235,16 @@ fn temporal(schema: &Schema, raw: i64, out: &mut String) -> Result<(), String> {
     };
     string(out, &text);
     Ok(())
+}
+
+/// A uuid's text, from the bytes apache-avro writes for one: 16 bytes, or its text.
+fn uuid(bytes: &[u8]) -> Result<String, String> {
+    let uuid = match std::str::from_utf8(bytes) {
+        _ if bytes.len() == 16 => uuid::Uuid::from_slice(bytes).map_err(|e| e.to_string())?,
+        Ok(text) => uuid::Uuid::parse_str(text).map_err(|e| format!("`{text}` is not a uuid: {e}"))?,
+        Err(_) => return Err("a uuid that is neither 16 bytes nor text".into()),
+    };
+    Ok(uuid.to_string())
 }
 
 fn time_of_day(micros: i64) -> Result<String, String> {

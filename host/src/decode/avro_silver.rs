@@ -19,15 +19,10 @@ use super::cell::Cell;
 use super::interpret::{Rules, field};
 use super::schemas::SchemaEntry;
 use super::silver::{DecodeOutcome, Origin, Rows, SilverDecoder};
+use super::timestamp::{days_in_years, micros_in_years};
 use super::values::ValueDecoder;
 use super::wire;
 use crate::config::{ColumnConfig, ColumnType};
-
-/// 0001-01-01 and 9999-12-31, in days since the epoch; the microsecond bounds of the same.
-const MIN_DAYS: i64 = -719_162;
-const MAX_DAYS: i64 = 2_932_896;
-const MIN_MICROS: i64 = -62_135_596_800_000_000;
-const MAX_MICROS: i64 = 253_402_300_799_999_999;
 
 /// One writer field: passed over, or read into a declared column.
 #[derive(Debug)]
@@ -133,19 +128,19 @@ impl<'s> AvroRows<'s> {
                 // An epoch number in the column's declared unit (none declared: the JSON way
                 // refuses it, with the reason).
                 let us = long(body)?.checked_mul(rules.unit?.micros())?;
-                (MIN_MICROS..=MAX_MICROS).contains(&us).then_some(Cell::Int(us))
+                micros_in_years(us).then_some(Cell::Int(us))
             }
             (Schema::TimestampMicros, ColumnType::Timestamp | ColumnType::TimestampNtz) => {
                 let us = body.long().ok()?;
-                (MIN_MICROS..=MAX_MICROS).contains(&us).then_some(Cell::Int(us))
+                micros_in_years(us).then_some(Cell::Int(us))
             }
             (Schema::TimestampMillis, ColumnType::Timestamp | ColumnType::TimestampNtz) => {
                 let us = body.long().ok()?.checked_mul(1_000)?;
-                (MIN_MICROS..=MAX_MICROS).contains(&us).then_some(Cell::Int(us))
+                micros_in_years(us).then_some(Cell::Int(us))
             }
             (Schema::Date, ColumnType::Date) => {
                 let days = i64::from(body.int().ok()?);
-                (MIN_DAYS..=MAX_DAYS).contains(&days).then_some(Cell::Int(days))
+                days_in_years(days).then_some(Cell::Int(days))
             }
             _ => {
                 // Any other pair: this field's JSON rendering, read as the JSON path reads it.

@@ -48,7 +48,7 @@ pub fn text_days(text: &str) -> Result<i32, String> {
     let trimmed = text.trim();
     if let Ok(date) = NaiveDate::parse_from_str(trimmed, "%Y-%m-%d") {
         let days = days_of(date);
-        return if (micros_days(MIN_MICROS)..=micros_days(MAX_MICROS)).contains(&days) {
+        return if days_in_years(i64::from(days)) {
             Ok(days)
         } else {
             Err(format!("`{trimmed}` is outside the years 1 to 9999"))
@@ -70,8 +70,18 @@ fn days_of(date: NaiveDate) -> i32 {
     (date - epoch).num_days() as i32
 }
 
+/// Whether `micros` falls within the years 1 to 9999.
+pub fn micros_in_years(micros: i64) -> bool {
+    (MIN_MICROS..=MAX_MICROS).contains(&micros)
+}
+
+/// Whether the day `days` (since the epoch) falls within the years 1 to 9999.
+pub fn days_in_years(days: i64) -> bool {
+    (i64::from(micros_days(MIN_MICROS))..=i64::from(micros_days(MAX_MICROS))).contains(&days)
+}
+
 fn in_range(micros: i64, written: &str) -> Result<i64, String> {
-    if (MIN_MICROS..=MAX_MICROS).contains(&micros) {
+    if micros_in_years(micros) {
         Ok(micros)
     } else {
         Err(format!("{written} is outside the years 1 to 9999"))

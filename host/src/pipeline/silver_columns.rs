@@ -84,6 +84,9 @@ impl DataPath {
         let Some(from) = &self.pipeline.tables.silver.from_registry else {
             return Vec::new();
         };
+        if fetched.is_empty() {
+            return Vec::new();
+        }
         let mut current = self.pipeline.tables.silver.columns.clone();
         let mut added = Vec::new();
         for (id, entry) in fetched {

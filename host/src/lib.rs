@@ -12,7 +12,7 @@
 //!   memory for tests), each commit carrying the offsets it holds; their schemas and storage.
 //! - [`reload`]: watches the pipelines folder and reloads plugins and pipelines as files change.
 //! - [`metrics`]: the Prometheus metrics; [`health`]: whether each pipeline consumes (`/readyz`);
-//!   [`serve`]: the HTTP endpoints.
+//!   [`http`]: the HTTP server; [`intake`]: the produce API (REST Proxy v2) and `weir ingest`.
 //! - [`clock`]: wall-clock milliseconds, one reading per batch; [`sample`]: the demo's posts.
 //! - [`cli`]: the `weir` subcommands' implementations (the binary in `main.rs` only parses).
 
@@ -22,12 +22,13 @@ pub mod config;
 pub mod decode;
 pub mod gold;
 pub mod health;
+pub mod http;
+pub mod intake;
 pub mod metrics;
 pub mod pipeline;
 pub mod plugin;
 pub mod registry;
 pub mod reload;
 pub mod sample;
-pub mod serve;
 pub mod source;
 pub mod tables;

@@ -44,6 +44,10 @@ enum Command {
         /// Where to serve /metrics, /healthz and /readyz (`off`: nowhere).
         #[arg(long, default_value = "0.0.0.0:9464", value_name = "ADDR")]
         listen: String,
+        /// Serve the produce API (`POST /topics/{topic}`, Confluent REST Proxy v2) as this intake
+        /// file says (brokers, topics that may be written, token, limits).
+        #[arg(long, value_name = "FILE")]
+        intake: Option<PathBuf>,
     },
     /// Produce generated posts (the demo's dataset) to a Kafka topic, for trying pipelines out.
     Generate {
@@ -198,6 +202,7 @@ fn main() -> ExitCode {
             no_watch,
             reload_quiet_ms,
             listen,
+            intake,
         } => {
             let options = weir::reload::SupervisorOptions {
                 watch: !no_watch,
@@ -207,7 +212,7 @@ fn main() -> ExitCode {
             runtime().and_then(|rt| {
                 rt.block_on(async {
                     let shutdown = weir::cli::run::shutdown_signal();
-                    weir::cli::run::run(&path, options, listen, shutdown).await
+                    weir::cli::run::run(&path, options, listen, intake.as_deref(), shutdown).await
                 })
             })
         }

@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 /// Every metric Weir exports.
 #[derive(Debug)]
@@ -38,6 +38,18 @@ pub struct Metrics {
     /// Schema Registry requests by result: `found`, `unknown` (404: its records go to
     /// quarantine), `failed` (no answer: the pipeline waits and retries).
     pub registry_requests: IntCounterVec,
+    /// Produce API requests by HTTP status.
+    pub intake_requests: IntCounterVec,
+    /// Time a produce API request took (acknowledgements included), by HTTP status.
+    pub intake_request_seconds: HistogramVec,
+    /// Records of the produce API and `weir ingest` by topic and outcome: `accepted` (the broker
+    /// acknowledged), `failed` (the broker answered with an error), `refused` (the request was
+    /// refused: nothing produced).
+    pub intake_records: IntCounterVec,
+    /// Key and value bytes of those records, by topic and outcome.
+    pub intake_bytes: IntCounterVec,
+    /// Produce API records handed to the producer and not yet acknowledged.
+    pub intake_in_flight: IntGauge,
 }
 
 /// The process-wide metrics.
@@ -146,8 +158,48 @@ impl Metrics {
             "Schema Registry requests by result (found, unknown, failed: the pipeline waits and retries)",
             &["result"],
         );
+        let intake_requests = counter(
+            &registry,
+            "weir_intake_requests_total",
+            "Produce API requests by HTTP status",
+            &["code"],
+        );
+        let intake_request_seconds = histogram(
+            &registry,
+            "weir_intake_request_seconds",
+            "Time a produce API request took, acknowledgements included",
+            vec![
+                1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ],
+            &["code"],
+        );
+        let intake_records = counter(
+            &registry,
+            "weir_intake_records_total",
+            "Records taken in by HTTP or weir ingest, by topic and outcome (accepted, failed, refused)",
+            &["topic", "outcome"],
+        );
+        let intake_bytes = counter(
+            &registry,
+            "weir_intake_bytes_total",
+            "Key and value bytes taken in by HTTP or weir ingest, by topic and outcome",
+            &["topic", "outcome"],
+        );
+        let intake_in_flight = IntGauge::new(
+            "weir_intake_in_flight_records",
+            "Produce API records handed to the producer and not yet acknowledged",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(intake_in_flight.clone()))
+            .expect("metric registered once");
         Metrics {
             registry,
+            intake_in_flight,
+            intake_requests,
+            intake_request_seconds,
+            intake_records,
+            intake_bytes,
             registry_requests,
             records_in,
             stage_records,
@@ -175,6 +227,18 @@ impl Metrics {
             self.stage_records
                 .with_label_values(&[pipeline, stage, outcome])
                 .inc_by(n as u64);
+        }
+    }
+
+    /// Counts `n` intake records of `bytes` with `outcome`.
+    pub fn intake(&self, topic: &str, outcome: &str, n: usize, bytes: usize) {
+        if n > 0 {
+            self.intake_records
+                .with_label_values(&[topic, outcome])
+                .inc_by(n as u64);
+            self.intake_bytes
+                .with_label_values(&[topic, outcome])
+                .inc_by(bytes as u64);
         }
     }
 

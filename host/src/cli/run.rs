@@ -3,30 +3,57 @@
 //! the folder are applied (see `reload::Supervisor`) unless watching is off.
 
 use std::path::Path;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::intake::{Intake, IntakeConfig};
 
 use crate::plugin::PluginEngine;
 use crate::reload::{Supervisor, SupervisorOptions};
 
 /// Runs the pipelines under `root` until `shutdown` resolves or one of them fails, serving
-/// `/metrics`, `/healthz` and `/readyz` on `listen` (none when `None`).
+/// `/metrics`, `/healthz` and `/readyz` on `listen` (none when `None`), and the produce API
+/// when an intake file is given.
 pub async fn run(
     root: &Path,
     options: SupervisorOptions,
     listen: Option<&str>,
+    intake: Option<&Path>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let engine = PluginEngine::new(PluginEngine::default_cache_dir())?;
-    let server = match listen {
-        Some(addr) => {
-            let (listener, bound) = crate::serve::bind(addr).await?;
-            tracing::info!(address = %bound, "serving /metrics, /healthz and /readyz");
-            Some(tokio::spawn(crate::serve::serve(listener)))
+    let intake = match intake {
+        Some(file) => {
+            let config = IntakeConfig::load(file, &crate::config::from_env)?;
+            Some(Arc::new(Intake::new(config)?))
         }
         None => None,
     };
+    let engine = PluginEngine::new(PluginEngine::default_cache_dir())?;
+    let stop = CancellationToken::new();
+    let server = match (listen, intake) {
+        (Some(addr), intake) => {
+            let (listener, bound) = crate::http::bind(addr).await?;
+            match &intake {
+                Some(intake) => {
+                    tracing::info!(address = %bound, topics = ?intake.topics(), "serving /metrics, /healthz, /readyz and POST /topics/{{topic}}")
+                }
+                None => tracing::info!(address = %bound, "serving /metrics, /healthz and /readyz"),
+            }
+            Some(tokio::spawn(crate::http::serve(
+                listener,
+                crate::http::router(intake),
+                stop.clone(),
+            )))
+        }
+        (None, Some(_)) => anyhow::bail!("--intake needs --listen: the produce API is served over HTTP"),
+        (None, None) => None,
+    };
     let result = Supervisor::run(root, engine, options, shutdown).await;
+    stop.cancel();
     if let Some(server) = server {
-        server.abort();
+        // Requests in progress are answered (their records are acknowledged) before Weir leaves.
+        let _ = server.await;
     }
     result?;
     Ok(())

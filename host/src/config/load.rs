@@ -65,20 +65,26 @@ pub fn check_unique_name<'a>(
 
 /// Reads, expands, parses and checks one pipeline file.
 pub fn load(path: &Path, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Pipeline, ConfigError> {
+    let text = read_expanded(path, lookup)?;
+    let file: PipelineFile = parse(path, &text)?;
+    check(path, &text, file)
+}
+
+/// A TOML file's text with its `${VAR}`s expanded.
+pub(crate) fn read_expanded(path: &Path, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
     let raw = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
         path: path.to_path_buf(),
         error,
     })?;
-    let text = expand(&raw, lookup).map_err(|e| ConfigError::Expand {
+    expand(&raw, lookup).map_err(|e| ConfigError::Expand {
         path: path.to_path_buf(),
         line: e.line,
         message: e.message,
-    })?;
-    let file = parse(path, &text)?;
-    check(path, &text, file)
+    })
 }
 
-fn parse(path: &Path, text: &str) -> Result<PipelineFile, ConfigError> {
+/// Parses `text` (read from `path`) as `T`; an error names the key and its line.
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, ConfigError> {
     let deserializer = toml::Deserializer::parse(text).map_err(|e| parse_error(path, text, String::new(), &e))?;
     serde_path_to_error::deserialize(deserializer).map_err(|e| {
         let key = e.path().to_string();

@@ -49,6 +49,25 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         intake: Option<PathBuf>,
     },
+    /// Produce batch files (CSV with a header line, or JSON lines; local or s3://) to a Kafka
+    /// topic. Bad lines are reported with file and line and not produced; exit 1 if any.
+    Ingest {
+        /// The files (`s3://bucket/key` reads with the AWS_* variables).
+        #[arg(required = true)]
+        files: Vec<String>,
+        /// The topic to produce to (it must exist).
+        #[arg(long)]
+        topic: String,
+        /// `csv` or `jsonl` (default: from each file's name).
+        #[arg(long, value_enum)]
+        format: Option<weir::intake::lines::FileFormat>,
+        /// The field whose value is each record's key (none: no key).
+        #[arg(long, value_name = "FIELD")]
+        key: Option<String>,
+        /// Bootstrap servers.
+        #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+        brokers: String,
+    },
     /// Produce generated posts (the demo's dataset) to a Kafka topic, for trying pipelines out.
     Generate {
         /// Bootstrap servers.
@@ -185,6 +204,25 @@ fn main() -> ExitCode {
                 &mut std::io::stdout(),
             ))
             .map(|_| ())
+        }),
+        Command::Ingest {
+            files,
+            topic,
+            format,
+            key,
+            brokers,
+        } => runtime().and_then(|rt| {
+            let options = weir::intake::ingest::IngestOptions {
+                files,
+                topic,
+                format,
+                key,
+                brokers,
+            };
+            let report = rt.block_on(weir::intake::ingest::ingest(&options))?;
+            print!("{}", weir::intake::ingest::summary(&report, &options.topic));
+            anyhow::ensure!(report.ok(), "some lines were not produced (listed above)");
+            Ok(())
         }),
         Command::Generate {
             brokers,

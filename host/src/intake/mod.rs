@@ -8,6 +8,9 @@
 pub mod admission;
 pub mod body;
 pub mod config;
+pub mod files;
+pub mod ingest;
+pub mod lines;
 
 pub mod produce;
 pub mod producer;

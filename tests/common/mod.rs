@@ -129,12 +129,17 @@ pub fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
     names
 }
 
-/// GETs `path` on 127.0.0.1:`port`: (status code, body), or None if nothing answers.
+/// GETs `path` on 127.0.0.1:`port`: (status code, body), or None if nothing answers. The request
+/// asks the server to close the connection, so the body ends where the stream does.
 pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream.set_read_timeout(Some(std::time::Duration::from_secs(5))).ok()?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
     let status = response.split_whitespace().nth(1)?.parse().ok()?;

@@ -7,17 +7,27 @@
 #   scripts/bench.sh reload     only the plugin swap pause benchmark
 #   scripts/bench.sh gold       only the gold aggregation benchmark (10k and 1M keys)
 #   scripts/bench.sh avro       only JSON against Avro (decoding, stages, silver; from memory)
+#   scripts/bench.sh intake     only the HTTP produce API under wrk, against Python's producer
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
 scripts/build-plugins.sh --no-copy
 scripts/setup-test-services.sh
+# wrk (Debian's package) loads the HTTP intake.
+need_wrk() {
+  command -v wrk >/dev/null && return
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -q >/dev/null || true
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wrk >/dev/null
+}
 case "${1:-all}" in
   plugin) cargo bench -p weir --bench plugin_throughput ;;
   pipeline) cargo bench -p weir --bench pipeline_throughput ;;
   reload) cargo bench -p weir --bench reload_pause ;;
   gold) cargo bench -p weir --bench gold_aggregate ;;
   avro) cargo bench -p weir --bench avro_decode ;;
-  all) for bench in plugin_throughput pipeline_throughput reload_pause gold_aggregate avro_decode; do cargo bench -p weir --bench "$bench"; done ;;
-  *) echo "unknown benchmark: $1 (plugin, pipeline, reload, gold, avro or all)" >&2; exit 2 ;;
+  intake) need_wrk; cargo bench -p weir --bench intake_load ;;
+  all) need_wrk; for bench in plugin_throughput pipeline_throughput reload_pause gold_aggregate avro_decode intake_load; do cargo bench -p weir --bench "$bench"; done ;;
+  *) echo "unknown benchmark: $1 (plugin, pipeline, reload, gold, avro, intake or all)" >&2; exit 2 ;;
 esac

@@ -12,7 +12,7 @@ step() { printf '\n== %s\n' "$*" >&2; }
 step "system packages for the host build (cmake, curl and OpenSSL headers for librdkafka)"
 scripts/setup-host-deps.sh
 
-step "test services (tansu, a Kafka-protocol broker)"
+step "test services (tansu, a Kafka-protocol broker; SeaweedFS; table readers; promtool)"
 scripts/setup-test-services.sh
 
 step "guest toolchain and plugins (wasm32-wasip2 components)"

@@ -1,8 +1,9 @@
 //! The deploy files agree with each other and with the code: one image name, one metrics port,
 //! the Kubernetes ConfigMap's pipeline file equal to `pipelines/posts/pipeline.toml`, every
 //! `${VAR}` the example pipeline needs set by compose and Kubernetes, the Grafana dashboard on
-//! the provisioned data source. (That the dashboard's and the autoscaler's metrics exist in a
-//! real `/metrics` is checked by `integration_ops`, which scrapes one.)
+//! the provisioned data source, the alerting rules passing promtool on metrics Weir exports.
+//! (That the dashboard's and the autoscaler's metrics exist in a real `/metrics` is checked by
+//! `integration_ops`, which scrapes one.)
 #![allow(clippy::unwrap_used)] // a test crate: panicking is how it fails
 
 mod common;
@@ -120,4 +121,37 @@ fn the_dashboard_uses_the_provisioned_datasource_and_weir_metrics() {
     assert!(read("deploy/docker-compose.yml").contains("./grafana/dashboards:/var/lib/grafana/dashboards:ro"));
     let names = common::metric_names(&dashboard.to_string());
     assert!(names.len() >= 5, "{names:?}");
+}
+
+/// Runs `script` from the repository root; on failure, panics showing its stdout and stderr.
+fn run_script(script: &str) {
+    let output = Command::new("bash")
+        .arg(script)
+        .current_dir(common::repo_root())
+        .output()
+        .unwrap_or_else(|e| panic!("{script}: {e}"));
+    assert!(
+        output.status.success(),
+        "{script} failed ({}):\n{}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// `promtool check rules`, `test rules` (each alert fires in deploy/alerts.test.yml, and stays
+/// quiet where it should) and `check config` pass, the Operator's PrometheusRule holds the same
+/// rules, and every metric the rules use is one Weir registers.
+#[test]
+fn alert_rules_pass_promtool() {
+    let metrics = read("host/src/metrics.rs");
+    let names = common::metric_names(&read("deploy/alerts.yml"));
+    assert!(names.len() >= 7, "{names:?}");
+    for name in names {
+        assert!(
+            metrics.contains(&format!("\"{name}\"")),
+            "deploy/alerts.yml uses {name}, which host/src/metrics.rs does not register"
+        );
+    }
+    run_script("scripts/check-alerts.sh");
 }

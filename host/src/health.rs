@@ -78,37 +78,53 @@ impl Health {
 
     /// Whether every pipeline consumes (there is at least one), and one line per pipeline.
     pub fn ready(&self) -> (bool, String) {
-        let pipelines = self.lock();
-        let mut all = !pipelines.is_empty();
+        let pipelines = self.pipelines();
         let mut report = String::new();
-        for (name, entry) in pipelines.iter() {
-            let fresh = entry.at.is_some_and(|at| at.elapsed() < STALE);
-            let state = entry.state;
-            let ready = entry.fault.is_none() && fresh && state.broker_up && state.group_joined && state.assigned > 0;
-            all &= ready;
-            let why = if let Some(fault) = &entry.fault {
-                fault.clone()
-            } else if ready {
-                "consuming".to_string()
-            } else if !fresh {
-                "no recent consumer statistics".to_string()
-            } else if !state.broker_up {
-                "no broker connection".to_string()
-            } else {
-                format!(
-                    "not in its consumer group yet (partitions assigned: {})",
-                    state.assigned
-                )
-            };
-            report.push_str(&format!(
-                "{name}: {}\n",
-                if ready { why } else { format!("not ready: {why}") }
-            ));
+        for (name, ready, why) in &pipelines {
+            match ready {
+                true => report.push_str(&format!("{name}: {why}\n")),
+                false => report.push_str(&format!("{name}: not ready: {why}\n")),
+            }
         }
         if pipelines.is_empty() {
             report.push_str("no pipeline running\n");
         }
-        (all, report)
+        (!pipelines.is_empty() && pipelines.iter().all(|p| p.1), report)
+    }
+
+    /// Each pipeline (by name): whether it consumes, and why not (or `consuming`).
+    pub fn pipelines(&self) -> Vec<(String, bool, String)> {
+        let pipelines = self.lock();
+        pipelines
+            .iter()
+            .map(|(name, entry)| {
+                let (ready, why) = entry.readiness();
+                (name.clone(), ready, why)
+            })
+            .collect()
+    }
+}
+
+impl Entry {
+    fn readiness(&self) -> (bool, String) {
+        let fresh = self.at.is_some_and(|at| at.elapsed() < STALE);
+        let state = self.state;
+        let ready = self.fault.is_none() && fresh && state.broker_up && state.group_joined && state.assigned > 0;
+        let why = if let Some(fault) = &self.fault {
+            fault.clone()
+        } else if ready {
+            "consuming".to_string()
+        } else if !fresh {
+            "no recent consumer statistics".to_string()
+        } else if !state.broker_up {
+            "no broker connection".to_string()
+        } else {
+            format!(
+                "not in its consumer group yet (partitions assigned: {})",
+                state.assigned
+            )
+        };
+        (ready, why)
     }
 }
 

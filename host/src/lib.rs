@@ -19,6 +19,7 @@
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod dead_letter;
 pub mod decode;
 pub mod gold;
 pub mod health;

@@ -67,6 +67,10 @@ enum Command {
         /// Bootstrap servers.
         #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
         brokers: String,
+        /// A librdkafka producer property, e.g. `security.protocol=SASL_SSL` (repeat for more);
+        /// `acks` and `enable.idempotence` are Weir's.
+        #[arg(long, value_name = "KEY=VALUE")]
+        property: Vec<String>,
     },
     /// Produce generated posts (the demo's dataset) to a Kafka topic, for trying pipelines out.
     Generate {
@@ -165,6 +169,21 @@ enum PluginCommand {
     },
 }
 
+/// `KEY=VALUE` pairs as producer properties; Weir's own (acks, idempotence, brokers) refused.
+fn producer_properties(pairs: &[String]) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    let mut properties = std::collections::BTreeMap::new();
+    for pair in pairs {
+        let Some((key, value)) = pair.split_once('=') else {
+            anyhow::bail!("--property {pair}: write KEY=VALUE");
+        };
+        if ["acks", "enable.idempotence", "bootstrap.servers"].contains(&key.trim()) {
+            anyhow::bail!("--property {key}: set by Weir (acks=all, idempotent; --brokers)");
+        }
+        properties.insert(key.trim().to_string(), value.to_string());
+    }
+    Ok(properties)
+}
+
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,weir=info,deltalake_core::writer::stats=error,buoyant_kernel::log_segment=off,buoyant_kernel::snapshot::builder=off"));
@@ -211,6 +230,7 @@ fn main() -> ExitCode {
             format,
             key,
             brokers,
+            property,
         } => runtime().and_then(|rt| {
             let options = weir::intake::ingest::IngestOptions {
                 files,
@@ -218,9 +238,13 @@ fn main() -> ExitCode {
                 format,
                 key,
                 brokers,
+                properties: producer_properties(&property)?,
             };
-            let report = rt.block_on(weir::intake::ingest::ingest(&options))?;
+            let mut report = weir::intake::ingest::Report::default();
+            let result = rt.block_on(weir::intake::ingest::ingest(&options, &mut report));
+            // What was produced before a file stopped the run is said too.
             print!("{}", weir::intake::ingest::summary(&report, &options.topic));
+            result?;
             anyhow::ensure!(report.ok(), "some lines were not produced (listed above)");
             Ok(())
         }),

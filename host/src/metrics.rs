@@ -1,5 +1,5 @@
 //! The host's Prometheus metrics, registered once in one registry and served at `/metrics`
-//! (see `serve`). Names and labels are part of the user interface: dashboards and alerts use them.
+//! (see `http::ops`). Names and labels are part of the user interface: dashboards and alerts use them.
 
 use std::sync::OnceLock;
 
@@ -21,6 +21,12 @@ pub struct Metrics {
     pub rows_committed: IntCounterVec,
     /// Time one table commit took, by pipeline, table and format.
     pub commit_seconds: HistogramVec,
+    /// Table commits that failed, by pipeline, table and format (`topic`: the dead-letter
+    /// topic). The pipeline restarts from its tables after one.
+    pub commit_errors: IntCounterVec,
+    /// 1 while a pipeline consumes, 0 while it does not (what `/readyz` says), by pipeline.
+    /// Set when `/metrics` is read.
+    pub pipeline_ready: IntGaugeVec,
     /// Time one batched plugin call took (with failure isolation), by pipeline and stage.
     pub plugin_call_seconds: HistogramVec,
     /// Records a plugin failed on, by pipeline, stage and failure (`deadline`, `memory`,
@@ -193,8 +199,27 @@ impl Metrics {
         registry
             .register(Box::new(intake_in_flight.clone()))
             .expect("metric registered once");
+        let commit_errors = counter(
+            &registry,
+            "weir_commit_errors_total",
+            "Table commits that failed (the pipeline restarts from its tables), by table and format",
+            &["pipeline", "table", "format"],
+        );
+        let pipeline_ready = IntGaugeVec::new(
+            Opts::new(
+                "weir_pipeline_ready",
+                "1 while the pipeline consumes (what /readyz says), else 0",
+            ),
+            &["pipeline"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(pipeline_ready.clone()))
+            .expect("metric registered once");
         Metrics {
             registry,
+            commit_errors,
+            pipeline_ready,
             intake_in_flight,
             intake_requests,
             intake_request_seconds,
@@ -212,6 +237,19 @@ impl Metrics {
             plugin_reloads,
             pipeline_reloads,
             swap_pause,
+        }
+    }
+
+    /// Shows `pipeline`'s error counters at 0 before their first event: a counter that first
+    /// appears at 1 looks unchanged to `increase()`, and its first error would raise no alert.
+    pub fn zero_errors<'a>(&self, pipeline: &str, tables: impl Iterator<Item = (&'a str, &'a str)>, stages: &[&str]) {
+        for (table, format) in tables {
+            self.commit_errors.with_label_values(&[pipeline, table, format]);
+        }
+        for stage in stages {
+            for failure in ["deadline", "memory", "trap", "contract", "outputs"] {
+                self.plugin_failures.with_label_values(&[pipeline, stage, failure]);
+            }
         }
     }
 
@@ -242,8 +280,14 @@ impl Metrics {
         }
     }
 
-    /// The metrics in Prometheus' text format.
+    /// The metrics in Prometheus' text format, with each pipeline's readiness as of now.
     pub fn render(&self) -> String {
+        self.pipeline_ready.reset();
+        for (pipeline, ready, _) in crate::health::health().pipelines() {
+            self.pipeline_ready
+                .with_label_values(&[&pipeline])
+                .set(i64::from(ready));
+        }
         let encoder = prometheus::TextEncoder::new();
         encoder
             .encode_to_string(&self.registry.gather())

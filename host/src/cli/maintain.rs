@@ -25,6 +25,7 @@ pub async fn run(root: &Path, policy: Upkeep, out: &mut dyn Write) -> anyhow::Re
                     report.files_before, report.files_after, report.compacted.0, report.compacted.1
                 ),
                 TableFormat::Iceberg => format!("iceberg: {} old snapshots expired", report.snapshots_expired),
+                TableFormat::Topic => continue,
             };
             writeln!(out, "{}/{} {done}", pipeline.name, table.name())?;
         }

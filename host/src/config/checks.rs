@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use super::error::ConfigError;
 use super::model::{
-    ColumnType, CommitPolicy, PartitionTransform, PipelineFile, SilverConfig, SourceConfig, TableFormat, TablesConfig,
-    ValueFormat,
+    ColumnType, CommitPolicy, PartitionTransform, PipelineFile, QuarantineConfig, SilverConfig, SourceConfig,
+    TableFormat, TablesConfig, ValueFormat,
 };
 use super::pipeline::Stage;
 use crate::plugin::{Limits, PluginKind};
@@ -287,6 +287,39 @@ pub fn check_commit(commit: &CommitPolicy, invalid: Invalid<'_>) -> Result<(), C
         ));
     }
 
+    Ok(())
+}
+
+/// The properties a dead-letter producer must keep: at least once rests on them.
+const DEAD_LETTER_OWN: [&str; 3] = ["acks", "enable.idempotence", "bootstrap.servers"];
+
+/// A dead-letter topic is a legal Kafka topic name and not the topic the pipeline reads (its
+/// records would come back as input); its producer keeps acks=all and idempotence.
+pub fn check_quarantine(
+    quarantine: &QuarantineConfig,
+    source: &SourceConfig,
+    invalid: Invalid<'_>,
+) -> Result<(), ConfigError> {
+    let Some(topic) = &quarantine.topic else {
+        return Ok(());
+    };
+    let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if topic.is_empty() || topic.len() > 249 || !topic.chars().all(legal) || topic == "." || topic == ".." {
+        let message = format!("`{topic}` is not a Kafka topic name (1 to 249 of a-z A-Z 0-9 . _ -)");
+        return Err(invalid("quarantine.topic", "topic", message));
+    }
+    let same_cluster = quarantine.brokers.as_ref().is_none_or(|b| b == &source.brokers);
+    if same_cluster && topic == &source.topic {
+        let message = "the dead-letter topic is the topic the pipeline reads: its records would come back".into();
+        return Err(invalid("quarantine.topic", "topic", message));
+    }
+    if quarantine.brokers.as_ref().is_some_and(|b| b.trim().is_empty()) {
+        return Err(invalid("quarantine.brokers", "brokers", "must not be empty".into()));
+    }
+    if let Some(own) = DEAD_LETTER_OWN.iter().find(|p| quarantine.properties.contains_key(**p)) {
+        let message = format!("`{own}` is set by Weir (acks=all, idempotent) and cannot be changed");
+        return Err(invalid("quarantine.properties", own, message));
+    }
     Ok(())
 }
 

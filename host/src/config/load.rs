@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use super::checks::{
-    check_commit, check_from_registry, check_name, check_source, check_stages, check_tables, check_workers,
+    check_commit, check_from_registry, check_name, check_quarantine, check_source, check_stages, check_tables,
+    check_workers,
 };
 use super::env::expand;
 use super::error::ConfigError;
@@ -148,6 +149,7 @@ fn check(path: &Path, text: &str, file: PipelineFile) -> Result<Pipeline, Config
     check_from_registry(&file.source, &file.tables.silver, &invalid)?;
     let gold = check_gold(&file, &dir, &names, &invalid)?;
     check_commit(&file.commit, &invalid)?;
+    check_quarantine(&file.quarantine, &file.source, &invalid)?;
     Ok(Pipeline {
         name,
         dir,
@@ -159,6 +161,7 @@ fn check(path: &Path, text: &str, file: PipelineFile) -> Result<Pipeline, Config
         tables: file.tables,
         commit: file.commit,
         gold,
+        quarantine: file.quarantine,
     })
 }
 

@@ -32,6 +32,26 @@ pub struct PipelineFile {
     /// Gold tables: windowed aggregates over the silver records, one table each.
     #[serde(default)]
     pub gold: Vec<GoldConfig>,
+    /// Where quarantined records go besides the quarantine table: a dead-letter topic.
+    #[serde(default)]
+    pub quarantine: QuarantineConfig,
+}
+
+/// `[quarantine]`: a dead-letter topic that gets every quarantined record, once the quarantine
+/// table has committed it (original key, value and headers, plus `weir.*` headers saying why and
+/// where from). At least once: a crash may repeat a record, never lose one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuarantineConfig {
+    /// The dead-letter topic; it must exist. None: no dead-letter topic.
+    pub topic: Option<String>,
+    /// Bootstrap servers of the dead-letter topic's cluster; default: the source's.
+    pub brokers: Option<String>,
+    /// librdkafka producer properties (`security.protocol`, `sasl.*`, `compression.type`, ...);
+    /// default: the source's `security.*`, `sasl.*` and `ssl.*` properties. `acks` and
+    /// `enable.idempotence` are Weir's (all, true).
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
 }
 
 /// One gold table: an aggregate plugin over event-time windows of the records that reach silver.
@@ -285,6 +305,11 @@ fn default_formats() -> Vec<TableFormat> {
 pub enum TableFormat {
     Delta,
     Iceberg,
+    /// The quarantine's dead-letter topic (`[quarantine] topic`): not a format one lists in
+    /// `tables.format`, but committed to like one, after the quarantine tables, with the same
+    /// offsets bookkeeping (`crate::dead_letter`).
+    #[serde(skip)]
+    Topic,
 }
 
 impl TableFormat {
@@ -293,6 +318,7 @@ impl TableFormat {
         match self {
             TableFormat::Delta => "delta",
             TableFormat::Iceberg => "iceberg",
+            TableFormat::Topic => "topic",
         }
     }
 }

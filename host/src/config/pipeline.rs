@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::model::{ColumnConfig, CommitPolicy, SourceConfig, TablesConfig};
+use super::model::{ColumnConfig, CommitPolicy, QuarantineConfig, SourceConfig, TablesConfig};
 use crate::plugin::{Limits, PluginKind};
 
 /// The file name of a pipeline definition inside its folder.
@@ -26,6 +26,7 @@ pub struct Pipeline {
     pub tables: TablesConfig,
     pub commit: CommitPolicy,
     pub gold: Vec<Gold>,
+    pub quarantine: QuarantineConfig,
 }
 
 /// A checked gold aggregate.

@@ -30,7 +30,8 @@ pub struct IntakeConfig {
     /// fit is answered 429 and nothing of it is produced.
     #[serde(default = "default_in_flight_records")]
     pub max_in_flight_records: usize,
-    /// Request bodies being read or produced, MiB, over all requests (429 past it).
+    /// Request bodies being read, or whose records are being produced, MiB, over all
+    /// requests (429 past it): a request holds its body's share until it is answered.
     #[serde(default = "default_in_flight_mib")]
     pub max_in_flight_mib: usize,
     /// How long a record may wait for the broker's acknowledgement before its request gets an
@@ -67,7 +68,8 @@ impl IntakeConfig {
     pub fn load(path: &Path, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let text = read_expanded(path, lookup)?;
         let mut config: IntakeConfig = parse_toml(path, &text)?;
-        config.token = config.token.filter(|t| !t.is_empty());
+        // Compared with the request's token trimmed: trimmed here too.
+        config.token = config.token.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
         config.check().map_err(|(key, message)| ConfigError::Invalid {
             path: path.to_path_buf(),
             line: crate::config::line_of(&text, key),

@@ -42,6 +42,8 @@ pub struct IngestOptions {
     pub format: Option<FileFormat>,
     pub key: Option<String>,
     pub brokers: String,
+    /// librdkafka producer properties (TLS, SASL, ...); `acks` and idempotence are Weir's.
+    pub properties: std::collections::BTreeMap<String, String>,
 }
 
 /// What an ingest did.
@@ -61,11 +63,18 @@ impl Report {
     }
 }
 
-/// Produces every good line of every file to the topic, in file and line order.
-pub async fn ingest(options: &IngestOptions) -> Result<Report, IngestError> {
+/// Produces every good line of every file to the topic, in file and line order, noting in
+/// `report` what was produced and what was not, also when a file stops it half-way (an error).
+pub async fn ingest(options: &IngestOptions, report: &mut Report) -> Result<(), IngestError> {
+    // Every file's format is known before anything is produced.
+    let mut formats = Vec::with_capacity(options.files.len());
+    for file in &options.files {
+        let format = options.format.or_else(|| FileFormat::from_name(file));
+        formats.push(format.ok_or_else(|| IngestError::NoFormat { file: file.clone() })?);
+    }
     let producer = Producer::new(&ProducerSettings {
         brokers: options.brokers.clone(),
-        properties: Default::default(),
+        properties: options.properties.clone(),
         queue_records: IN_FLIGHT + CHUNK,
         queue_kib: 512 * 1024,
         delivery_timeout_ms: 300_000,
@@ -76,16 +85,15 @@ pub async fn ingest(options: &IngestOptions) -> Result<Report, IngestError> {
         });
     }
     let started = Instant::now();
-    let mut report = Report::default();
-    for file in &options.files {
-        let format = options
-            .format
-            .or_else(|| FileFormat::from_name(file))
-            .ok_or_else(|| IngestError::NoFormat { file: file.clone() })?;
-        ingest_file(&producer, options, file, format, &mut report).await?;
+    let mut result = Ok(());
+    for (file, format) in options.files.iter().zip(formats) {
+        result = ingest_file(&producer, options, file, format, report).await;
+        if result.is_err() {
+            break;
+        }
     }
     report.elapsed = started.elapsed();
-    Ok(report)
+    result
 }
 
 async fn ingest_file(

@@ -16,7 +16,7 @@ use axum::routing::post;
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
-use super::admission::Admission;
+use super::admission::{Admission, Share};
 use super::body::{Embedded, Outgoing, parse};
 use super::config::IntakeConfig;
 use super::producer::{Delivered, Producer, ProducerError, ProducerSettings};
@@ -90,7 +90,9 @@ impl Intake {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         let embedded = Embedded::from_content_type(content_type).ok_or_else(|| ApiError::unsupported(content_type))?;
-        let records = self.read_records(headers, body, embedded, topic).await?;
+        // The body's share of the byte budget is held until the answer: records waiting for
+        // their acknowledgement hold their bytes too.
+        let (records, _bytes) = self.read_records(headers, body, embedded, topic).await?;
         self.check_partitions(topic, &records)
             .await
             .inspect_err(|_| refused(topic, &records))?;
@@ -121,14 +123,15 @@ impl Intake {
         }
     }
 
-    /// The body, read within its share of the body budget, parsed and counted.
+    /// The body, read within its share of the body budget (returned, to hold until the
+    /// request is answered), parsed and counted.
     async fn read_records(
         &self,
         headers: &HeaderMap,
         body: Body,
         embedded: Embedded,
         topic: &str,
-    ) -> Result<Vec<Outgoing>, ApiError> {
+    ) -> Result<(Vec<Outgoing>, Share), ApiError> {
         let limit = self.config.max_body_kib * 1024;
         let declared = headers
             .get(header::CONTENT_LENGTH)
@@ -139,7 +142,7 @@ impl Intake {
                 "the body has {length} bytes; at most {limit} are taken"
             )));
         }
-        let _share = self
+        let share = self
             .admission
             .body(declared.unwrap_or(limit))
             .ok_or_else(|| ApiError::busy("request bodies"))?;
@@ -153,7 +156,7 @@ impl Intake {
                 self.config.max_records
             )));
         }
-        Ok(records)
+        Ok((records, share))
     }
 
     async fn check_partitions(&self, topic: &str, records: &[Outgoing]) -> Result<(), ApiError> {

@@ -170,19 +170,21 @@ async fn publish(
     written: Written,
     commit: &CommitData,
 ) -> Result<(), RunError> {
-    let error = |source| RunError::Table {
-        pipeline: pipeline.to_string(),
-        source,
+    let name = table.name().to_string();
+    let labels = [pipeline, name.as_str(), id.format.name()];
+    let m = metrics();
+    let error = |source| {
+        m.commit_errors.with_label_values(&labels).inc();
+        RunError::Table {
+            pipeline: pipeline.to_string(),
+            source,
+        }
     };
     let rows: usize = commit.batches.iter().map(RecordBatch::num_rows).sum();
     let started = std::time::Instant::now();
     let files = written.files.map_err(error)?;
-    table
-        .publish(files, &commit.offsets, &commit.metadata)
-        .await
-        .map_err(error)?;
-    let labels = [pipeline, table.name(), id.format.name()];
-    let m = metrics();
+    let published = table.publish(files, &commit.offsets, &commit.metadata).await;
+    published.map_err(error)?;
     let seconds = (written.took + started.elapsed()).as_secs_f64();
     m.commit_seconds.with_label_values(&labels).observe(seconds);
     m.rows_committed.with_label_values(&labels).inc_by(rows as u64);

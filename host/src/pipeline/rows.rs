@@ -2,13 +2,17 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, BinaryArray, Int32Array, Int64Array, StringArray, TimestampMicrosecondArray};
+use arrow::array::{
+    ArrayRef, BinaryArray, Int32Array, Int64Array, ListArray, StringArray, StructArray, TimestampMicrosecondArray,
+};
+use arrow::buffer::{NullBuffer, OffsetBuffer};
+use arrow::datatypes::DataType;
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 
 use crate::decode::ValueDecoder;
 use crate::source::SourceRecord;
-use crate::tables::schema::TableSchema;
+use crate::tables::schema::{QUARANTINE_HEADERS, TableSchema};
 
 /// A record a stage (or the silver decoder) refused.
 #[derive(Debug, Clone)]
@@ -152,8 +156,35 @@ pub fn quarantine(
             rows.iter().map(|r| r.plugin_sha256.as_deref()).collect::<Vec<_>>(),
         )),
         timestamps(vec![Some(now_us); n]),
+        headers_list(schema, rows)?,
     ];
     RecordBatch::try_new(schema.arrow.clone(), columns)
+}
+
+/// Each row's headers as quarantine's `list<struct<key, value>>` column (null: none).
+fn headers_list(schema: &TableSchema, rows: &[Rejected<'_>]) -> Result<ArrayRef, ArrowError> {
+    let field = schema.arrow.field_with_name(QUARANTINE_HEADERS)?;
+    let DataType::List(item) = field.data_type() else {
+        return Err(ArrowError::SchemaError(format!("{QUARANTINE_HEADERS} is not a list")));
+    };
+    let DataType::Struct(fields) = item.data_type() else {
+        return Err(ArrowError::SchemaError(format!(
+            "{QUARANTINE_HEADERS} holds no structs"
+        )));
+    };
+    let headers: Vec<&(String, Option<Vec<u8>>)> = rows.iter().flat_map(|r| &r.record.headers).collect();
+    let keys = StringArray::from(headers.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>());
+    let values = BinaryArray::from(headers.iter().map(|(_, v)| v.as_deref()).collect::<Vec<_>>());
+    let entries = StructArray::try_new(fields.clone(), vec![Arc::new(keys), Arc::new(values)], None)?;
+    let lengths = rows.iter().map(|r| r.record.headers.len());
+    let nulls = NullBuffer::from_iter(rows.iter().map(|r| !r.record.headers.is_empty()));
+    let list = ListArray::try_new(
+        item.clone(),
+        OffsetBuffer::from_lengths(lengths),
+        Arc::new(entries),
+        Some(nulls),
+    )?;
+    Ok(Arc::new(list))
 }
 
 #[cfg(test)]
@@ -197,5 +228,66 @@ mod grouping_tests {
                 (2, "validate", "bad b"),
             ]
         );
+    }
+}
+
+#[cfg(test)]
+mod dead_letter_tests {
+    use super::*;
+    use crate::dead_letter::{ORIGIN_OFFSET_HEADER, REASON, STAGE, letters};
+    use crate::tables::schema;
+
+    /// A quarantine row keeps the record's headers exact (a repeated name, bytes that are not
+    /// UTF-8, a header without a value); its letter carries them back, with key and value, then
+    /// Weir's headers.
+    #[test]
+    fn a_letter_carries_the_record_as_it_came_and_why_it_was_refused() {
+        let headers = vec![
+            ("trace".to_string(), Some(b"a".to_vec())),
+            ("trace".to_string(), Some(b"b".to_vec())),
+            ("bin".to_string(), Some(vec![0xff, 0x00])),
+            ("none".to_string(), None),
+        ];
+        let with = SourceRecord {
+            partition: 3,
+            offset: 41,
+            timestamp_ms: Some(1_700_000_000_123),
+            key: Some(b"k".to_vec()),
+            value: Some(b"not json".to_vec()),
+            headers: headers.clone(),
+            malformed: None,
+        };
+        let without = SourceRecord {
+            offset: 42,
+            key: None,
+            headers: Vec::new(),
+            timestamp_ms: None,
+            ..with.clone()
+        };
+        let rows = [
+            Rejected::new(&with, "validate", "missing id", Some("abc".into())),
+            Rejected::new(&without, "decode", "not UTF-8", None),
+        ];
+        let batch = quarantine(&schema::quarantine(), "posts", &rows, 1).unwrap();
+        let letters = letters(&batch, "p").unwrap();
+        assert_eq!(letters.len(), 2);
+        let (first, second) = (&letters[0], &letters[1]);
+        assert_eq!(first.original, headers);
+        assert_eq!(first.record.key.as_deref(), Some(&b"k"[..]));
+        assert_eq!(first.record.value.as_deref(), Some(&b"not json"[..]));
+        let weir = |l: &crate::dead_letter::Letter, name: &str| {
+            l.weir.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())
+        };
+        assert_eq!(weir(first, STAGE).as_deref(), Some("validate"));
+        assert_eq!(weir(first, REASON).as_deref(), Some("missing id"));
+        assert_eq!(weir(first, "weir.plugin.sha256").as_deref(), Some("abc"));
+        assert_eq!(weir(first, "weir.origin.timestamp").as_deref(), Some("1700000000123"));
+        assert_eq!(weir(second, ORIGIN_OFFSET_HEADER).as_deref(), Some("42"));
+        assert!(second.original.is_empty() && second.record.key.is_none());
+        assert_eq!(weir(second, "weir.plugin.sha256"), None);
+        assert_eq!(weir(second, "weir.origin.timestamp"), None);
+        let stripped = first.stripped("too large");
+        assert!(stripped.record.value.is_none() && stripped.original.is_empty());
+        assert!(weir(&stripped, "weir.dropped").is_some_and(|v| v.contains("too large")));
     }
 }

@@ -87,12 +87,17 @@ impl PipelineRunner {
             }
         };
         let decoder = crate::decode::SilverDecoder::new(&pipeline.tables.silver.columns);
-        let tables = Tables::open(&pipeline, &decoder)
-            .await
-            .map_err(|source| RunError::Table {
-                pipeline: name.clone(),
-                source,
-            })?;
+        let table_error = |source| RunError::Table {
+            pipeline: name.clone(),
+            source,
+        };
+        let mut tables = Tables::open(&pipeline, &decoder).await.map_err(table_error)?;
+        tables.attach_dead_letter(&pipeline).await.map_err(table_error)?;
+        let names: Vec<(String, &str)> = (tables.in_commit_order())
+            .map(|(id, t)| (t.name().to_string(), id.format.name()))
+            .collect();
+        let stages: Vec<&str> = pipeline.stages.iter().map(|s| s.name.as_str()).collect();
+        metrics().zero_errors(&name, names.iter().map(|(t, f)| (t.as_str(), *f)), &stages);
         let stages = started.stages.len();
         let path = DataPath::open(pipeline, started, tables).await?;
         let source = KafkaSource::connect(&name, &path.pipeline.source).map_err(|source| RunError::Source {

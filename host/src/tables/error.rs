@@ -57,6 +57,15 @@ pub enum TableError {
     #[error("table {table}: handed data files written for another table format")]
     ForeignFiles { table: String },
 
+    /// The quarantine's dead-letter topic could not take its records, or its cursor could not
+    /// be read or moved (`crate::dead_letter`).
+    #[error("dead-letter topic {topic}: {source}")]
+    DeadLetter {
+        topic: String,
+        #[source]
+        source: BoxError,
+    },
+
     /// The declared columns or the rows do not fit the table: a declaration change Weir cannot
     /// apply, or rows the format's writer or Arrow could not fit to the table's schema.
     #[error("table {table}: the data does not fit the table's schema: {source}")]

@@ -49,10 +49,21 @@ impl Tables {
         Ok(Tables::assemble(medallions))
     }
 
+    /// Adds the quarantine's dead-letter topic, when the pipeline has one, as the last table of
+    /// the quarantine layer: it gets each commit's quarantine rows after the quarantine tables.
+    pub async fn attach_dead_letter(&mut self, pipeline: &Pipeline) -> Result<(), TableError> {
+        let schema = self.quarantine.schema().clone();
+        if let Some(topic) = crate::dead_letter::DeadLetterTopic::open(pipeline, schema).await? {
+            self.quarantine.sinks.push(Box::new(topic));
+        }
+        Ok(())
+    }
+
     /// The tables of `pipeline` in memory (unit tests): the same names, schemas and formats,
     /// held by `store`.
+    /// With a dead-letter topic, the quarantine layer ends with an in-memory "topic".
     pub fn in_memory(pipeline: &Pipeline, decoder: &SilverDecoder, store: &MemoryStore) -> Self {
-        let medallions = layout(pipeline, decoder)
+        let mut medallions: Vec<Medallion> = layout(pipeline, decoder)
             .into_iter()
             .map(|(layer, name, schema)| Medallion {
                 layer,
@@ -64,6 +75,12 @@ impl Tables {
                     .collect(),
             })
             .collect();
+        if pipeline.quarantine.topic.is_some()
+            && let Some(quarantine) = medallions.iter_mut().find(|m| m.layer == Layer::Quarantine)
+        {
+            let topic = store.open(&pipeline.name, "quarantine", TableFormat::Topic, schema::quarantine());
+            quarantine.sinks.push(Box::new(topic));
+        }
         Tables::assemble(medallions)
     }
 
@@ -157,6 +174,13 @@ impl<'a> Opener<'a> {
                 };
                 let at = format!("{}/{name}", iceberg_root(location)?);
                 Box::new(IcebergSink::open(catalog, &self.namespace, at, name, pipeline, schema).await?)
+            }
+            // Not a format of `tables.format`: see `Tables::attach_dead_letter`.
+            TableFormat::Topic => {
+                return Err(TableError::Schema {
+                    table: name.to_string(),
+                    source: "a topic is not a table format".into(),
+                });
             }
         })
     }

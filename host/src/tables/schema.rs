@@ -159,8 +159,27 @@ pub fn quarantine() -> TableSchema {
         Column::new("reason", ColumnType::String, false),
         Column::new("plugin_sha256", ColumnType::String, true),
         Column::new("_quarantined_at", ColumnType::Timestamp, false),
+        // The record's headers, in order and exact (names may repeat, values are bytes), as
+        // Spark's Kafka source gives them. Last, so older tables gain it by evolution.
+        Column::new(QUARANTINE_HEADERS, headers_type(), true),
     ]);
     TableSchema::new(columns)
+}
+
+/// Quarantine's column of a record's headers: `list<struct<key: string, value: binary>>`.
+pub const QUARANTINE_HEADERS: &str = "headers";
+
+fn headers_type() -> ColumnType {
+    use crate::config::StructField;
+    let field = |name: &str, ty, nullable| StructField {
+        name: name.into(),
+        ty,
+        nullable,
+    };
+    ColumnType::List(Box::new(ColumnType::Struct(vec![
+        field("key", ColumnType::String, false),
+        field("value", ColumnType::Binary, true),
+    ])))
 }
 
 /// Gold: one row per key and window. The key, the window, the declared columns of the

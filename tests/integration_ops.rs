@@ -149,10 +149,24 @@ fn metrics_count_what_was_produced_and_readiness_follows_the_broker() {
         &[("pipeline", "posts"), ("table", "silver"), ("format", "delta")],
     );
     assert!(commits.is_some_and(|n| n > 0.0), "commit latency recorded");
+    // Error counters are there from the start at 0 (so an alert's increase() sees the first).
     assert_eq!(
         sample(&text, "weir_plugin_failures_total", &posts),
-        None,
+        Some(0.0),
         "no plugin failed"
+    );
+    for format in ["delta", "iceberg"] {
+        let errors = [("pipeline", "posts"), ("table", "silver"), ("format", format)];
+        assert_eq!(
+            sample(&text, "weir_commit_errors_total", &errors),
+            Some(0.0),
+            "{format}"
+        );
+    }
+    assert_eq!(
+        sample(&text, "weir_pipeline_ready", &posts),
+        Some(1.0),
+        "posts consumes"
     );
     // Consumer lag per partition, from the client's statistics, reaches 0 once the group
     // offsets (committed after the tables) catch up.
@@ -181,6 +195,12 @@ fn metrics_count_what_was_produced_and_readiness_follows_the_broker() {
     });
     let (_, why) = get(port, "/readyz").unwrap();
     assert!(why.contains("posts: not ready"), "{why}");
+    let text = get(port, "/metrics").map(|(_, body)| body).unwrap_or_default();
+    assert_eq!(
+        sample(&text, "weir_pipeline_ready", &posts),
+        Some(0.0),
+        "as /readyz says"
+    );
     assert_eq!(get(port, "/healthz").map(|(status, _)| status), Some(200));
     assert!(host.try_wait().unwrap().is_none(), "weir run kept running: {}", log());
     host.kill().unwrap();

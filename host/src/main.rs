@@ -176,8 +176,8 @@ fn producer_properties(pairs: &[String]) -> anyhow::Result<std::collections::BTr
         let Some((key, value)) = pair.split_once('=') else {
             anyhow::bail!("--property {pair}: write KEY=VALUE");
         };
-        if ["acks", "enable.idempotence", "bootstrap.servers"].contains(&key.trim()) {
-            anyhow::bail!("--property {key}: set by Weir (acks=all, idempotent; --brokers)");
+        if weir::intake::producer::is_own_property(key) {
+            anyhow::bail!("--property {key}: set by Weir (acks=all, idempotent, bounded wait; --brokers)");
         }
         properties.insert(key.trim().to_string(), value.to_string());
     }

@@ -24,6 +24,9 @@ pub struct Metrics {
     /// Table commits that failed, by pipeline, table and format (`topic`: the dead-letter
     /// topic). The pipeline restarts from its tables after one.
     pub commit_errors: IntCounterVec,
+    /// Dead letters the broker refused even without their value and headers, left out (the
+    /// quarantine table holds the record), by pipeline and topic.
+    pub dead_letters_dropped: IntCounterVec,
     /// 1 while a pipeline consumes, 0 while it does not (what `/readyz` says), by pipeline.
     /// Set when `/metrics` is read.
     pub pipeline_ready: IntGaugeVec,
@@ -216,8 +219,15 @@ impl Metrics {
         registry
             .register(Box::new(pipeline_ready.clone()))
             .expect("metric registered once");
+        let dead_letters_dropped = counter(
+            &registry,
+            "weir_dead_letters_dropped_total",
+            "Dead letters the broker refused even without their value and headers (the quarantine table holds them)",
+            &["pipeline", "topic"],
+        );
         Metrics {
             registry,
+            dead_letters_dropped,
             commit_errors,
             pipeline_ready,
             intake_in_flight,

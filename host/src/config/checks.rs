@@ -290,9 +290,6 @@ pub fn check_commit(commit: &CommitPolicy, invalid: Invalid<'_>) -> Result<(), C
     Ok(())
 }
 
-/// The properties a dead-letter producer must keep: at least once rests on them.
-const DEAD_LETTER_OWN: [&str; 3] = ["acks", "enable.idempotence", "bootstrap.servers"];
-
 /// A dead-letter topic is a legal Kafka topic name and not the topic the pipeline reads (its
 /// records would come back as input); its producer keeps acks=all and idempotence.
 pub fn check_quarantine(
@@ -316,8 +313,12 @@ pub fn check_quarantine(
     if quarantine.brokers.as_ref().is_some_and(|b| b.trim().is_empty()) {
         return Err(invalid("quarantine.brokers", "brokers", "must not be empty".into()));
     }
-    if let Some(own) = DEAD_LETTER_OWN.iter().find(|p| quarantine.properties.contains_key(**p)) {
-        let message = format!("`{own}` is set by Weir (acks=all, idempotent) and cannot be changed");
+    let own = quarantine
+        .properties
+        .keys()
+        .find(|k| crate::intake::producer::is_own_property(k));
+    if let Some(own) = own {
+        let message = format!("`{own}` is set by Weir (acks=all, idempotent, bounded wait) and cannot be changed");
         return Err(invalid("quarantine.properties", own, message));
     }
     Ok(())

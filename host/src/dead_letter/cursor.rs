@@ -1,11 +1,16 @@
 //! How far the dead-letter topic has got: per source partition, the offset after the last
 //! record whose quarantine rows were produced and acknowledged. One small object per partition
 //! under `<location>/_weir/dead_letter/<dead-letter topic>/`, so hosts that share a pipeline's
-//! partitions never write the same object, and written only after the broker acknowledged:
-//! a crash before it makes the records be produced again (at least once), never skipped.
+//! partitions write apart (a host that lost a partition and still commits may write it once
+//! more: its new owner then reads from further back, which repeats letters, never skips one),
+//! and written only after the broker acknowledged: a crash before it makes the records be
+//! produced again (at least once), never skipped.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt as _;
 
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt as _, PutPayload};
@@ -26,9 +31,25 @@ struct Stored {
 pub struct Cursors {
     store: Arc<dyn ObjectStore>,
     prefix: Path,
-    /// What this host read or wrote; cleared by [`Cursors::forget`].
-    known: Mutex<HashMap<(String, i32), Option<i64>>>,
+    /// What this host knows; cleared by [`Cursors::forget`].
+    known: Mutex<HashMap<(String, i32), Known>>,
 }
+
+/// What is known of one partition's cursor.
+#[derive(Debug, Clone, Copy, Default)]
+struct Known {
+    /// Its object as last read or written (None: there is none).
+    written: Option<i64>,
+    /// When this host last wrote it.
+    at: Option<Instant>,
+    /// Where this host's commits have got (at or past `written`).
+    held: Option<i64>,
+    /// Whether `written` was read from the object (or written by this host).
+    read: bool,
+}
+
+/// Cursor objects written at once, at most.
+const PARALLEL_WRITES: usize = 16;
 
 impl Cursors {
     /// The cursors of dead-letter topic `topic` under a pipeline's table `location`.
@@ -47,7 +68,7 @@ impl Cursors {
         })
     }
 
-    fn known(&self) -> MutexGuard<'_, HashMap<(String, i32), Option<i64>>> {
+    fn known(&self) -> MutexGuard<'_, HashMap<(String, i32), Known>> {
         self.known.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -62,10 +83,13 @@ impl Cursors {
         }
     }
 
-    /// The next offset of `topic`/`partition` the topic has got (None: nothing yet).
+    /// The next offset of `topic`/`partition` the topic has got, as its object says (None:
+    /// nothing yet).
     pub async fn next(&self, topic: &str, partition: i32) -> Result<Option<i64>, DeadLetterError> {
-        if let Some(known) = self.known().get(&(topic.to_string(), partition)) {
-            return Ok(*known);
+        if let Some(known) = self.known().get(&(topic.to_string(), partition))
+            && known.read
+        {
+            return Ok(known.written);
         }
         let path = self.path(topic, partition);
         let next = match self.store.get(&path).await {
@@ -77,22 +101,51 @@ impl Cursors {
             Err(object_store::Error::NotFound { .. }) => None,
             Err(e) => return Err(self.error(&path, e)),
         };
-        self.known().insert((topic.to_string(), partition), next);
+        let mut known = self.known();
+        let entry = known.entry((topic.to_string(), partition)).or_default();
+        entry.written = next;
+        entry.held = entry.held.max(next);
+        entry.read = true;
         Ok(next)
     }
 
-    /// The last value read or written for `topic`/`partition`, without asking the store.
+    /// Where this host's commits have got for `topic`/`partition` (written or not).
     pub fn held(&self, topic: &str, partition: i32) -> Option<i64> {
-        self.known().get(&(topic.to_string(), partition)).copied().flatten()
+        self.known()
+            .get(&(topic.to_string(), partition))
+            .and_then(|k| k.held.or(k.written))
     }
 
-    /// Records that each (topic, partition) of `moves` has got up to its next offset, all at
-    /// once (one object each).
+    /// The value of `topic`/`partition`'s object as last read or written.
+    pub fn written(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.known()
+            .get(&(topic.to_string(), partition))
+            .and_then(|k| k.written)
+    }
+
+    /// Whether this host has not written `topic`/`partition`'s object for `interval`.
+    pub fn due(&self, topic: &str, partition: i32, interval: Duration) -> bool {
+        let known = self.known().get(&(topic.to_string(), partition)).copied();
+        known.and_then(|k| k.at).is_none_or(|at| at.elapsed() >= interval)
+    }
+
+    /// Notes that this host's commits have got `topic`/`partition` to `next`.
+    pub fn hold(&self, topic: &str, partition: i32, next: i64) {
+        let mut known = self.known();
+        let entry = known.entry((topic.to_string(), partition)).or_default();
+        entry.held = Some(entry.held.unwrap_or(next).max(next));
+    }
+
+    /// Records that each (topic, partition) of `moves` has got up to its next offset (one
+    /// object each, a few at a time).
     pub async fn advance_all(&self, moves: &[(String, i32, i64)]) -> Result<(), DeadLetterError> {
-        let writes = moves
-            .iter()
-            .map(|(topic, partition, next)| self.advance(topic, *partition, *next));
-        futures::future::try_join_all(writes).await?;
+        let writes: Vec<_> = (moves.iter())
+            .map(|(topic, partition, next)| self.advance(topic, *partition, *next))
+            .collect();
+        let mut writes = futures::stream::iter(writes).buffer_unordered(PARALLEL_WRITES);
+        while let Some(written) = writes.next().await {
+            written?;
+        }
         Ok(())
     }
 
@@ -101,7 +154,12 @@ impl Cursors {
         let path = self.path(topic, partition);
         let text = serde_json::to_vec(&Stored { next }).map_err(|e| self.error(&path, e))?;
         (self.store.put(&path, PutPayload::from(text)).await).map_err(|e| self.error(&path, e))?;
-        self.known().insert((topic.to_string(), partition), Some(next));
+        let mut known = self.known();
+        let entry = known.entry((topic.to_string(), partition)).or_default();
+        entry.written = Some(next);
+        entry.read = true;
+        entry.at = Some(Instant::now());
+        entry.held = Some(entry.held.unwrap_or(next).max(next));
         Ok(())
     }
 
@@ -135,5 +193,17 @@ mod tests {
         assert_eq!(again.next("posts", 0).await.unwrap(), Some(42));
         again.forget();
         assert_eq!(again.next("posts", 0).await.unwrap(), Some(50));
+        // Held ahead of what is written: the object keeps the written value until written.
+        again.hold("posts", 0, 60);
+        assert_eq!(
+            (again.held("posts", 0), again.written("posts", 0)),
+            (Some(60), Some(50))
+        );
+        assert!(
+            again.due("posts", 0, Duration::from_secs(30)),
+            "never written by this host"
+        );
+        again.advance("posts", 0, 60).await.unwrap();
+        assert!(!again.due("posts", 0, Duration::from_secs(30)), "just written");
     }
 }

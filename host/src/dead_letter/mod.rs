@@ -13,7 +13,8 @@
 mod cursor;
 mod records;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::Duration;
 
 use arrow::record_batch::RecordBatch;
 use thiserror::Error;
@@ -48,6 +49,9 @@ pub enum DeadLetterError {
     #[error("{0}")]
     Row(String),
 }
+
+/// A partition's cursor is written at least this often while its offsets move.
+const CURSOR_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Letters produced and not yet acknowledged, at most.
 const WINDOW_RECORDS: usize = 10_000;
@@ -91,6 +95,8 @@ impl DeadLetterTopic {
         }
         let tables = &pipeline.tables;
         let cursors = Cursors::open(&tables.location, &topic, &tables.s3).map_err(error)?;
+        // Shown at 0 from the start, so an alert's increase() sees the first.
+        (crate::metrics::metrics().dead_letters_dropped).with_label_values(&[pipeline.name.as_str(), topic.as_str()]);
         Ok(Some(DeadLetterTopic {
             topic,
             pipeline: pipeline.name.clone(),
@@ -107,12 +113,15 @@ impl DeadLetterTopic {
         }
     }
 
-    /// Produces `rows`' letters and waits until the broker acknowledged every one.
-    async fn produce(&self, rows: &[RecordBatch]) -> Result<usize, DeadLetterError> {
+    /// Produces `rows`' letters and waits until the broker acknowledged every one. Returns
+    /// how many, and the partitions (by their origin topic) they came from.
+    async fn produce(&self, rows: &[RecordBatch]) -> Result<(usize, HashSet<(String, i32)>), DeadLetterError> {
         let mut waiting: VecDeque<(Letter, Pending)> = VecDeque::new();
         let (mut bytes, mut produced) = (0usize, 0usize);
+        let mut origins = HashSet::new();
         for batch in rows {
             for letter in letters(batch, &self.pipeline)? {
+                origins.insert((letter.origin_topic().to_string(), letter.origin.0));
                 while waiting.len() >= WINDOW_RECORDS || bytes >= WINDOW_BYTES {
                     let Some((oldest, pending)) = waiting.pop_front() else {
                         break;
@@ -132,49 +141,92 @@ impl DeadLetterTopic {
             self.acknowledged(letter, pending).await?;
             produced += 1;
         }
-        Ok(produced)
+        Ok((produced, origins))
     }
 
-    /// Waits for `letter`'s acknowledgement. A letter the broker refuses for good (too large
-    /// for the topic, say) goes again without its key, value and original headers, with
-    /// `weir.dropped` saying why: the quarantine table holds the record whole, and one record
-    /// must not stop the topic.
+    /// Waits for `letter`'s acknowledgement. A letter the broker refuses for itself (too
+    /// large, or a record the topic does not take) is sent again alone (its batch may have been
+    /// what was too large), then without its value and original headers, with `weir.dropped`
+    /// saying why; refused even so, it is left out, logged and counted: the quarantine table
+    /// holds the record whole, and one record must not stop the topic. Any other refusal (the
+    /// broker down, no rights to the topic) fails the commit, to be retried.
     async fn acknowledged(&self, letter: Letter, pending: Pending) -> Result<(), DeadLetterError> {
         let (partition, offset) = letter.origin;
-        let error = match pending.delivered().await {
-            Delivered::At { .. } => return Ok(()),
-            Delivered::Failed { retriable: true, error } => error,
-            Delivered::Failed {
-                retriable: false,
-                error,
-            } => {
-                let stripped = letter.stripped(&error);
-                let again = self
-                    .producer
-                    .enqueue(&self.topic, &stripped.record, Some(stripped.headers()));
-                match again.delivered().await {
-                    Delivered::At { .. } => {
-                        tracing::warn!(pipeline = %self.pipeline, topic = %self.topic, partition, offset, "dead letter sent without its key, value and headers: {error}");
-                        return Ok(());
-                    }
-                    Delivered::Failed { error, .. } => error,
-                }
+        let mut delivered = pending.delivered().await;
+        for attempt in [Attempt::Alone, Attempt::Stripped] {
+            if !refused_for_itself(&delivered) {
+                break;
             }
-        };
-        Err(DeadLetterError::Delivery {
-            partition,
-            offset,
-            error,
-        })
+            let why = failure_text(&delivered);
+            let resent = match attempt {
+                Attempt::Alone => letter.clone(),
+                Attempt::Stripped => letter.stripped(&why),
+            };
+            let again = self
+                .producer
+                .enqueue(&self.topic, &resent.record, Some(resent.headers()));
+            delivered = again.delivered().await;
+            if matches!(delivered, Delivered::At { .. }) && matches!(attempt, Attempt::Stripped) {
+                tracing::warn!(pipeline = %self.pipeline, topic = %self.topic, partition, offset, "dead letter sent without its value and headers: {why}");
+            }
+        }
+        match delivered {
+            Delivered::At { .. } => Ok(()),
+            refused if refused_for_itself(&refused) => {
+                let why = failure_text(&refused);
+                tracing::error!(pipeline = %self.pipeline, topic = %self.topic, partition, offset, "dead letter left out (the quarantine table holds the record): {why}");
+                let labels = [self.pipeline.as_str(), self.topic.as_str()];
+                crate::metrics::metrics()
+                    .dead_letters_dropped
+                    .with_label_values(&labels)
+                    .inc();
+                Ok(())
+            }
+            failed => Err(DeadLetterError::Delivery {
+                partition,
+                offset,
+                error: failure_text(&failed),
+            }),
+        }
     }
 }
 
-/// The dead-letter producer: the section's brokers (default the source's), the source's
-/// security settings, then the section's own properties.
+/// The ways a refused letter is sent again, in order.
+#[derive(Clone, Copy)]
+enum Attempt {
+    Alone,
+    Stripped,
+}
+
+/// Whether the broker refused this record for what it is (its size, its form), not for a
+/// reason every record would meet (the broker down, no rights to the topic).
+fn refused_for_itself(delivered: &Delivered) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as Code;
+    delivered.too_large()
+        || matches!(
+            delivered,
+            Delivered::Failed {
+                code: Some(Code::InvalidRecord | Code::InvalidMessage),
+                ..
+            }
+        )
+}
+
+fn failure_text(delivered: &Delivered) -> String {
+    match delivered {
+        Delivered::At { .. } => String::new(),
+        Delivered::Failed { error, .. } => error.clone(),
+    }
+}
+
+/// The dead-letter producer: the section's brokers (default the source's, and then the source's
+/// security settings), then the section's own properties.
 fn settings(pipeline: &Pipeline) -> ProducerSettings {
     let section = &pipeline.quarantine;
+    // The source's credentials go only to the source's own cluster.
+    let same_cluster = section.brokers.is_none();
     let mut properties: std::collections::BTreeMap<String, String> = (pipeline.source.properties.iter())
-        .filter(|(k, _)| ["security.", "sasl.", "ssl."].iter().any(|p| k.starts_with(p)))
+        .filter(|(k, _)| same_cluster && ["security.", "sasl.", "ssl."].iter().any(|p| k.starts_with(p)))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     properties.extend(section.properties.clone());
@@ -235,13 +287,27 @@ impl Table for DeadLetterTopic {
             }
         }
         let rows = files.memory(&self.topic)?;
-        let produced = self.produce(&rows).await.map_err(|e| self.error(e))?;
+        let (produced, lettered) = self.produce(&rows).await.map_err(|e| self.error(e))?;
         tracing::debug!(pipeline = %self.pipeline, topic = %self.topic, produced, "dead letters acknowledged");
+        // A partition's cursor is written when it got letters, when it has none yet, and at
+        // least every CURSOR_INTERVAL otherwise: a cursor left behind only makes a restart
+        // read further back (at least once), and an object write per partition and commit
+        // would cost more than the tables' own commits.
         let moves: Vec<(String, i32, i64)> = (offsets.iter())
-            .filter(|(topic, partition, next)| self.cursors.held(topic, *partition) != Some(*next))
+            .filter(|(topic, partition, next)| {
+                let written = self.cursors.written(topic, *partition);
+                written != Some(*next)
+                    && (written.is_none()
+                        || lettered.contains(&(topic.clone(), *partition))
+                        || self.cursors.due(topic, *partition, CURSOR_INTERVAL))
+            })
             .cloned()
             .collect();
-        self.cursors.advance_all(&moves).await.map_err(|e| self.error(e))
+        self.cursors.advance_all(&moves).await.map_err(|e| self.error(e))?;
+        for (topic, partition, next) in offsets {
+            self.cursors.hold(topic, *partition, *next);
+        }
+        Ok(())
     }
 
     /// Reads every partition's cursor again on the next assignment: another host may have

@@ -22,8 +22,11 @@ pub const ORIGIN_OFFSET_HEADER: &str = "weir.origin.offset";
 /// The original record's timestamp, ms since the epoch (absent when it had none).
 pub const ORIGIN_TIMESTAMP_HEADER: &str = "weir.origin.timestamp";
 
-/// The header a letter carries when its key, value and original headers had to be left out.
+/// The header a letter carries when its value and original headers had to be left out.
 pub const DROPPED: &str = "weir.dropped";
+
+/// A stripped letter keeps its key up to this size.
+const MAX_KEPT_KEY: usize = 1024;
 
 /// One record for the dead-letter topic.
 #[derive(Debug, Clone)]
@@ -38,6 +41,13 @@ pub struct Letter {
 }
 
 impl Letter {
+    /// The topic its record came from.
+    pub fn origin_topic(&self) -> &str {
+        (self.weir.iter())
+            .find(|(k, _)| *k == ORIGIN_TOPIC_HEADER)
+            .map_or("", |(_, v)| v.as_str())
+    }
+
     /// Its Kafka headers: the original ones, then Weir's.
     pub fn headers(&self) -> OwnedHeaders {
         let original = self.original.iter().fold(OwnedHeaders::new(), |h, (key, value)| {
@@ -54,13 +64,20 @@ impl Letter {
         })
     }
 
-    /// The letter without its key, value and original headers, `weir.dropped` saying `why`.
+    /// The letter without its value and original headers (and its key, when that is over
+    /// 1 KiB: a compacted topic needs keys), `weir.dropped` saying `why`.
     pub fn stripped(&self, why: &str) -> Letter {
         let mut weir = self.weir.clone();
-        weir.push((DROPPED, format!("key, value and headers left out: {why}")));
+        let key = self.record.key.clone().filter(|k| k.len() <= MAX_KEPT_KEY);
+        let left_out = if key.is_some() || self.record.key.is_none() {
+            "value and headers"
+        } else {
+            "key, value and headers"
+        };
+        weir.push((DROPPED, format!("{left_out} left out: {why}")));
         Letter {
             record: Outgoing {
-                key: None,
+                key,
                 value: None,
                 partition: None,
             },

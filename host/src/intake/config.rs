@@ -60,9 +60,6 @@ fn default_delivery_timeout_ms() -> u64 {
     30_000
 }
 
-/// The properties Weir sets itself: what the produce API promises rests on them.
-const OWN_PROPERTIES: [&str; 3] = ["acks", "enable.idempotence", "bootstrap.servers"];
-
 impl IntakeConfig {
     /// Reads, expands (`${VAR}`), parses and checks an intake file.
     pub fn load(path: &Path, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
@@ -108,10 +105,10 @@ impl IntakeConfig {
                 "must hold at least one body of max_body_kib, or a large request could never be taken".into(),
             ));
         }
-        if let Some(own) = OWN_PROPERTIES.iter().find(|p| self.properties.contains_key(**p)) {
+        if let Some(own) = self.properties.keys().find(|k| super::producer::is_own_property(k)) {
             return Err((
                 "properties",
-                format!("`{own}` is set by Weir (acks=all, idempotent) and cannot be changed"),
+                format!("`{own}` is set by Weir (acks=all, idempotent, bounded wait and queue) and cannot be changed"),
             ));
         }
         Ok(())

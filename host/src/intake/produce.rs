@@ -92,21 +92,33 @@ impl Intake {
         let embedded = Embedded::from_content_type(content_type).ok_or_else(|| ApiError::unsupported(content_type))?;
         // The body's share of the byte budget is held until the answer: records waiting for
         // their acknowledgement hold their bytes too.
-        let (records, _bytes) = self.read_records(headers, body, embedded, topic).await?;
+        let (records, bytes) = self.read_records(headers, body, embedded, topic).await?;
         self.check_partitions(topic, &records)
             .await
             .inspect_err(|_| refused(topic, &records))?;
-        let _in_flight = self
+        let in_flight = self
             .admission
             .records(records.len(), &metrics().intake_in_flight)
             .ok_or_else(|| {
                 refused(topic, &records);
                 ApiError::busy("records")
             })?;
+        let sizes: Vec<usize> = records.iter().map(Outgoing::size).collect();
         let pending: Vec<_> = records.iter().map(|r| self.producer.enqueue(topic, r, None)).collect();
-        let deliveries = futures::future::join_all(pending.into_iter().map(|p| p.delivered())).await;
-        count(topic, &records, &deliveries);
-        Ok(deliveries)
+        drop(records); // librdkafka holds its own copy now
+        // The acknowledgements are awaited by a task of their own, which holds the request's
+        // shares of both budgets until every record is answered: a client that goes away
+        // does not hand back room that librdkafka's queue still uses.
+        let topic = topic.to_string();
+        let waiting = tokio::spawn(async move {
+            let deliveries = futures::future::join_all(pending.into_iter().map(|p| p.delivered())).await;
+            count(&topic, &sizes, &deliveries);
+            drop((in_flight, bytes));
+            deliveries
+        });
+        waiting
+            .await
+            .map_err(|e| ApiError::broker(format!("waiting for the acknowledgements stopped: {e}")))
     }
 
     fn authorize(&self, headers: &HeaderMap) -> Result<(), ApiError> {
@@ -195,15 +207,16 @@ fn refused(topic: &str, records: &[Outgoing]) {
     metrics().intake(topic, "refused", records.len(), bytes);
 }
 
-fn count(topic: &str, records: &[Outgoing], deliveries: &[Delivered]) {
+/// Counts the records of `sizes` (key and value bytes each) by how they were delivered.
+fn count(topic: &str, sizes: &[usize], deliveries: &[Delivered]) {
     let (mut accepted, mut failed) = ((0, 0), (0, 0));
-    for (record, delivered) in records.iter().zip(deliveries) {
+    for (size, delivered) in sizes.iter().zip(deliveries) {
         let side = match delivered {
             Delivered::At { .. } => &mut accepted,
             Delivered::Failed { .. } => &mut failed,
         };
         side.0 += 1;
-        side.1 += record.size();
+        side.1 += size;
     }
     metrics().intake(topic, "accepted", accepted.0, accepted.1);
     metrics().intake(topic, "failed", failed.0, failed.1);

@@ -43,8 +43,51 @@ pub struct ProducerSettings {
 /// Where a record went, or why it did not.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivered {
-    At { partition: i32, offset: i64 },
-    Failed { retriable: bool, error: String },
+    At {
+        partition: i32,
+        offset: i64,
+    },
+    Failed {
+        retriable: bool,
+        error: String,
+        /// The broker's or librdkafka's code, when there is one.
+        code: Option<RDKafkaErrorCode>,
+    },
+}
+
+impl Delivered {
+    /// Whether the broker refused the record (or its batch) for its size.
+    pub fn too_large(&self) -> bool {
+        matches!(
+            self,
+            Delivered::Failed {
+                code: Some(RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::InvalidMessageSize),
+                ..
+            }
+        )
+    }
+}
+
+/// librdkafka producer properties Weir sets itself, with their aliases: what the producers
+/// promise (acks from every in-sync replica, idempotence, a bounded wait and queue) rests on
+/// them, so a pipeline or intake file may not set them.
+pub const OWN_PROPERTIES: [&str; 11] = [
+    "acks",
+    "request.required.acks",
+    "enable.idempotence",
+    "bootstrap.servers",
+    "metadata.broker.list",
+    "message.timeout.ms",
+    "delivery.timeout.ms",
+    "transactional.id",
+    "queue.buffering.max.messages",
+    "queue.buffering.max.kbytes",
+    "enable.gapless.guarantee",
+];
+
+/// Whether `key` is one of [`OWN_PROPERTIES`].
+pub fn is_own_property(key: &str) -> bool {
+    OWN_PROPERTIES.contains(&key.trim())
 }
 
 /// Partition counts are asked of the broker at most this often per topic.
@@ -159,6 +202,7 @@ impl Pending {
                 Err(_) => Delivered::Failed {
                     retriable: true,
                     error: "the producer stopped before the broker answered".into(),
+                    code: None,
                 },
             },
         }
@@ -200,5 +244,6 @@ fn failed(error: &KafkaError) -> Delivered {
     Delivered::Failed {
         retriable,
         error: error.to_string(),
+        code: error.rdkafka_error_code(),
     }
 }

@@ -103,7 +103,7 @@ pub fn offsets(deliveries: &[Delivered]) -> Response {
             Delivered::At { partition, offset } => {
                 json!({"partition": partition, "offset": offset, "error_code": null, "error": null})
             }
-            Delivered::Failed { retriable, error } => {
+            Delivered::Failed { retriable, error, .. } => {
                 json!({"partition": null, "offset": null, "error_code": if *retriable { 2 } else { 1 }, "error": error})
             }
         })

@@ -320,3 +320,29 @@ async fn silver_keys_come_back_after_a_restart() {
     assert_eq!(second.stats().duplicates, repeats, "ids silver holds are dropped");
     assert_eq!(second.stats().silver_rows, new, "ids silver lacks are new rows");
 }
+
+/// A dead-letter topic set on a pipeline that already ran starts where the quarantine tables
+/// stand: it gets the rows quarantined from then on, and nothing is read again for it.
+#[tokio::test]
+async fn a_dead_letter_topic_set_later_starts_where_quarantine_stands() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = pipeline(dir.path());
+    let store = MemoryStore::default();
+    let (mut first, from) = start(&before, &store, &[0, 1]).await;
+    for p in 0..PARTITIONS {
+        first.process(&batch(p, from[&p]..30), NOW_MS).unwrap();
+    }
+    first.commit(NOW_MS).await.unwrap();
+    drop(first);
+    let after = pipeline_with(dir.path(), "\n[quarantine]\ntopic = \"dead\"\n");
+    let (mut second, from) = start(&after, &store, &[0, 1]).await;
+    assert_eq!(from, BTreeMap::from([(0, 30), (1, 30)]), "nothing is read again");
+    feed(&mut second, &from, 10).await.unwrap();
+    let held = held(&store, &after).await;
+    let (quarantine, _) = &held[&("quarantine".to_string(), "delta".to_string())];
+    let (topic, next) = &held[&("quarantine".to_string(), "topic".to_string())];
+    let later: Vec<(i32, i64)> = quarantine.iter().copied().filter(|(_, o)| *o >= 30).collect();
+    assert!(!later.is_empty() && later.len() < quarantine.len());
+    assert_eq!(topic, &later, "the rows quarantined since the topic was set");
+    assert_eq!(next, &vec![Some(RECORDS), Some(RECORDS)]);
+}

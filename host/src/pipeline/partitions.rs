@@ -2,6 +2,8 @@
 //! the tables (each table then skips what it holds); a revoked one's uncommitted rows are
 //! dropped, since its new owner reads them again from where the tables stand.
 
+use std::collections::HashMap;
+
 use arrow::array::{AsArray, BooleanArray};
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::Int32Type;
@@ -11,7 +13,9 @@ use arrow::record_batch::RecordBatch;
 use super::buffer::Buffer;
 use super::data_path::DataPath;
 use super::error::RunError;
+use crate::config::TableFormat;
 use crate::tables::schema::ORIGIN_PARTITION;
+use crate::tables::{DataFiles, Layer};
 
 impl DataPath {
     /// Takes `partition` on: returns where it resumes (`None`: no table holds any of it). Reloads
@@ -20,14 +24,29 @@ impl DataPath {
         self.assigned.insert(partition);
         let topic = self.pipeline.source.topic.clone();
         let mut any = false;
+        // The quarantine tables' lowest offset: where a dead-letter topic new to the partition
+        // starts (they come before it in commit order).
+        let mut quarantine: Option<i64> = None;
         for (id, table) in self.tables.in_commit_order() {
             let table_error = |source| RunError::Table {
                 pipeline: self.pipeline.name.clone(),
                 source,
             };
             table.refresh().await.map_err(table_error)?;
-            let next = table.next_offset(&topic, partition).await.map_err(table_error)?;
+            let mut next = table.next_offset(&topic, partition).await.map_err(table_error)?;
             any |= next.is_some();
+            if id.layer == Layer::Quarantine && id.format != TableFormat::Topic {
+                quarantine = Some(quarantine.unwrap_or(i64::MAX).min(next.unwrap_or(0)));
+            }
+            if id.format == TableFormat::Topic && next.is_none() {
+                // Records quarantined before the topic was set are not sent: it starts where
+                // the quarantine tables stand, written down before anything is produced.
+                let start = quarantine.unwrap_or(0);
+                let entry = [(topic.clone(), partition, start)];
+                let started = table.publish(DataFiles::None, &entry, &HashMap::new()).await;
+                started.map_err(table_error)?;
+                next = Some(start);
+            }
             self.offsets.set(id, partition, next.unwrap_or(0));
         }
         Ok(any.then(|| self.offsets.lowest(partition)))

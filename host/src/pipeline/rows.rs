@@ -288,6 +288,7 @@ mod dead_letter_tests {
         assert_eq!(weir(second, "weir.origin.timestamp"), None);
         let stripped = first.stripped("too large");
         assert!(stripped.record.value.is_none() && stripped.original.is_empty());
+        assert_eq!(stripped.record.key.as_deref(), Some(&b"k"[..]), "a small key is kept");
         assert!(weir(&stripped, "weir.dropped").is_some_and(|v| v.contains("too large")));
     }
 }

@@ -80,6 +80,11 @@ impl ConsumerContext for Context {
                 assignment.owned = partitions;
             }
             Rebalance::Revoke(tpl) => {
+                // The lag of a partition another member reads now is that member's to report.
+                for e in tpl.elements() {
+                    let labels = [self.pipeline.as_str(), e.topic(), &e.partition().to_string()];
+                    let _ = crate::metrics::metrics().consumer_lag.remove_label_values(&labels);
+                }
                 let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
                 tracing::info!(?partitions, "partitions revoked");
                 assignment.owned.retain(|p| !partitions.contains(p));

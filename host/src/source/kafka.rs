@@ -268,6 +268,11 @@ impl KafkaSource {
 impl Drop for KafkaSource {
     fn drop(&mut self) {
         crate::health::health().remove(&self.pipeline);
+        // A stopped pipeline reports no lag (a stale value would look like lag to alerts).
+        for partition in self.owned_partitions() {
+            let labels = [self.pipeline.as_str(), self.topic.as_str(), &partition.to_string()];
+            let _ = crate::metrics::metrics().consumer_lag.remove_label_values(&labels);
+        }
     }
 }
 

@@ -35,7 +35,8 @@ pub enum DataFiles {
     None,
     Delta(Vec<deltalake::kernel::Add>),
     Iceberg(Vec<iceberg::spec::DataFile>),
-    /// The in-memory table of the unit tests keeps the rows themselves.
+    /// The rows themselves: the in-memory table of the unit tests, and the dead-letter topic
+    /// (its rows are produced when it publishes).
     Memory(Vec<RecordBatch>),
 }
 

@@ -581,6 +581,7 @@ async fn reloads_are_counted_by_result() {
     let options = SupervisorOptions {
         watch: true,
         quiet: Duration::from_millis(100),
+        allow_empty: false,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let root = work.path().join("pipelines");

@@ -3,6 +3,9 @@
 //! fast as it can for 15 s; then `weir run --intake` takes POSTs of 100 posts each from `wrk`
 //! (64 connections, 30 s); then the Python producer again. Prints accepted records/s of each,
 //! their ratio, wrk's p50 and p99 latency, refusals (429) and Weir's peak resident memory.
+//! Then an overload: 256 connections posting 1,000 posts each, more than the intake's budget of
+//! records waiting for the broker (200,000) holds, for 15 s: the surplus must be refused (429)
+//! and Weir's memory stay bounded.
 //! Run: `scripts/bench.sh intake` (installs wrk when missing).
 #![allow(clippy::unwrap_used)] // a benchmark: panicking is how it fails
 
@@ -19,6 +22,9 @@ const PER_REQUEST: usize = 100;
 const LOAD_SECONDS: u64 = 30;
 const BASELINE_SECONDS: u64 = 15;
 const CONNECTIONS: usize = 64;
+const OVERLOAD_CONNECTIONS: usize = 256;
+const OVERLOAD_PER_REQUEST: usize = 1_000;
+const OVERLOAD_SECONDS: u64 = 15;
 
 fn readers_python() -> PathBuf {
     let readers = std::env::var("WEIR_READERS").expect("WEIR_READERS (scripts/env.sh) is set");
@@ -69,9 +75,9 @@ fn peak_rss_mib(pid: u32) -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
-/// wrk's Lua script: every request POSTs the same 100 posts.
-fn wrk_script(dir: &Path) -> PathBuf {
-    let records: Vec<serde_json::Value> = (0..PER_REQUEST)
+/// wrk's Lua script: every request POSTs the same `per_request` posts.
+fn wrk_script(dir: &Path, per_request: usize) -> PathBuf {
+    let records: Vec<serde_json::Value> = (0..per_request)
         .map(|i| {
             let (key, value, _) = weir::sample::post(i + 1);
             let value: serde_json::Value = serde_json::from_str(&value).unwrap_or(serde_json::Value::String(value));
@@ -82,7 +88,7 @@ fn wrk_script(dir: &Path) -> PathBuf {
     let lua = format!(
         "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/vnd.kafka.json.v2+json\"\nwrk.body = [==[{body}]==]\n"
     );
-    let path = dir.join("post.lua");
+    let path = dir.join(format!("post-{per_request}.lua"));
     std::fs::write(&path, lua).unwrap();
     path
 }
@@ -101,6 +107,34 @@ fn wrk_ms(text: &str, label: &str) -> f64 {
         "s" => number * 1000.0,
         _ => number,
     }
+}
+
+/// Runs wrk against `url` with `script`: the records/s the intake accepted meanwhile, and
+/// what wrk printed.
+fn load(port: u16, url: &str, script: &Path, connections: usize, seconds: u64) -> (f64, String) {
+    let at_start = accepted(port);
+    let started = Instant::now();
+    let wrk = Command::new("wrk")
+        .args([
+            "-t2",
+            &format!("-c{connections}"),
+            &format!("-d{seconds}s"),
+            "--latency",
+            "-s",
+        ])
+        .arg(script)
+        .arg(url)
+        .output()
+        .expect("wrk runs (scripts/bench.sh intake installs it)");
+    let rate = (accepted(port) - at_start) / started.elapsed().as_secs_f64();
+    (rate, String::from_utf8_lossy(&wrk.stdout).to_string())
+}
+
+/// wrk's count of answers that were not 2xx.
+fn non_2xx(text: &str) -> String {
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("Non-2xx or 3xx responses:"))
+        .map_or("0".to_string(), |n| n.trim().to_string())
 }
 
 fn main() {
@@ -138,41 +172,36 @@ fn main() {
         assert!(started.elapsed() < Duration::from_secs(60), "weir run did not answer");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let script = wrk_script(work.path());
-    let at_start = accepted(port);
-    let load = Instant::now();
-    let wrk = Command::new("wrk")
-        .args([
-            "-t2",
-            &format!("-c{CONNECTIONS}"),
-            &format!("-d{LOAD_SECONDS}s"),
-            "--latency",
-            "-s",
-        ])
-        .arg(&script)
-        .arg(format!("http://127.0.0.1:{port}/topics/{TOPIC}"))
-        .output()
-        .expect("wrk runs (scripts/bench.sh intake installs it)");
-    let seconds = load.elapsed().as_secs_f64();
-    let text = String::from_utf8_lossy(&wrk.stdout).to_string();
-    let rate = (accepted(port) - at_start) / seconds;
+    let url = format!("http://127.0.0.1:{port}/topics/{TOPIC}");
+    let (rate, text) = load(
+        port,
+        &url,
+        &wrk_script(work.path(), PER_REQUEST),
+        CONNECTIONS,
+        LOAD_SECONDS,
+    );
     let rss = peak_rss_mib(host.id());
-    let refused = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Non-2xx or 3xx responses:"))
-        .map_or("0".to_string(), |n| n.trim().to_string());
-    let _ = Command::new("kill").args(["-TERM", &host.id().to_string()]).status();
-    let _ = host.wait();
     println!("weir HTTP intake ({CONNECTIONS} connections, {PER_REQUEST} records per POST) {rate:>10.0} records/s");
     println!(
-        "  latency p50 {:.1} ms, p99 {:.1} ms; non-2xx answers (429: busy) {refused}; weir peak RSS {rss:.0} MiB",
+        "  latency p50 {:.1} ms, p99 {:.1} ms; non-2xx answers (429: busy) {}; weir peak RSS {rss:.0} MiB",
         wrk_ms(&text, "50%"),
-        wrk_ms(&text, "99%")
+        wrk_ms(&text, "99%"),
+        non_2xx(&text)
     );
+    let big = wrk_script(work.path(), OVERLOAD_PER_REQUEST);
+    let (over, over_text) = load(port, &url, &big, OVERLOAD_CONNECTIONS, OVERLOAD_SECONDS);
+    println!(
+        "overload ({OVERLOAD_CONNECTIONS} connections, {OVERLOAD_PER_REQUEST} records per POST) {over:>10.0} records/s accepted; p99 {:.1} ms; non-2xx answers (429: busy) {}; weir peak RSS {:.0} MiB",
+        wrk_ms(&over_text, "99%"),
+        non_2xx(&over_text),
+        peak_rss_mib(host.id())
+    );
+    let _ = Command::new("kill").args(["-TERM", &host.id().to_string()]).status();
+    let _ = host.wait();
 
     let after = baseline(&brokers, &value_file);
     println!("python confluent-kafka producer (2nd turn)  {after:>10.0} records/s");
     let native = (before + after) / 2.0;
     println!("ratio intake_vs_python_producer {:.2}", rate / native);
-    println!("wrk said:\n{text}");
+    println!("wrk said:\n{text}\nand under overload:\n{over_text}");
 }

@@ -33,6 +33,8 @@ struct Entry {
 #[derive(Debug, Default)]
 pub struct Health {
     pipelines: Mutex<BTreeMap<String, Entry>>,
+    /// The produce API is served: a host with no pipeline is then ready to take records.
+    intake: std::sync::atomic::AtomicBool,
 }
 
 /// The process-wide health registry.
@@ -76,9 +78,18 @@ impl Health {
         }
     }
 
-    /// Whether every pipeline consumes (there is at least one), and one line per pipeline.
+    /// Notes that this host serves the produce API.
+    pub fn serve_intake(&self) {
+        self.intake.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether every pipeline consumes (there is at least one, unless the host serves the
+    /// produce API only), and one line per pipeline.
     pub fn ready(&self) -> (bool, String) {
         let pipelines = self.pipelines();
+        if pipelines.is_empty() && self.intake.load(std::sync::atomic::Ordering::Relaxed) {
+            return (true, "no pipeline running; the produce API takes records\n".into());
+        }
         let mut report = String::new();
         for (name, ready, why) in &pipelines {
             match ready {
@@ -131,6 +142,16 @@ impl Entry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_host_serving_only_the_produce_api_is_ready() {
+        let health = Health::default();
+        assert!(!health.ready().0);
+        health.serve_intake();
+        assert!(health.ready().0);
+        health.register("a");
+        assert!(!health.ready().0, "with a pipeline, its readiness counts");
+    }
 
     #[test]
     fn ready_only_when_every_pipeline_consumes() {

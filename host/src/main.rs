@@ -269,6 +269,7 @@ fn main() -> ExitCode {
             let options = weir::reload::SupervisorOptions {
                 watch: !no_watch,
                 quiet: std::time::Duration::from_millis(reload_quiet_ms),
+                allow_empty: false,
             };
             let listen = (listen != "off").then_some(listen.as_str());
             runtime().and_then(|rt| {

@@ -17,7 +17,7 @@ use crate::reload::{Supervisor, SupervisorOptions};
 /// when an intake file is given.
 pub async fn run(
     root: &Path,
-    options: SupervisorOptions,
+    mut options: SupervisorOptions,
     listen: Option<&str>,
     intake: Option<&Path>,
     shutdown: impl std::future::Future<Output = ()>,
@@ -29,11 +29,16 @@ pub async fn run(
         }
         None => None,
     };
+    // With the produce API, a folder without pipelines is a host that only takes records in.
+    options.allow_empty |= intake.is_some();
     let engine = PluginEngine::new(PluginEngine::default_cache_dir())?;
     let stop = CancellationToken::new();
     let server = match (listen, intake) {
         (Some(addr), intake) => {
             let (listener, bound) = crate::http::bind(addr).await?;
+            if intake.is_some() {
+                crate::health::health().serve_intake();
+            }
             match &intake {
                 Some(intake) => {
                     tracing::info!(address = %bound, topics = ?intake.topics(), "serving /metrics, /healthz, /readyz and POST /topics/{{topic}}")

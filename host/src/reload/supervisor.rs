@@ -38,6 +38,9 @@ pub struct SupervisorOptions {
     /// How long the folder must be quiet before a change is applied (a copy in progress keeps
     /// it busy, so a half-written file is never read).
     pub quiet: Duration,
+    /// Run with no pipeline in the folder (`weir run --intake` serving the produce API only);
+    /// off: a folder without pipelines is an error.
+    pub allow_empty: bool,
 }
 
 impl Default for SupervisorOptions {
@@ -45,6 +48,7 @@ impl Default for SupervisorOptions {
         SupervisorOptions {
             watch: true,
             quiet: Duration::from_millis(500),
+            allow_empty: false,
         }
     }
 }
@@ -125,7 +129,10 @@ impl Supervisor {
             path: root.to_path_buf(),
             error,
         })?;
-        let files = config::discover(&root)?;
+        let files = match config::discover(&root) {
+            Err(ConfigError::NoPipelines { .. }) if options.allow_empty => Vec::new(),
+            found => found?,
+        };
         let single = files.len() == 1 && files[0] == root.join(PIPELINE_FILE);
         let mut pipelines = Vec::new();
         for file in &files {

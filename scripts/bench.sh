@@ -14,13 +14,7 @@ cd "$(dirname "$0")/.."
 scripts/build-plugins.sh --no-copy
 scripts/setup-test-services.sh
 # wrk (Debian's package) loads the HTTP intake.
-need_wrk() {
-  command -v wrk >/dev/null && return
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -q >/dev/null || true
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wrk >/dev/null
-}
+need_wrk() { scripts/install-missing.sh wrk; }
 case "${1:-all}" in
   plugin) cargo bench -p weir --bench plugin_throughput ;;
   pipeline) cargo bench -p weir --bench pipeline_throughput ;;

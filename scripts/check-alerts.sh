@@ -11,13 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
 
-if ! command -v promtool >/dev/null; then
-  echo "check-alerts: installing prometheus (for promtool)" >&2
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -q >/dev/null || true
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >/dev/null
-fi
+scripts/install-missing.sh prometheus
 
 # prometheusrule.yaml as it should be: its own lines down to `spec:`, then alerts.yml from
 # `groups:` on, indented by two spaces (blank lines left blank).

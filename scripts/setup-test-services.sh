@@ -43,10 +43,4 @@ if [ "$(cat "$WEIR_READERS/.installed" 2>/dev/null)" != "$READERS_STAMP" ]; then
 fi
 
 # promtool (Debian's prometheus package) for the alerting rules' tests (scripts/check-alerts.sh).
-if ! command -v promtool >/dev/null; then
-  echo "setup-test-services: installing prometheus (promtool)" >&2
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -q >/dev/null || true
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >/dev/null
-fi
+"$(dirname "$0")/install-missing.sh" prometheus

@@ -703,7 +703,10 @@ async fn a_format_left_one_gold_commit_behind_by_a_crash_gets_that_commits_rows_
             arrived_us: weir::cli::now_ms() * 1_000,
         })
         .collect();
-    tokio::task::block_in_place(|| gold.aggregator.ingest(0, &inputs));
+    tokio::task::block_in_place(|| {
+        gold.aggregator
+            .ingest(&weir::source::TopicPartition::new("events", 0), &inputs)
+    });
     let offsets = vec![("events".to_string(), 0, events.len() as i64)];
     let data = gold
         .prepare(1, &BTreeSet::new(), &offsets, &HashMap::new())

@@ -18,6 +18,7 @@ use std::time::Instant;
 use weir::config::{ColumnConfig, ColumnType, Gold, S3Config, WindowSpec};
 use weir::gold::{Checkpoint, CheckpointStore, GoldAggregator, GoldInput};
 use weir::plugin::{Limits, PluginEngine, Record};
+use weir::source::TopicPartition;
 
 const BATCH: usize = 1024;
 const DAY_US: i64 = 86_400_000_000;
@@ -96,7 +97,7 @@ fn run(engine: &PluginEngine, keys: usize, n: usize, work: &Path) {
                 arrived_us: i64::MAX / 2,
             })
             .collect();
-        let refused = aggregator.ingest(0, &inputs);
+        let refused = aggregator.ingest(&TopicPartition::new("posts", 0), &inputs);
         assert!(refused.is_empty(), "{:?}", refused.first());
     }
     let ingest = started.elapsed();
@@ -132,7 +133,7 @@ fn run(engine: &PluginEngine, keys: usize, n: usize, work: &Path) {
         timestamp_ms: None,
     };
     aggregator.ingest(
-        0,
+        &TopicPartition::new("posts", 0),
         &[GoldInput {
             record: &closer,
             event_us: Some(DAY_START_US + DAY_US),

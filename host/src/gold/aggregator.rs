@@ -13,6 +13,7 @@ use crate::decode::{Origin, SilverDecoder};
 use crate::plugin::{
     AggregateStage, Allowance, GroupInput, Plugin, PluginEngine, Record, StageSpec, Verdict, short_sha,
 };
+use crate::source::TopicPartition;
 use crate::tables::schema::{self, TableSchema};
 use tokio_util::sync::CancellationToken;
 
@@ -167,7 +168,7 @@ impl GoldAggregator {
     /// Folds a batch of one partition's records (in offset order) into the open windows. Returns
     /// the records refused, by index, with the reason: no event time, late (every window that
     /// would hold it has passed its partition's watermark), no key, or an `accumulate` error.
-    pub fn ingest(&mut self, partition: i32, inputs: &[GoldInput<'_>]) -> Vec<(usize, String)> {
+    pub fn ingest(&mut self, partition: &TopicPartition, inputs: &[GoldInput<'_>]) -> Vec<(usize, String)> {
         let window = self.gold.window;
         let mut refused = Vec::new();
         // (input index, pane) of each record counted.
@@ -262,7 +263,11 @@ impl GoldAggregator {
     ///
     /// Nothing is finished while a partition in `assigned` has not delivered a record yet: its
     /// records could be older than the others' (an idle partition holds windows open).
-    pub fn finish_windows(&mut self, now_us: i64, assigned: &BTreeSet<i32>) -> Result<Vec<RecordBatch>, GoldError> {
+    pub fn finish_windows(
+        &mut self,
+        now_us: i64,
+        assigned: &BTreeSet<TopicPartition>,
+    ) -> Result<Vec<RecordBatch>, GoldError> {
         if assigned.iter().any(|p| !self.state.newest.contains_key(p)) {
             return Ok(Vec::new());
         }

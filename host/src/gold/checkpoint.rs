@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::error::GoldError;
 use super::state::GoldState;
 use crate::config::S3Config;
+use crate::source::TopicPartition;
 use crate::tables::BoxError;
 use crate::tables::storage::{object_store_at, table_url};
 
@@ -42,6 +43,12 @@ pub struct Checkpoint {
 #[derive(Debug, Serialize, Deserialize)]
 struct Header {
     seq: i64,
+    /// Per (topic, partition), the newest event time counted.
+    #[serde(default)]
+    newest_by: Vec<(String, i32, i64)>,
+    /// Checkpoints written before topics were named (one topic per pipeline): per partition
+    /// of the topic of `offsets`. Read only.
+    #[serde(default, skip_serializing)]
     newest: BTreeMap<i32, i64>,
     emitted_to: Option<i64>,
     offsets: Vec<(String, i32, i64)>,
@@ -171,7 +178,8 @@ fn encode_state(checkpoint: &Checkpoint) -> Result<Vec<u8>, BoxError> {
     let state = &checkpoint.state;
     let header = Header {
         seq: checkpoint.seq,
-        newest: state.newest.clone(),
+        newest_by: state.newest.iter().map(|(tp, t)| tp.entry(*t)).collect(),
+        newest: BTreeMap::new(),
         emitted_to: state.emitted_to,
         offsets: checkpoint.offsets.clone(),
         plugin: checkpoint.plugin.clone(),
@@ -205,6 +213,19 @@ fn encode_state(checkpoint: &Checkpoint) -> Result<Vec<u8>, BoxError> {
     Ok(ipc_bytes(&schema, &[batch])?)
 }
 
+/// Each partition's newest event time, from a header of either age.
+fn newest_of(header: &Header) -> BTreeMap<TopicPartition, i64> {
+    let named = header
+        .newest_by
+        .iter()
+        .map(|(t, p, newest)| (TopicPartition::new(t, *p), *newest));
+    let topic = (header.offsets.iter())
+        .find(|(t, _, _)| !t.starts_with('~'))
+        .map_or("", |(t, _, _)| t.as_str());
+    let old = (header.newest.iter()).map(|(p, newest)| (TopicPartition::new(topic, *p), *newest));
+    named.chain(old).collect()
+}
+
 fn decode_state(bytes: Vec<u8>) -> Result<Checkpoint, BoxError> {
     let (schema, batches) = read_ipc(bytes)?;
     let header = schema
@@ -213,7 +234,7 @@ fn decode_state(bytes: Vec<u8>) -> Result<Checkpoint, BoxError> {
         .ok_or_else(|| format!("no `{HEADER_KEY}` header"))?;
     let header: Header = serde_json::from_str(header)?;
     let mut state = GoldState {
-        newest: header.newest,
+        newest: newest_of(&header),
         emitted_to: header.emitted_to,
         ..GoldState::default()
     };
@@ -250,6 +271,30 @@ mod tests {
     use super::*;
     use arrow::array::Int64Array;
 
+    /// A checkpoint written before topics were named keeps its partitions' event times, under
+    /// the topic its offsets name; a new one names them itself.
+    #[test]
+    fn old_and_new_headers_give_each_partition_its_newest_time() {
+        let old = r#"{"seq":1,"newest":{"2":99,"0":5},"emitted_to":null,"offsets":[["~checkpoint",0,1],["posts",2,41]],"plugin":"p"}"#;
+        let header: Header = serde_json::from_str(old).unwrap();
+        let newest = newest_of(&header);
+        assert_eq!(
+            newest.into_iter().collect::<Vec<_>>(),
+            [
+                (TopicPartition::new("posts", 0), 5),
+                (TopicPartition::new("posts", 2), 99)
+            ]
+        );
+        let new = r#"{"seq":2,"newest_by":[["a",0,7],["b",0,8]],"emitted_to":null,"offsets":[],"plugin":"p"}"#;
+        let header: Header = serde_json::from_str(new).unwrap();
+        assert_eq!(newest_of(&header).len(), 2, "same partition number, two topics");
+        let written = serde_json::to_string(&header).unwrap();
+        assert!(
+            !written.contains("\"newest\""),
+            "the old field is not written: {written}"
+        );
+    }
+
     #[tokio::test]
     async fn a_checkpoint_reads_back_as_written_and_old_ones_are_pruned() {
         let dir = tempfile::tempdir().unwrap();
@@ -258,7 +303,7 @@ mod tests {
         let mut state = GoldState::default();
         state.put(0, "rust".into(), vec![1, 2, 3]);
         state.put(3_600, "go".into(), vec![]);
-        state.observe(2, 99);
+        state.observe(&TopicPartition::new("posts", 2), 99);
         state.emitted_to = Some(-5);
         let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, true)]));
         let rows = RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(vec![7, 8]))]).unwrap();

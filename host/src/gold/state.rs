@@ -3,13 +3,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::source::TopicPartition;
+
 /// The open windows of one gold aggregate, as panes of state bytes.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct GoldState {
     /// Per pane start (µs), each key's state bytes.
     pub panes: BTreeMap<i64, HashMap<String, Vec<u8>>>,
     /// Per Kafka partition, the newest event time (µs) of a record counted.
-    pub newest: BTreeMap<i32, i64>,
+    pub newest: BTreeMap<TopicPartition, i64>,
     /// Every window ending at or before this (µs) has been written as final.
     pub emitted_to: Option<i64>,
 }
@@ -19,8 +21,8 @@ impl GoldState {
     /// time less the allowed lateness, and never behind what was written as final. It depends
     /// only on that partition's records in offset order and on the last commit, so a replay
     /// after a crash judges every record as the first run did.
-    pub fn watermark(&self, partition: i32, lateness_us: i64) -> Option<i64> {
-        let own = self.newest.get(&partition).map(|t| t.saturating_sub(lateness_us));
+    pub fn watermark(&self, partition: &TopicPartition, lateness_us: i64) -> Option<i64> {
+        let own = self.newest.get(partition).map(|t| t.saturating_sub(lateness_us));
         own.max(self.emitted_to)
     }
 
@@ -30,8 +32,8 @@ impl GoldState {
     }
 
     /// Notes that a record of `partition` at `t` was counted.
-    pub fn observe(&mut self, partition: i32, t: i64) {
-        let newest = self.newest.entry(partition).or_insert(t);
+    pub fn observe(&mut self, partition: &TopicPartition, t: i64) {
+        let newest = self.newest.entry(partition.clone()).or_insert(t);
         *newest = (*newest).max(t);
     }
 
@@ -56,17 +58,18 @@ mod tests {
     #[test]
     fn a_partition_watermark_follows_its_own_records_and_never_falls_behind_what_was_written() {
         let mut state = GoldState::default();
-        assert_eq!(state.watermark(0, 10), None);
-        state.observe(0, 100);
-        state.observe(0, 50);
-        state.observe(1, 70);
-        assert_eq!(state.watermark(0, 10), Some(90));
-        assert_eq!(state.watermark(1, 10), Some(60));
-        assert_eq!(state.watermark(2, 10), None);
+        let p = |n| TopicPartition::new("t", n);
+        assert_eq!(state.watermark(&p(0), 10), None);
+        state.observe(&p(0), 100);
+        state.observe(&p(0), 50);
+        state.observe(&p(1), 70);
+        assert_eq!(state.watermark(&p(0), 10), Some(90));
+        assert_eq!(state.watermark(&p(1), 10), Some(60));
+        assert_eq!(state.watermark(&p(2), 10), None);
         assert_eq!(state.global_watermark(10), Some(60));
         state.emitted_to = Some(80);
-        assert_eq!(state.watermark(1, 10), Some(80));
-        assert_eq!(state.watermark(2, 10), Some(80));
+        assert_eq!(state.watermark(&p(1), 10), Some(80));
+        assert_eq!(state.watermark(&p(2), 10), Some(80));
     }
 
     #[test]

@@ -105,7 +105,7 @@ impl GoldTable {
     pub async fn prepare(
         &mut self,
         now_us: i64,
-        assigned: &BTreeSet<i32>,
+        assigned: &BTreeSet<crate::source::TopicPartition>,
         offsets: &[(String, i32, i64)],
         metadata: &HashMap<String, serde_json::Value>,
     ) -> Result<CommitData, GoldError> {

@@ -6,6 +6,7 @@ use std::time::Instant;
 use arrow::record_batch::RecordBatch;
 
 use crate::config::CommitPolicy;
+use crate::source::TopicPartition;
 
 /// Rows waiting for the next commit, per table, and the offsets they cover.
 #[derive(Debug, Default)]
@@ -14,9 +15,9 @@ pub struct Buffer {
     pub quarantine: Vec<RecordBatch>,
     pub silver: Vec<RecordBatch>,
     /// Per partition, the offset of the first processed record.
-    pub first: BTreeMap<i32, i64>,
+    pub first: BTreeMap<TopicPartition, i64>,
     /// Per partition, the offset after the last processed record.
-    pub next: BTreeMap<i32, i64>,
+    pub next: BTreeMap<TopicPartition, i64>,
     pub records: usize,
     pub bytes: u64,
     pub started: Option<Instant>,
@@ -26,9 +27,9 @@ pub struct Buffer {
 }
 
 impl Buffer {
-    pub fn note(&mut self, partition: i32, offsets: std::ops::Range<i64>, records: usize, bytes: u64) {
-        self.first.entry(partition).or_insert(offsets.start);
-        self.next.insert(partition, offsets.end);
+    pub fn note(&mut self, tp: &TopicPartition, offsets: std::ops::Range<i64>, records: usize, bytes: u64) {
+        self.first.entry(tp.clone()).or_insert(offsets.start);
+        self.next.insert(tp.clone(), offsets.end);
         self.records += records;
         self.bytes += bytes;
         self.started.get_or_insert_with(Instant::now);
@@ -70,15 +71,16 @@ mod tests {
         };
         let mut buffer = Buffer::default();
         assert!(!buffer.is_due(&policy));
-        buffer.note(0, 0..5, 5, 50);
+        let tp = |p| TopicPartition::new("t", p);
+        buffer.note(&tp(0), 0..5, 5, 50);
         assert!(!buffer.is_due(&policy));
-        buffer.note(1, 0..5, 5, 10);
+        buffer.note(&tp(1), 0..5, 5, 10);
         assert!(buffer.is_due(&policy), "10 records");
         let mut bytes = Buffer::default();
-        bytes.note(0, 0..1, 1, 100);
+        bytes.note(&tp(0), 0..1, 1, 100);
         assert!(bytes.is_due(&policy), "100 bytes");
         let mut time = Buffer::default();
-        time.note(0, 0..1, 1, 1);
+        time.note(&tp(0), 0..1, 1, 1);
         time.started = Some(Instant::now() - std::time::Duration::from_secs(61));
         assert!(time.is_due(&policy), "interval");
     }

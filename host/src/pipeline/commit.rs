@@ -15,10 +15,11 @@ use super::data_path::DataPath;
 use super::error::RunError;
 use super::table_writes::{WriteJob, Written, write_all};
 use crate::metrics::metrics;
+use crate::source::TopicPartition;
 use crate::tables::{CommitData, Layer, Table, TableId};
 
 /// The consumer group's offsets after a commit: per partition, where reading resumes.
-pub type GroupOffsets = Vec<(i32, i64)>;
+pub type GroupOffsets = Vec<(TopicPartition, i64)>;
 
 impl DataPath {
     /// Commits the buffer to every table, at `now_ms` (gold's processing time); returns the
@@ -35,7 +36,6 @@ impl DataPath {
         let gold_commits = self.prepare_gold(&buffer, &metadata, now_ms).await?;
         let commits = self.table_commits(&buffer, &metadata, gold_commits)?;
         let name = self.pipeline.name.clone();
-        let topic = self.pipeline.source.topic.clone();
         let crash_before = self.crash_before_table_at();
         let threads = self.workers.count();
         let mut tables: Vec<(TableId, &mut Box<dyn Table>)> = self.tables.in_commit_order().collect();
@@ -58,7 +58,7 @@ impl DataPath {
                 continue; // not reached: every commit was written
             };
             publish(&name, *id, table.as_mut(), files, &commit).await?;
-            self.offsets.committed(*id, &topic, &commit.offsets);
+            self.offsets.committed(*id, &commit.offsets);
         }
         self.keys.commit();
         for table in &mut self.gold {
@@ -70,7 +70,11 @@ impl DataPath {
         self.stats.commits += 1;
         tracing::debug!(pipeline = %name, records = buffer.records, "committed");
         Ok(Some(
-            buffer.next.keys().map(|p| (*p, self.offsets.lowest(*p))).collect(),
+            buffer
+                .next
+                .keys()
+                .map(|tp| (tp.clone(), self.offsets.lowest(tp)))
+                .collect(),
         ))
     }
 
@@ -82,7 +86,6 @@ impl DataPath {
         metadata: &HashMap<String, serde_json::Value>,
         gold_commits: Vec<CommitData>,
     ) -> Result<Vec<Option<CommitData>>, RunError> {
-        let topic = &self.pipeline.source.topic;
         let ids: Vec<TableId> = self.tables.in_commit_order().map(|(id, _)| id).collect();
         let mut commits = Vec::with_capacity(ids.len());
         for id in ids {
@@ -97,12 +100,12 @@ impl DataPath {
                 Layer::Quarantine => &buffer.quarantine,
                 Layer::Silver => &buffer.silver,
             };
-            let offsets = self.offsets.after(id, topic, &buffer.next);
+            let offsets = self.offsets.after(id, &buffer.next);
             let batches = (self.offsets.lacking(id, &buffer.first, rows)).map_err(|source| RunError::Rows {
                 pipeline: self.pipeline.name.clone(),
                 source,
             })?;
-            let holds_all = batches.is_empty() && !self.offsets.advances(id, topic, &offsets);
+            let holds_all = batches.is_empty() && !self.offsets.advances(id, &offsets);
             commits.push((!holds_all).then(|| CommitData {
                 batches,
                 offsets,
@@ -134,10 +137,9 @@ impl DataPath {
         metadata: &HashMap<String, serde_json::Value>,
         now_ms: i64,
     ) -> Result<Vec<CommitData>, RunError> {
-        let topic = &self.pipeline.source.topic;
         let mut commits = Vec::with_capacity(self.gold.len());
         for (g, table) in self.gold.iter_mut().enumerate() {
-            let offsets = self.offsets.layer_after(Layer::Gold(g), topic, &buffer.next);
+            let offsets = self.offsets.layer_after(Layer::Gold(g), &buffer.next);
             let prepared = table.prepare(now_ms * 1_000, &self.assigned, &offsets, metadata).await;
             let data = prepared.map_err(|source| RunError::Gold {
                 pipeline: self.pipeline.name.clone(),

@@ -20,7 +20,7 @@ use super::workers::Workers;
 use crate::config::Pipeline;
 use crate::decode::{SilverDecoder, ValueDecoder};
 use crate::gold::GoldTable;
-use crate::source::{PartitionBatch, SourceRecord};
+use crate::source::{PartitionBatch, SourceRecord, TopicPartition};
 use crate::tables::{Layer, TableError, Tables};
 
 /// Counts since start.
@@ -58,7 +58,7 @@ pub struct DataPath {
     /// Per gold table, the silver column of its event time.
     pub(super) event_columns: Vec<usize>,
     /// The partitions this host owns now.
-    pub(super) assigned: BTreeSet<i32>,
+    pub(super) assigned: BTreeSet<TopicPartition>,
     /// Cancelled when the pipeline must stop: plugin calls in progress end at once.
     pub(super) interrupt: CancellationToken,
     /// Tests: the commit fails just before this table (in commit order), as a crash would.
@@ -220,14 +220,10 @@ impl DataPath {
 
     /// The records of `batch` that some table does not hold yet (`None`: every table holds all).
     fn unheld<'r>(&self, batch: &'r PartitionBatch, now_ms: i64) -> Option<Batch<'r>> {
-        let lowest = self.offsets.lowest(batch.partition);
+        let tp = batch.tp();
+        let lowest = self.offsets.lowest(&tp);
         let records: Vec<&SourceRecord> = batch.records.iter().filter(|r| r.offset >= lowest).collect();
-        (!records.is_empty()).then_some(Batch {
-            topic: &batch.topic,
-            partition: batch.partition,
-            records,
-            now_ms,
-        })
+        (!records.is_empty()).then_some(Batch { tp, records, now_ms })
     }
 
     /// The second half of a batch's way, in batch order: silver's key set, gold, quarantine,
@@ -248,12 +244,12 @@ impl DataPath {
         // Gold: the silver rows each gold table does not count yet, into its open windows.
         self.feed_gold(&batch, &inputs, &silver, &admitted.in_silver, &mut rejected);
         // Quarantine: what it does not hold yet.
-        let floor = self.offsets.floor(Layer::Quarantine, batch.partition);
+        let floor = self.offsets.floor(Layer::Quarantine, &batch.tp);
         rejected.retain(|r| r.record.offset >= floor);
         let rejected = rows::one_per_record(rejected);
         let schema = self.tables.quarantine.schema();
-        let quarantine =
-            rows::quarantine(schema, batch.topic, &rejected, batch.now_ms * 1_000).map_err(|e| self.arrow_error(e))?;
+        let quarantine = rows::quarantine(schema, &batch.tp.topic, &rejected, batch.now_ms * 1_000)
+            .map_err(|e| self.arrow_error(e))?;
 
         let records = &batch.records;
         let (first, next) = match (records.first(), records.last()) {
@@ -265,7 +261,7 @@ impl DataPath {
         self.stats.silver_rows += admitted.new_rows.num_rows() as u64;
         self.stats.quarantine_rows += quarantine.num_rows() as u64;
         let bytes: u64 = records.iter().map(|r| r.size() as u64).sum();
-        (self.buffer).note(batch.partition, first..next, records.len(), bytes);
+        (self.buffer).note(&batch.tp, first..next, records.len(), bytes);
         push_nonempty(&mut self.buffer.bronze, bronze);
         push_nonempty(&mut self.buffer.silver, admitted.new_rows);
         push_nonempty(&mut self.buffer.quarantine, quarantine);

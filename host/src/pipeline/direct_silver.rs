@@ -40,8 +40,8 @@ impl Prepare<'_> {
         }
         let origins: Vec<Origin> = (batch.records.iter())
             .map(|r| Origin {
-                topic: batch.topic,
-                partition: batch.partition,
+                topic: &batch.tp.topic,
+                partition: batch.tp.partition,
                 offset: r.offset,
             })
             .collect();

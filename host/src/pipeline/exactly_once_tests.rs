@@ -14,10 +14,10 @@ use super::data_path::DataPath;
 use super::stages::Started;
 use crate::config::{self, Pipeline};
 use crate::decode::SilverDecoder;
-use crate::source::{PartitionBatch, SourceRecord};
+use crate::source::{PartitionBatch, SourceRecord, TopicPartition};
 use crate::tables::Tables;
 use crate::tables::memory::MemoryStore;
-use crate::tables::schema::{ORIGIN_OFFSET, ORIGIN_PARTITION};
+use crate::tables::schema::{ORIGIN_OFFSET, ORIGIN_PARTITION, ORIGIN_TOPIC};
 
 pub(super) const TOPIC: &str = "events";
 pub(super) const PARTITIONS: i32 = 2;
@@ -101,7 +101,8 @@ pub(super) async fn start(
         .unwrap();
     let mut resume = BTreeMap::new();
     for &p in partitions {
-        resume.insert(p, path.assign(p).await.unwrap().unwrap_or(0));
+        let tp = TopicPartition::new(TOPIC, p);
+        resume.insert(p, path.assign(&tp).await.unwrap().unwrap_or(0));
     }
     (path, resume)
 }
@@ -288,7 +289,7 @@ async fn a_rebalance_drops_the_buffered_rows_of_revoked_partitions() {
     }
     // Partition 1 moves to another host before the commit; its buffered rows must not be
     // committed by the old owner, who commits partition 0 only.
-    let reread = old_owner.revoke(vec![1]).await.unwrap();
+    let reread = old_owner.revoke(vec![TopicPartition::new(TOPIC, 1)]).await.unwrap();
     assert!(reread.is_empty(), "without gold nothing is read again");
     let (mut new_owner, resume) = start(&pipeline, &store, &[1]).await;
     assert_eq!(resume[&1], 0);
@@ -345,4 +346,129 @@ async fn a_dead_letter_topic_set_later_starts_where_quarantine_stands() {
     assert!(!later.is_empty() && later.len() < quarantine.len());
     assert_eq!(topic, &later, "the rows quarantined since the topic was set");
     assert_eq!(next, &vec![Some(RECORDS), Some(RECORDS)]);
+}
+
+/// The second topic of the two-topic test: the same partition numbers as [`TOPIC`].
+const OTHER: &str = "other";
+
+/// Record `offset` of `partition` of `topic`: as [`record`], with ids of its own per topic.
+fn record_of(topic: &str, partition: i32, offset: i64) -> SourceRecord {
+    let mut record = record(partition, offset);
+    if topic != TOPIC
+        && let Some(value) = record.value.as_mut()
+    {
+        let text = String::from_utf8_lossy(value).replace(r#""id":"p"#, &format!(r#""id":"{topic}-p"#));
+        *value = text.into_bytes();
+    }
+    record
+}
+
+fn every_tp() -> Vec<TopicPartition> {
+    [TOPIC, OTHER]
+        .iter()
+        .flat_map(|t| (0..PARTITIONS).map(|p| TopicPartition::new(t, p)))
+        .collect()
+}
+
+/// Takes `offsets` of every partition of both topics through `path`.
+fn process_both(path: &mut DataPath, offsets: std::ops::Range<i64>) {
+    for tp in every_tp() {
+        let batch = PartitionBatch {
+            topic: tp.topic.to_string(),
+            partition: tp.partition,
+            records: offsets.clone().map(|o| record_of(&tp.topic, tp.partition, o)).collect(),
+        };
+        path.process(&batch, NOW_MS).unwrap();
+    }
+}
+
+/// Every table's rows by (topic, partition, offset), sorted, and its next offsets per partition.
+async fn held_by_topic(
+    store: &MemoryStore,
+    pipeline: &Pipeline,
+) -> BTreeMap<(String, String), (Vec<(String, i32, i64)>, Vec<Option<i64>>)> {
+    let decoder = SilverDecoder::new(&pipeline.tables.silver.columns);
+    let mut tables = Tables::in_memory(pipeline, &decoder, store);
+    let mut out = BTreeMap::new();
+    for (id, table) in tables.in_commit_order() {
+        let mut rows = Vec::new();
+        for b in table.read_all().await.unwrap() {
+            let t = b.column_by_name(ORIGIN_TOPIC).unwrap().as_string::<i32>();
+            let p = b.column_by_name(ORIGIN_PARTITION).unwrap().as_primitive::<Int32Type>();
+            let o = b.column_by_name(ORIGIN_OFFSET).unwrap().as_primitive::<Int64Type>();
+            rows.extend((0..b.num_rows()).map(|i| (t.value(i).to_string(), p.value(i), o.value(i))));
+        }
+        rows.sort_unstable();
+        let mut next = Vec::new();
+        for tp in every_tp() {
+            next.push(table.next_offset(&tp.topic, tp.partition).await.unwrap());
+        }
+        out.insert((table.name().to_string(), id.format.name().to_string()), (rows, next));
+    }
+    out
+}
+
+/// A run over both topics: `crash` (before that table commit, on the second commit) and a
+/// restart, or none.
+async fn run_both(pipeline: &Pipeline, crash: Option<usize>) -> MemoryStore {
+    let store = MemoryStore::default();
+    let (mut first, _) = start_on(pipeline, &store, &every_tp()).await;
+    process_both(&mut first, 0..20);
+    first.commit(NOW_MS).await.unwrap();
+    process_both(&mut first, 20..45);
+    if let Some(crash) = crash {
+        store.crash_after(crash);
+        assert!(first.commit(NOW_MS).await.is_err(), "crash before table {crash}");
+        drop(first);
+        store.recover();
+        let (mut second, from) = start_on(pipeline, &store, &every_tp()).await;
+        let lowest = from.values().copied().min().unwrap_or(0);
+        process_both(&mut second, lowest..RECORDS);
+        second.commit(NOW_MS).await.unwrap();
+    } else {
+        process_both(&mut first, 45..RECORDS);
+        first.commit(NOW_MS).await.unwrap();
+    }
+    store
+}
+
+/// As [`start`], taking on `tps` of any topic.
+async fn start_on(
+    pipeline: &Pipeline,
+    store: &MemoryStore,
+    tps: &[TopicPartition],
+) -> (DataPath, BTreeMap<TopicPartition, i64>) {
+    let decoder = SilverDecoder::new(&pipeline.tables.silver.columns);
+    let tables = Tables::in_memory(pipeline, &decoder, store);
+    let mut path = DataPath::open(pipeline.clone(), Started::default(), tables)
+        .await
+        .unwrap();
+    let mut resume = BTreeMap::new();
+    for tp in tps {
+        resume.insert(tp.clone(), path.assign(tp).await.unwrap().unwrap_or(0));
+    }
+    (path, resume)
+}
+
+/// Two topics whose partitions share numbers: a crash before any table commit, and a restart,
+/// leave every table as an uninterrupted run does; each row is told apart by its topic.
+#[tokio::test]
+async fn two_topics_sharing_partition_numbers_survive_a_crash_anywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = pipeline(dir.path());
+    let want = held_by_topic(&run_both(&pipeline, None).await, &pipeline).await;
+    let bronze = &want[&("bronze".to_string(), "delta".to_string())].0;
+    assert_eq!(
+        bronze.len(),
+        2 * PARTITIONS as usize * RECORDS as usize,
+        "every record of both topics"
+    );
+    for crash in 0..TABLES {
+        let got = held_by_topic(&run_both(&pipeline, Some(crash)).await, &pipeline).await;
+        for (table, (rows, next)) in &want {
+            let (got_rows, got_next) = &got[table];
+            assert_eq!(got_rows, rows, "crash before table {crash}: {table:?} rows");
+            assert_eq!(got_next, next, "crash before table {crash}: {table:?} offsets");
+        }
+    }
 }

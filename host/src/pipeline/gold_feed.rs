@@ -27,7 +27,7 @@ impl DataPath {
         let pipeline = self.pipeline.name.as_str();
         let m = metrics();
         for (g, table) in self.gold.iter_mut().enumerate() {
-            let floor = self.offsets.floor(Layer::Gold(g), batch.partition);
+            let floor = self.offsets.floor(Layer::Gold(g), &batch.tp);
             let times = (silver.rows.column(self.event_columns[g])).as_primitive_opt::<TimestampMicrosecondType>();
             let mut items = Vec::new();
             let mut item_input = Vec::new();
@@ -51,7 +51,7 @@ impl DataPath {
             let aggregator = &mut table.aggregator;
             self.buffer.used(&aggregator.gold().name, aggregator.sha256());
             let started = std::time::Instant::now();
-            let refused = tokio::task::block_in_place(|| aggregator.ingest(batch.partition, &items));
+            let refused = tokio::task::block_in_place(|| aggregator.ingest(&batch.tp, &items));
             let gold = aggregator.gold().name.as_str();
             (m.plugin_call_seconds.with_label_values(&[pipeline, gold])).observe(started.elapsed().as_secs_f64());
             m.stage(pipeline, gold, "accepted", items.len() - refused.len());

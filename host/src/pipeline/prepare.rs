@@ -14,15 +14,15 @@ use super::stages::RunningStage;
 use crate::decode::{Origin, SilverDecoder, ValueDecoder};
 use crate::metrics::metrics;
 use crate::plugin::BatchContext;
-use crate::source::SourceRecord;
+use crate::source::{SourceRecord, TopicPartition};
 use crate::tables::Layer;
 use crate::tables::schema::TableSchema;
 
 /// One partition batch on its way: the records no table holds yet, and the batch's one clock
 /// reading (its rows' stamps and the plugins' processing time agree).
 pub(super) struct Batch<'r> {
-    pub topic: &'r str,
-    pub partition: i32,
+    /// The partition the records are of.
+    pub tp: TopicPartition,
     pub records: Vec<&'r SourceRecord>,
     pub now_ms: i64,
 }
@@ -71,9 +71,9 @@ pub(super) enum Unprepared {
 impl Prepare<'_> {
     /// Bronze rows, the stages and silver decoding for `batch`, with one worker's `stages`.
     pub fn prepare<'r>(&self, stages: &mut [RunningStage], batch: Batch<'r>) -> Result<Prepared<'r>, Unprepared> {
-        let floor = self.offsets.floor(Layer::Bronze, batch.partition);
+        let floor = self.offsets.floor(Layer::Bronze, &batch.tp);
         let landed: Vec<&SourceRecord> = batch.records.iter().copied().filter(|r| r.offset >= floor).collect();
-        let bronze = rows::bronze(self.bronze, batch.topic, &landed, batch.now_ms * 1_000, self.values)
+        let bronze = rows::bronze(self.bronze, &batch.tp.topic, &landed, batch.now_ms * 1_000, self.values)
             .map_err(Unprepared::Rows)?;
         let mut rejected = Vec::new();
         let direct = (stages.is_empty() && self.direct)
@@ -128,8 +128,8 @@ impl Prepare<'_> {
         let values: Vec<&str> = inputs.iter().map(|r| r.value.as_str()).collect();
         let origins: Vec<Origin> = (from.iter())
             .map(|&i| Origin {
-                topic: batch.topic,
-                partition: batch.partition,
+                topic: &batch.tp.topic,
+                partition: batch.tp.partition,
                 offset: batch.records[i].offset,
             })
             .collect();

@@ -241,9 +241,9 @@ impl PipelineRunner {
         let now_ms = crate::clock::now_ms();
         self.path.process_all(&batches, now_ms)?;
         let reread = self.path.revoke(self.source.take_revoked()).await?;
-        for partition in reread.into_iter().chain(self.source.take_assigned()) {
-            let next = self.path.assign(partition).await?;
-            self.source.resume_at(partition, next);
+        for tp in reread.into_iter().chain(self.source.take_assigned()) {
+            let next = self.path.assign(&tp).await?;
+            self.source.resume_at(&tp, next);
         }
         if self.path.buffer.is_due(&self.path.pipeline.commit) {
             self.commit().await?;
@@ -345,7 +345,8 @@ impl PipelineRunner {
     /// Tests: takes `partition` on, as an assignment would (see [`DataPath::assign`]).
     #[cfg(test)]
     pub(crate) async fn assign(&mut self, partition: i32) -> Result<Option<i64>, RunError> {
-        self.path.assign(partition).await
+        let tp = crate::source::TopicPartition::new(&self.path.pipeline.source.topic, partition);
+        self.path.assign(&tp).await
     }
 
     /// Processes a batch that did not come from the source (benchmarks, replays): the same path

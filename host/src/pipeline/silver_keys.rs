@@ -1,4 +1,4 @@
-//! Silver's key set: every key silver holds, with the (partition, offset) its row came from, and
+//! Silver's key set: every key silver holds, with the (topic, partition, offset) its row came from, and
 //! the keys of rows buffered for the next commit. A row goes to silver only if its key is in
 //! neither; the origin tells a replayed row that silver already has from a duplicate.
 
@@ -9,10 +9,11 @@ use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::{Int32Type, Int64Type};
 use arrow::util::display::array_value_to_string;
 
-use crate::tables::schema::{ORIGIN_OFFSET, ORIGIN_PARTITION};
+use crate::tables::schema::{ORIGIN_OFFSET, ORIGIN_PARTITION, ORIGIN_TOPIC};
 
-/// A key's row: (partition, offset).
-pub type KeyOrigin = (i32, i64);
+/// A key's row: (topic, as its number in [`SilverKeys`]' list, partition, offset). 16 bytes,
+/// as many keys are held.
+pub type KeyOrigin = (u16, i32, i64);
 
 /// What became of one decoded row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +42,8 @@ pub struct SilverKeys {
     pending: HashMap<String, KeyOrigin>,
     /// Silver's key columns, by position in its rows.
     columns: Vec<usize>,
+    /// The topics origins name, by number.
+    topics: Vec<String>,
 }
 
 impl SilverKeys {
@@ -59,8 +62,20 @@ impl SilverKeys {
 
     /// Adds the keys of rows silver holds (read back at start).
     pub fn load(&mut self, batch: &RecordBatch) {
-        let keys: Vec<_> = self.with_origins(batch).collect();
+        let keys = self.with_origins(batch);
         self.committed.extend(keys);
+    }
+
+    /// The origin of a row from `offset` of `partition` of `topic`.
+    pub fn origin(&mut self, topic: &str, partition: i32, offset: i64) -> KeyOrigin {
+        let number = match self.topics.iter().position(|t| t == topic) {
+            Some(n) => n,
+            None => {
+                self.topics.push(topic.to_string());
+                self.topics.len() - 1
+            }
+        };
+        (u16::try_from(number).unwrap_or(u16::MAX), partition, offset)
     }
 
     /// The key of `row` of silver-shaped `batch`.
@@ -72,10 +87,10 @@ impl SilverKeys {
             .join("\u{1f}")
     }
 
-    /// Decides the row with `key` from (partition, offset); rows below `floor` (silver's next
-    /// offset of the partition) are replays, the others take the key if it is new.
+    /// Decides the row with `key` from `origin`; rows below `floor` (silver's next offset of
+    /// their partition) are replays, the others take the key if it is new.
     pub fn admit(&mut self, key: String, origin: KeyOrigin, floor: i64) -> Admitted {
-        if origin.1 < floor {
+        if origin.2 < floor {
             return match self.committed.get(&key) == Some(&origin) {
                 true => Admitted::AlreadyThere,
                 false => Admitted::Replayed,
@@ -102,25 +117,31 @@ impl SilverKeys {
     pub fn rebuild_pending<'b>(&mut self, buffered: impl IntoIterator<Item = &'b RecordBatch>) {
         self.pending.clear();
         for batch in buffered {
-            let keys: Vec<_> = self.with_origins(batch).collect();
+            let keys = self.with_origins(batch);
             self.pending.extend(keys);
         }
     }
 
-    /// Each row's key with its origin.
-    fn with_origins<'b>(&'b self, batch: &'b RecordBatch) -> impl Iterator<Item = (String, KeyOrigin)> + 'b {
+    /// Each row's key with its origin (a row without origin columns: partition and offset -1).
+    fn with_origins(&mut self, batch: &RecordBatch) -> Vec<(String, KeyOrigin)> {
+        let topics = batch
+            .column_by_name(ORIGIN_TOPIC)
+            .and_then(|t| t.as_string_opt::<i32>());
         let partitions = batch
             .column_by_name(ORIGIN_PARTITION)
             .and_then(|p| p.as_primitive_opt::<Int32Type>());
         let offsets = batch
             .column_by_name(ORIGIN_OFFSET)
             .and_then(|o| o.as_primitive_opt::<Int64Type>());
-        (0..batch.num_rows()).map(move |row| {
-            let origin = partitions
-                .zip(offsets)
-                .map_or((-1, -1), |(p, o)| (p.value(row), o.value(row)));
-            (self.key_of(batch, row), origin)
-        })
+        let mut out = Vec::with_capacity(batch.num_rows());
+        for row in 0..batch.num_rows() {
+            let origin = match (topics, partitions, offsets) {
+                (Some(t), Some(p), Some(o)) => self.origin(t.value(row), p.value(row), o.value(row)),
+                _ => (u16::MAX, -1, -1),
+            };
+            out.push((self.key_of(batch, row), origin));
+        }
+        out
     }
 }
 
@@ -131,21 +152,19 @@ mod tests {
     #[test]
     fn a_key_goes_to_silver_once_and_replays_are_told_apart() {
         let mut keys = SilverKeys::new(vec![0]);
-        assert_eq!(keys.admit("a".into(), (0, 5), 0), Admitted::New);
-        assert_eq!(
-            keys.admit("a".into(), (0, 6), 0),
-            Admitted::Duplicate,
-            "buffered already"
-        );
+        let (p0, p1) = (keys.origin("t", 0, 5), keys.origin("t", 1, 0));
+        assert_eq!(keys.admit("a".into(), p0, 0), Admitted::New);
+        let next = keys.origin("t", 0, 6);
+        assert_eq!(keys.admit("a".into(), next, 0), Admitted::Duplicate, "buffered already");
         keys.commit();
-        assert_eq!(
-            keys.admit("a".into(), (1, 0), 0),
-            Admitted::Duplicate,
-            "committed already"
-        );
+        assert_eq!(keys.admit("a".into(), p1, 0), Admitted::Duplicate, "committed already");
         // Replayed from below silver's floor: the row silver holds, or another with its key.
-        assert_eq!(keys.admit("a".into(), (0, 5), 10), Admitted::AlreadyThere);
-        assert_eq!(keys.admit("a".into(), (0, 6), 10), Admitted::Replayed);
+        assert_eq!(keys.admit("a".into(), p0, 10), Admitted::AlreadyThere);
+        assert_eq!(keys.admit("a".into(), next, 10), Admitted::Replayed);
+        // The same partition and offset of another topic is another row.
+        let other = keys.origin("u", 0, 5);
+        assert_ne!(other, p0);
+        assert_eq!(keys.admit("a".into(), other, 10), Admitted::Replayed);
         assert!(Admitted::AlreadyThere.in_silver() && !Admitted::Replayed.in_silver());
         assert_eq!(keys.len(), 1);
     }

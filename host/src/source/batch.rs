@@ -1,4 +1,40 @@
-//! What the source hands out: records of one partition, in offset order.
+//! What the source hands out: records of one partition, in offset order, and the name of a
+//! partition of one topic (`TopicPartition`), by which offsets are kept.
+
+use std::sync::Arc;
+
+/// A partition of a topic: what offsets belong to. Cheap to clone (the name is shared);
+/// ordered by topic, then partition.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicPartition {
+    pub topic: Arc<str>,
+    pub partition: i32,
+}
+
+impl TopicPartition {
+    pub fn new(topic: &str, partition: i32) -> Self {
+        TopicPartition {
+            topic: Arc::from(topic),
+            partition,
+        }
+    }
+
+    /// The (topic, partition, next offset) entry tables record.
+    pub fn entry(&self, next: i64) -> (String, i32, i64) {
+        (self.topic.to_string(), self.partition, next)
+    }
+
+    /// Whether this is `partition` of `topic`.
+    pub fn is(&self, topic: &str, partition: i32) -> bool {
+        self.partition == partition && &*self.topic == topic
+    }
+}
+
+impl std::fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.topic, self.partition)
+    }
+}
 
 /// One Kafka message as landed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +67,11 @@ pub struct PartitionBatch {
 }
 
 impl PartitionBatch {
+    /// The partition this batch is of.
+    pub fn tp(&self) -> TopicPartition {
+        TopicPartition::new(&self.topic, self.partition)
+    }
+
     /// The offset after the last record: where this partition resumes once the batch is committed.
     pub fn next_offset(&self) -> Option<i64> {
         self.records.last().map(|r| r.offset + 1)

@@ -7,15 +7,17 @@ use std::sync::{Mutex, PoisonError};
 use rdkafka::ClientContext;
 use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
 
+use super::batch::TopicPartition;
+
 /// Assignment changes seen in librdkafka's rebalance callback, applied by the polling thread.
 #[derive(Default)]
 pub(super) struct Assignment {
     /// Partitions assigned since the last poll, still to seek.
-    pub(super) newly_assigned: Vec<i32>,
+    pub(super) newly_assigned: Vec<TopicPartition>,
     /// Partitions revoked since the last call to `take_revoked`.
-    pub(super) revoked: Vec<i32>,
+    pub(super) revoked: Vec<TopicPartition>,
     /// Partitions currently owned.
-    pub(super) owned: Vec<i32>,
+    pub(super) owned: Vec<TopicPartition>,
 }
 
 pub(super) struct Context {
@@ -48,7 +50,7 @@ impl ClientContext for Context {
             .clone();
         for (topic, stats) in &statistics.topics {
             for (partition, p) in &stats.partitions {
-                if owned.contains(partition) && p.consumer_lag >= 0 {
+                if owned.iter().any(|tp| tp.is(topic, *partition)) && p.consumer_lag >= 0 {
                     crate::metrics::metrics()
                         .consumer_lag
                         .with_label_values(&[self.pipeline.as_str(), topic.as_str(), &partition.to_string()])
@@ -74,9 +76,9 @@ impl ConsumerContext for Context {
         let mut assignment = self.assignment.lock().unwrap_or_else(PoisonError::into_inner);
         match rebalance {
             Rebalance::Assign(tpl) => {
-                let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
-                tracing::info!(?partitions, "partitions assigned");
-                assignment.newly_assigned.extend(&partitions);
+                let partitions = named(tpl);
+                tracing::info!(partitions = %listed(&partitions), "partitions assigned");
+                assignment.newly_assigned.extend(partitions.iter().cloned());
                 assignment.owned = partitions;
             }
             Rebalance::Revoke(tpl) => {
@@ -85,13 +87,29 @@ impl ConsumerContext for Context {
                     let labels = [self.pipeline.as_str(), e.topic(), &e.partition().to_string()];
                     let _ = crate::metrics::metrics().consumer_lag.remove_label_values(&labels);
                 }
-                let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
-                tracing::info!(?partitions, "partitions revoked");
+                let partitions = named(tpl);
+                tracing::info!(partitions = %listed(&partitions), "partitions revoked");
                 assignment.owned.retain(|p| !partitions.contains(p));
                 assignment.newly_assigned.retain(|p| !partitions.contains(p));
-                assignment.revoked.extend(&partitions);
+                assignment.revoked.extend(partitions);
             }
             Rebalance::Error(e) => tracing::warn!("rebalance error: {e}"),
         }
     }
+}
+
+/// The partitions of a rebalance.
+fn named(tpl: &rdkafka::TopicPartitionList) -> Vec<TopicPartition> {
+    (tpl.elements().iter())
+        .map(|e| TopicPartition::new(e.topic(), e.partition()))
+        .collect()
+}
+
+/// `topic/0, topic/1`, for the log.
+fn listed(partitions: &[TopicPartition]) -> String {
+    partitions
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

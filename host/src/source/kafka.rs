@@ -16,7 +16,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::batch::{PartitionBatch, SourceRecord};
+use super::batch::{PartitionBatch, SourceRecord, TopicPartition};
 use super::context::{Assignment, Context};
 use super::error::SourceError;
 use super::headers;
@@ -29,7 +29,7 @@ pub struct KafkaSource {
     topic: String,
     batch_records: usize,
     /// Per partition, the lowest offset still to hand out (records below it are dropped).
-    floor: Mutex<HashMap<i32, i64>>,
+    floor: Mutex<HashMap<TopicPartition, i64>>,
     /// When a connection problem was last logged.
     last_transient_warning: Mutex<Option<Instant>>,
     /// The group's session timeout, as configured (Weir's default or the pipeline's).
@@ -130,7 +130,7 @@ impl KafkaSource {
     }
 
     /// The partitions this member owns now.
-    pub fn owned_partitions(&self) -> Vec<i32> {
+    pub fn owned_partitions(&self) -> Vec<TopicPartition> {
         let assignment = self.assignment();
         assignment.owned.clone()
     }
@@ -148,7 +148,9 @@ impl KafkaSource {
     /// grouped by partition in offset order, each batch at most `batch_records` long.
     pub fn poll(&self, max_wait: Duration, max_records: usize) -> Result<Vec<PartitionBatch>, SourceError> {
         let deadline = Instant::now() + max_wait;
-        let mut by_partition: BTreeMap<i32, Vec<SourceRecord>> = BTreeMap::new();
+        let mut by_partition: BTreeMap<TopicPartition, Vec<SourceRecord>> = BTreeMap::new();
+        // The partition of the last message: consecutive messages mostly share it.
+        let mut last: Option<TopicPartition> = None;
         let mut taken = 0;
         while taken < max_records {
             if self.has_new_assignments() {
@@ -172,23 +174,28 @@ impl KafkaSource {
                 Err(e) => return Err(SourceError::Consume(Box::new(e))),
             };
             let record = to_record(&message);
-            if !self.admit(&record) {
+            let tp = match last.take() {
+                Some(tp) if tp.is(message.topic(), record.partition) => tp,
+                _ => TopicPartition::new(message.topic(), record.partition),
+            };
+            last = Some(tp.clone());
+            if !self.admit(&tp, &record) {
                 continue;
             }
-            by_partition.entry(record.partition).or_default().push(record);
+            by_partition.entry(tp).or_default().push(record);
             taken += 1;
             if wait.is_zero() && Instant::now() >= deadline && taken > 0 {
                 break;
             }
         }
         let mut batches = Vec::new();
-        for (partition, records) in by_partition {
+        for (tp, records) in by_partition {
             let mut records = records.into_iter().peekable();
             while records.peek().is_some() {
                 let chunk: Vec<SourceRecord> = records.by_ref().take(self.batch_records).collect();
                 batches.push(PartitionBatch {
-                    topic: self.topic.clone(),
-                    partition,
+                    topic: tp.topic.to_string(),
+                    partition: tp.partition,
                     records: chunk,
                 });
             }
@@ -197,9 +204,12 @@ impl KafkaSource {
     }
 
     /// True for a record at or above its partition's floor; moves the floor past it.
-    fn admit(&self, record: &SourceRecord) -> bool {
+    fn admit(&self, tp: &TopicPartition, record: &SourceRecord) -> bool {
         let mut floor = self.floor.lock().unwrap_or_else(PoisonError::into_inner);
-        let next = floor.entry(record.partition).or_insert(0);
+        let next = match floor.get_mut(tp) {
+            Some(next) => next,
+            None => floor.entry(tp.clone()).or_insert(0),
+        };
         if record.offset < *next {
             return false;
         }
@@ -213,44 +223,44 @@ impl KafkaSource {
     }
 
     /// The partitions assigned since the last call. Call [`KafkaSource::resume_at`] for each.
-    pub fn take_assigned(&self) -> Vec<i32> {
+    pub fn take_assigned(&self) -> Vec<TopicPartition> {
         let mut assignment = self.assignment();
         std::mem::take(&mut assignment.newly_assigned)
     }
 
     /// The partitions revoked since the last call: whatever the caller holds of them uncommitted
     /// must be dropped (their new owner reads it again from where the tables stand).
-    pub fn take_revoked(&self) -> Vec<i32> {
+    pub fn take_revoked(&self) -> Vec<TopicPartition> {
         let mut assignment = self.assignment();
         std::mem::take(&mut assignment.revoked)
     }
 
-    /// Resumes `partition` at `next` (where the tables stand; `None`: nothing committed yet).
+    /// Resumes `tp` at `next` (where the tables stand; `None`: nothing committed yet).
     /// Records below it are dropped even if they were fetched before the seek took.
-    pub fn resume_at(&self, partition: i32, next: Option<i64>) {
+    pub fn resume_at(&self, tp: &TopicPartition, next: Option<i64>) {
         {
             let mut floor = self.floor.lock().unwrap_or_else(PoisonError::into_inner);
-            floor.insert(partition, next.unwrap_or(0));
+            floor.insert(tp.clone(), next.unwrap_or(0));
         }
         let Some(next) = next else { return };
-        match self
+        let seek = self
             .consumer
-            .seek(&self.topic, partition, Offset::Offset(next), Duration::from_secs(5))
-        {
-            Ok(()) => tracing::info!(partition, offset = next, "resuming where the tables stand"),
+            .seek(&tp.topic, tp.partition, Offset::Offset(next), Duration::from_secs(5));
+        match seek {
+            Ok(()) => tracing::info!(partition = %tp, offset = next, "resuming where the tables stand"),
             // The fetcher may not have started yet; the floor drops older records meanwhile.
-            Err(e) => tracing::debug!(partition, "seek not taken ({e}); older records are dropped"),
+            Err(e) => tracing::debug!(partition = %tp, "seek not taken ({e}); older records are dropped"),
         }
     }
 
     /// Commits `next offsets` (per partition) to the consumer group, after the tables did.
-    pub fn commit(&self, next_offsets: &[(i32, i64)]) -> Result<(), SourceError> {
+    pub fn commit(&self, next_offsets: &[(TopicPartition, i64)]) -> Result<(), SourceError> {
         if next_offsets.is_empty() {
             return Ok(());
         }
         let mut tpl = TopicPartitionList::new();
-        for &(partition, offset) in next_offsets {
-            tpl.add_partition_offset(&self.topic, partition, Offset::Offset(offset))
+        for (tp, offset) in next_offsets {
+            tpl.add_partition_offset(&tp.topic, tp.partition, Offset::Offset(*offset))
                 .map_err(|e| SourceError::Commit(Box::new(e)))?;
         }
         self.consumer
@@ -269,8 +279,8 @@ impl Drop for KafkaSource {
     fn drop(&mut self) {
         crate::health::health().remove(&self.pipeline);
         // A stopped pipeline reports no lag (a stale value would look like lag to alerts).
-        for partition in self.owned_partitions() {
-            let labels = [self.pipeline.as_str(), self.topic.as_str(), &partition.to_string()];
+        for tp in self.owned_partitions() {
+            let labels = [self.pipeline.as_str(), &*tp.topic, &tp.partition.to_string()];
             let _ = crate::metrics::metrics().consumer_lag.remove_label_values(&labels);
         }
     }
@@ -367,8 +377,8 @@ mod tests {
         while batches.iter().map(|b: &PartitionBatch| b.records.len()).sum::<usize>() < expected {
             assert!(started.elapsed() < Duration::from_secs(30), "timed out");
             batches.extend(source.poll(Duration::from_millis(200), 1000).unwrap());
-            for partition in source.take_assigned() {
-                source.resume_at(partition, resume.get(&partition).copied());
+            for tp in source.take_assigned() {
+                source.resume_at(&tp, resume.get(&tp.partition).copied());
             }
         }
         batches

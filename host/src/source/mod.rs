@@ -9,6 +9,6 @@ mod error;
 mod headers;
 mod kafka;
 
-pub use batch::{PartitionBatch, SourceRecord};
+pub use batch::{PartitionBatch, SourceRecord, TopicPartition};
 pub use error::SourceError;
 pub use kafka::KafkaSource;

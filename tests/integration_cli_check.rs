@@ -192,3 +192,34 @@ fn two_folders_with_the_same_pipeline_name_are_refused() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_route_an_earlier_table_takes_is_reported_at_its_line() {
+    let tables = r#"[[tables.silver]]
+name = "rust"
+route = { field = "subreddit", equals = ["rust", "go"] }
+key = ["id"]
+columns = [{ name = "id", type = "string", nullable = false }]
+
+[[tables.silver]]
+name = "posts"
+route = { field = "subreddit", equals = "go" }"#;
+    refused_at(
+        "[tables.silver]",
+        tables,
+        "tables.silver[1].route",
+        r#"route = { field = "subreddit", equals = "go" }"#,
+        "no record reaches this table with `subreddit` = \"go\": silver_rust",
+    );
+}
+
+#[test]
+fn a_gold_table_reading_a_silver_table_that_does_not_exist_is_reported_at_its_line() {
+    refused_at(
+        r#"event_time = "created_utc""#,
+        "source = \"nope\"\nevent_time = \"created_utc\"",
+        "gold[0].source",
+        r#"source = "nope""#,
+        "`nope` is not a silver table (there are: silver)",
+    );
+}

@@ -67,10 +67,9 @@ fn gold_matches_silver(lakehouse: &std::path::Path, stdout: &str) {
     let vars = [("WEIR_LAKEHOUSE".to_string(), lakehouse.display().to_string())].into();
     let file = common::repo_root().join("pipelines/posts/pipeline.toml");
     let pipeline = weir::config::load(&file, &weir::config::from_map(&vars)).unwrap();
-    let decoder = weir::decode::SilverDecoder::new(&pipeline.tables.silver.columns);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let tables = weir::pipeline::Tables::open(&pipeline, &decoder).await.unwrap();
+        let tables = weir::pipeline::Tables::open(&pipeline).await.unwrap();
         for format in [weir::config::TableFormat::Delta, weir::config::TableFormat::Iceberg] {
             let rows = common::pipeline::assert_gold_matches_silver(&tables, format).await;
             assert!(rows >= 8, "the demo should finish at least a day: {rows} rows");

@@ -30,7 +30,6 @@ use rdkafka::{Offset, TopicPartitionList};
 use weir::cli::demo;
 use weir::config::{self, Pipeline, S3Config, TableFormat};
 use weir::dead_letter::{Cursors, ORIGIN_OFFSET_HEADER, ORIGIN_PARTITION_HEADER, ORIGIN_TOPIC_HEADER, REASON, STAGE};
-use weir::decode::SilverDecoder;
 use weir::pipeline::Tables;
 
 const RECORDS: usize = 20_000;
@@ -256,12 +255,11 @@ async fn every_quarantined_record_reaches_the_dead_letter_topic_across_five_sigk
     ]
     .into();
     let pipeline = config::load(&file, &config::from_map(&vars)).unwrap();
-    let decoder = SilverDecoder::new(&pipeline.tables.silver.columns);
     let log = work.path().join("final.log");
     let mut host = weir_run(&pipelines, &brokers, &lakehouse, &log);
     let started = Instant::now();
     loop {
-        let mut tables = Tables::open(&pipeline, &decoder).await.unwrap();
+        let mut tables = Tables::open(&pipeline).await.unwrap();
         if tables_reached(&mut tables, "posts", PARTITIONS, total).await
             && dead_letters_reached(&pipeline, &partition_ends(&mut tables).await).await
         {
@@ -278,7 +276,7 @@ async fn every_quarantined_record_reaches_the_dead_letter_topic_across_five_sigk
     }
     sigterm(&mut host);
 
-    let tables = Tables::open(&pipeline, &decoder).await.unwrap();
+    let tables = Tables::open(&pipeline).await.unwrap();
     let quarantine = quarantine_rows(&tables.quarantine.read(TableFormat::Delta).await.unwrap());
     let iceberg = quarantine_rows(&tables.quarantine.read(TableFormat::Iceberg).await.unwrap());
     assert_eq!(quarantine, iceberg, "both formats hold the same quarantine rows");

@@ -20,7 +20,6 @@ use common::weir_run::WeirRun;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use weir::config::{self, Pipeline, TableFormat};
-use weir::decode::SilverDecoder;
 use weir::pipeline::Tables;
 
 const PARTITIONS: i32 = 3;
@@ -354,8 +353,7 @@ impl Setup {
     }
 
     async fn tables(&self) -> Option<Tables> {
-        let decoder = SilverDecoder::new(&self.pipeline.tables.silver.columns);
-        Tables::open(&self.pipeline, &decoder).await.ok()
+        Tables::open(&self.pipeline).await.ok()
     }
 
     /// Waits until every table (gold included) holds the whole topic.
@@ -640,8 +638,7 @@ async fn a_new_aggregate_version_takes_over_open_windows_only_if_it_reads_their_
     drop(runner);
 
     // Every window counts the records before and after the swap.
-    let decoder = SilverDecoder::new(&pipeline.tables.silver.columns);
-    let tables = Tables::open(&pipeline, &decoder).await.unwrap();
+    let tables = Tables::open(&pipeline).await.unwrap();
     let (name, size, slide, lateness) = GOLD[0];
     let (want, _) = reference(&events, size, slide, lateness);
     let got = gold_rows(&tables.gold[0].read_all().await.unwrap());
@@ -670,7 +667,6 @@ async fn a_format_left_one_gold_commit_behind_by_a_crash_gets_that_commits_rows_
     for event in &mut events {
         event.partition = 0;
     }
-    let decoder = SilverDecoder::new(&pipeline.tables.silver.columns);
 
     // Gold commit 1 in both formats.
     let mut runner = PipelineRunner::start(pipeline.clone(), &engine).await.unwrap();
@@ -679,7 +675,7 @@ async fn a_format_left_one_gold_commit_behind_by_a_crash_gets_that_commits_rows_
     drop(runner);
 
     // Gold commit 2 reaches Delta, and the process dies before Iceberg's commit.
-    let mut tables = Tables::open(&pipeline, &decoder).await.unwrap();
+    let mut tables = Tables::open(&pipeline).await.unwrap();
     let aggregator = GoldAggregator::start(&pipeline.name, &pipeline.gold[0], &engine).unwrap();
     let mut gold = GoldTable::open(&pipeline, &pipeline.gold[0], &mut tables.gold[0], aggregator)
         .await
@@ -717,7 +713,7 @@ async fn a_format_left_one_gold_commit_behind_by_a_crash_gets_that_commits_rows_
     assert_eq!(tables.gold[0].sinks[0].format(), TableFormat::Delta);
     tables.gold[0].sinks[0].commit(data).await.unwrap();
     drop((gold, tables));
-    let before = Tables::open(&pipeline, &decoder).await.unwrap();
+    let before = Tables::open(&pipeline).await.unwrap();
     let delta = rows(&before.gold[0].read(TableFormat::Delta).await.unwrap());
     let iceberg = rows(&before.gold[0].read(TableFormat::Iceberg).await.unwrap());
     assert_eq!(delta, iceberg + new_rows, "Iceberg is one gold commit behind");
@@ -725,7 +721,7 @@ async fn a_format_left_one_gold_commit_behind_by_a_crash_gets_that_commits_rows_
 
     // On start, Iceberg gets commit 2's rows from its checkpoint: both formats agree again.
     drop(PipelineRunner::start(pipeline.clone(), &engine).await.unwrap());
-    let after = Tables::open(&pipeline, &decoder).await.unwrap();
+    let after = Tables::open(&pipeline).await.unwrap();
     let delta = gold_rows(&after.gold[0].read(TableFormat::Delta).await.unwrap());
     let iceberg = gold_rows(&after.gold[0].read(TableFormat::Iceberg).await.unwrap());
     assert_eq!(delta.len(), iceberg.len());

@@ -18,7 +18,6 @@ use common::services::{S3_ACCESS_KEY, S3_SECRET_KEY, SeaweedFs, Tansu};
 use common::weir_run::WeirRun;
 use object_store::ObjectStoreExt;
 use weir::config;
-use weir::decode::SilverDecoder;
 use weir::pipeline::Tables;
 
 const LINES: usize = 1_000_000;
@@ -188,11 +187,10 @@ async fn a_million_csv_lines_land_in_bronze_and_bad_lines_are_named() {
     ]
     .into();
     let pipeline = config::load(&pipelines.join("rows/pipeline.toml"), &config::from_map(&vars)).unwrap();
-    let decoder = SilverDecoder::new(&pipeline.tables.silver.columns);
     let total = (LINES - 10 + 19) as i64;
     let started = Instant::now();
     loop {
-        if let Ok(mut tables) = Tables::open(&pipeline, &decoder).await
+        if let Ok(mut tables) = Tables::open(&pipeline).await
             && tables_reached(&mut tables, "rows", PARTITIONS, total).await
         {
             break;
@@ -205,7 +203,7 @@ async fn a_million_csv_lines_land_in_bronze_and_bad_lines_are_named() {
     }
     sigterm(&mut host);
 
-    let tables = Tables::open(&pipeline, &decoder).await.unwrap();
+    let tables = Tables::open(&pipeline).await.unwrap();
     let mut keys = HashSet::new();
     for batch in tables.bronze.read_all().await.unwrap() {
         let column = batch.column_by_name("key").unwrap().as_binary::<i32>();
@@ -223,8 +221,7 @@ async fn a_million_csv_lines_land_in_bronze_and_bad_lines_are_named() {
         );
     }
     assert!(keys.contains("r999999") && keys.contains("j19") && !keys.contains("j7"));
-    let silver: usize = tables
-        .silver
+    let silver: usize = tables.silver[0]
         .read_all()
         .await
         .unwrap()

@@ -19,7 +19,6 @@ use common::services::{Tansu, free_port};
 use common::weir_run::WeirRun;
 use serde_json::Value;
 use weir::config;
-use weir::decode::SilverDecoder;
 use weir::pipeline::Tables;
 
 const TOKEN: &str = "intake-test-token";
@@ -318,9 +317,8 @@ async fn produced_records_land_in_bronze_at_their_offsets_and_refusals_produce_n
     ]
     .into();
     let pipeline = config::load(&pipelines.join("posts/pipeline.toml"), &config::from_map(&vars)).unwrap();
-    let decoder = SilverDecoder::new(&pipeline.tables.silver.columns);
     wait_until("bronze holds the last record", Duration::from_secs(180), || async {
-        let Ok(mut tables) = Tables::open(&pipeline, &decoder).await else {
+        let Ok(mut tables) = Tables::open(&pipeline).await else {
             return false;
         };
         let mut next = i64::MAX;
@@ -332,7 +330,7 @@ async fn produced_records_land_in_bronze_at_their_offsets_and_refusals_produce_n
     .await;
     sigterm(&mut host);
 
-    let tables = Tables::open(&pipeline, &decoder).await.unwrap();
+    let tables = Tables::open(&pipeline).await.unwrap();
     type KeyValue = (Option<Vec<u8>>, Vec<u8>);
     let mut bronze: HashMap<(i32, i64), KeyValue> = HashMap::new();
     for batch in tables.bronze.read_all().await.unwrap() {

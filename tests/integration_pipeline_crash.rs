@@ -23,7 +23,6 @@ use common::services::Tansu;
 use common::weir_run::WeirRun;
 use weir::cli::demo;
 use weir::config::{self, TableFormat};
-use weir::decode::SilverDecoder;
 use weir::pipeline::Tables;
 
 const RECORDS: usize = 100_000;
@@ -139,12 +138,11 @@ async fn sixteen_sigkills_after_observed_commits_leave_every_table_exact() {
         .into();
         config::load(&pipelines.join("posts/pipeline.toml"), &config::from_map(&vars)).unwrap()
     };
-    let decoder = SilverDecoder::new(&config.tables.silver.columns);
     let log = work.path().join("final.log");
     let mut host = weir_run(&pipelines, &brokers, &lakehouse, &log);
     let started = Instant::now();
     loop {
-        let mut tables = Tables::open(&config, &decoder).await.unwrap();
+        let mut tables = Tables::open(&config).await.unwrap();
         if tables_reached(&mut tables, "posts", PARTITIONS, RECORDS as i64).await {
             break;
         }
@@ -160,7 +158,7 @@ async fn sixteen_sigkills_after_observed_commits_leave_every_table_exact() {
     sigterm(&mut host);
 
     let expected = demo::dataset(RECORDS);
-    let tables = Tables::open(&config, &decoder).await.unwrap();
+    let tables = Tables::open(&config).await.unwrap();
     assert_eq!(config.tables.format, [TableFormat::Delta, TableFormat::Iceberg]);
     for format in [TableFormat::Delta, TableFormat::Iceberg] {
         let bronze = origins(&tables.bronze.read(format).await.unwrap());
@@ -177,7 +175,7 @@ async fn sixteen_sigkills_after_observed_commits_leave_every_table_exact() {
             "{format:?} quarantine: each invalid record"
         );
         assert_eq!(quarantine.len(), expected.invalid, "{format:?} quarantine: once each");
-        let silver = tables.silver.read(format).await.unwrap();
+        let silver = tables.silver[0].read(format).await.unwrap();
         let ids = silver_ids(&silver);
         assert_eq!(
             unique(&ids),

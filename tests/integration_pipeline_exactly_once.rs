@@ -14,7 +14,6 @@ use common::pipeline::{origins, silver_ids, unique};
 use rdkafka::mocking::MockCluster;
 use weir::cli::demo;
 use weir::config::{self, Pipeline};
-use weir::decode::SilverDecoder;
 use weir::pipeline::{PipelineRunner, RunStats, Tables};
 use weir::plugin::PluginEngine;
 
@@ -83,9 +82,8 @@ async fn a_crash_and_a_restart_leave_exactly_the_produced_records() {
 
     // Restart: resumes where the tables stand and finishes. (The mock broker makes a rejoining
     // member wait for the session timeout before it gets partitions.)
-    let decoder = SilverDecoder::new(&pipeline.tables.silver.columns);
     let committed: usize = {
-        let tables = Tables::open(&pipeline, &decoder).await.unwrap();
+        let tables = Tables::open(&pipeline).await.unwrap();
         tables
             .bronze
             .read_all()
@@ -112,9 +110,9 @@ async fn a_crash_and_a_restart_leave_exactly_the_produced_records() {
         "{crashed:?} {finished:?}"
     );
 
-    let tables = Tables::open(&pipeline, &decoder).await.unwrap();
+    let tables = Tables::open(&pipeline).await.unwrap();
     let bronze = origins(&tables.bronze.read_all().await.unwrap());
-    let silver_batches = tables.silver.read_all().await.unwrap();
+    let silver_batches = tables.silver[0].read_all().await.unwrap();
     let quarantine = origins(&tables.quarantine.read_all().await.unwrap());
 
     assert_eq!(bronze.len(), n, "bronze holds every record");

@@ -19,7 +19,6 @@ use common::services::{S3_ACCESS_KEY, S3_SECRET_KEY, SeaweedFs, Tansu, free_port
 use common::weir_run::WeirRun;
 use weir::cli::demo;
 use weir::config::{self, Pipeline, TableFormat};
-use weir::decode::SilverDecoder;
 use weir::pipeline::{LeaseError, Tables, WriterLease};
 
 const PARTITIONS: i32 = 4;
@@ -70,11 +69,10 @@ impl Setup {
     /// Waits (at most `limit`) until every table holds `total` records, checking that the host
     /// stays alive.
     async fn wait_for_tables(&self, host: &mut Child, total: usize, limit: Duration) {
-        let decoder = SilverDecoder::new(&self.pipeline.tables.silver.columns);
         let started = Instant::now();
         loop {
             self.assert_alive(host, "while catching up");
-            if let Ok(mut tables) = Tables::open(&self.pipeline, &decoder).await
+            if let Ok(mut tables) = Tables::open(&self.pipeline).await
                 && tables_reached(&mut tables, "posts", PARTITIONS, total as i64).await
             {
                 return;
@@ -180,8 +178,7 @@ async fn an_s3_outage_and_a_frozen_broker_are_waited_out_and_the_tables_end_exac
     );
 
     let expected = demo::dataset(9_000);
-    let decoder = SilverDecoder::new(&setup.pipeline.tables.silver.columns);
-    let tables = Tables::open(&setup.pipeline, &decoder).await.unwrap();
+    let tables = Tables::open(&setup.pipeline).await.unwrap();
     for format in [TableFormat::Delta, TableFormat::Iceberg] {
         let bronze = origins(&tables.bronze.read(format).await.unwrap());
         assert_eq!(bronze.len(), 9_000, "{format:?} bronze: every record");
@@ -193,7 +190,7 @@ async fn an_s3_outage_and_a_frozen_broker_are_waited_out_and_the_tables_end_exac
             expected.invalid,
             "{format:?} quarantine: once each"
         );
-        let ids = silver_ids(&tables.silver.read(format).await.unwrap());
+        let ids = silver_ids(&tables.silver[0].read(format).await.unwrap());
         assert_eq!(ids.len(), expected.silver_rows(), "{format:?} silver");
         assert_eq!(unique(&ids), ids.len(), "{format:?} silver: one row per id");
         assert_gold_matches_silver(&tables, format).await;

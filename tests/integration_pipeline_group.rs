@@ -12,7 +12,6 @@ use common::services::Tansu;
 use common::weir_run::WeirRun;
 use weir::cli::demo;
 use weir::config;
-use weir::decode::SilverDecoder;
 use weir::pipeline::Tables;
 
 const RECORDS: usize = 8_000;
@@ -67,9 +66,8 @@ async fn two_hosts_in_one_group_write_what_one_writes() {
     ]
     .into();
     let pipeline = config::load(&posts.join("pipeline.toml"), &config::from_map(&vars)).unwrap();
-    let decoder = SilverDecoder::new(&pipeline.tables.silver.columns);
     let expected = demo::dataset(RECORDS);
-    wait_for_rows(&pipeline, &decoder, RECORDS, expected.silver_rows()).await;
+    wait_for_rows(&pipeline, RECORDS, expected.silver_rows()).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     sigterm(&mut a);
     sigterm(&mut b);
@@ -80,12 +78,12 @@ async fn two_hosts_in_one_group_write_what_one_writes() {
         assert!(text.contains("partitions assigned"), "{log}: {text}");
     }
 
-    let tables = Tables::open(&pipeline, &decoder).await.unwrap();
+    let tables = Tables::open(&pipeline).await.unwrap();
     let bronze = origins(&tables.bronze.read_all().await.unwrap());
     assert_eq!(bronze.len(), RECORDS);
     assert_eq!(unique(&bronze), RECORDS, "each (partition, offset) once");
     assert_eq!(rows(&tables.quarantine.read_all().await.unwrap()), expected.invalid);
-    let ids = silver_ids(&tables.silver.read_all().await.unwrap());
+    let ids = silver_ids(&tables.silver[0].read_all().await.unwrap());
     assert_eq!(ids.len(), expected.silver_rows());
     assert_eq!(unique(&ids), ids.len(), "one row per id");
 }
@@ -150,9 +148,8 @@ async fn a_host_losing_partitions_drops_its_uncommitted_rows_and_nothing_is_dupl
     ]
     .into();
     let pipeline = config::load(&posts.join("pipeline.toml"), &config::from_map(&vars)).unwrap();
-    let decoder = SilverDecoder::new(&pipeline.tables.silver.columns);
     let expected = demo::dataset(RECORDS);
-    wait_for_rows(&pipeline, &decoder, RECORDS, expected.silver_rows()).await;
+    wait_for_rows(&pipeline, RECORDS, expected.silver_rows()).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     sigterm(&mut a);
     sigterm(&mut b);
@@ -171,12 +168,12 @@ async fn a_host_losing_partitions_drops_its_uncommitted_rows_and_nothing_is_dupl
         "the first host dropped no rows when it lost partitions:\n{first}"
     );
 
-    let tables = Tables::open(&pipeline, &decoder).await.unwrap();
+    let tables = Tables::open(&pipeline).await.unwrap();
     let bronze = origins(&tables.bronze.read_all().await.unwrap());
     assert_eq!(bronze.len(), RECORDS);
     assert_eq!(unique(&bronze), RECORDS, "each (partition, offset) once");
     assert_eq!(rows(&tables.quarantine.read_all().await.unwrap()), expected.invalid);
-    let ids = silver_ids(&tables.silver.read_all().await.unwrap());
+    let ids = silver_ids(&tables.silver[0].read_all().await.unwrap());
     assert_eq!(ids.len(), expected.silver_rows());
     assert_eq!(unique(&ids), ids.len(), "one row per id");
 }

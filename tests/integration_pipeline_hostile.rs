@@ -18,7 +18,6 @@ use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use weir::cli::demo;
 use weir::config::{self, TableFormat};
-use weir::decode::SilverDecoder;
 use weir::pipeline::{PipelineRunner, Tables};
 use weir::plugin::PluginEngine;
 use weir::source::{PartitionBatch, SourceRecord};
@@ -93,8 +92,7 @@ async fn a_record_flat_mapped_to_a_million_unfit_outputs_is_quarantined_once_in_
     println!("one record flat-mapped to 1,000,000 unfit outputs, quarantined in {elapsed:?}");
     assert!(elapsed < Duration::from_secs(30), "{elapsed:?}");
 
-    let decoder = SilverDecoder::new(&pipeline.tables.silver.columns);
-    let tables = Tables::open(&pipeline, &decoder).await.unwrap();
+    let tables = Tables::open(&pipeline).await.unwrap();
     let quarantine = tables.quarantine.read(TableFormat::Delta).await.unwrap();
     assert_eq!(rows(&quarantine), 1, "one row for the record, not one per output");
     let reason = quarantine[0]
@@ -106,7 +104,7 @@ async fn a_record_flat_mapped_to_a_million_unfit_outputs_is_quarantined_once_in_
         reason.contains("(and 999999 more of this record's outputs)"),
         "{reason}"
     );
-    assert_eq!(rows(&tables.silver.read(TableFormat::Delta).await.unwrap()), 0);
+    assert_eq!(rows(&tables.silver[0].read(TableFormat::Delta).await.unwrap()), 0);
     assert_eq!(rows(&tables.bronze.read(TableFormat::Delta).await.unwrap()), 1);
 }
 

@@ -16,7 +16,6 @@ use rdkafka::message::{BorrowedHeaders, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use weir::cli::demo;
 use weir::config::{self, TableFormat};
-use weir::decode::SilverDecoder;
 use weir::pipeline::Tables;
 
 const GOOD: usize = 300;
@@ -124,7 +123,6 @@ async fn poison_records_land_in_bronze_and_quarantine_and_never_stop_the_pipelin
     ]
     .into();
     let pipeline = config::load(&pipelines.join("posts/pipeline.toml"), &config::from_map(&vars)).unwrap();
-    let decoder = SilverDecoder::new(&pipeline.tables.silver.columns);
     let started = Instant::now();
     loop {
         if let Some(status) = host.try_wait().unwrap() {
@@ -133,7 +131,7 @@ async fn poison_records_land_in_bronze_and_quarantine_and_never_stop_the_pipelin
                 std::fs::read_to_string(&log).unwrap()
             );
         }
-        if let Ok(mut tables) = Tables::open(&pipeline, &decoder).await
+        if let Ok(mut tables) = Tables::open(&pipeline).await
             && tables_reached(&mut tables, "posts", 1, (good + poison) as i64).await
         {
             let mut complete = true;
@@ -154,7 +152,7 @@ async fn poison_records_land_in_bronze_and_quarantine_and_never_stop_the_pipelin
     sigterm(&mut host);
     assert!(host.wait().unwrap().success(), "weir stopped cleanly");
 
-    let tables = Tables::open(&pipeline, &decoder).await.unwrap();
+    let tables = Tables::open(&pipeline).await.unwrap();
     for format in [TableFormat::Delta, TableFormat::Iceberg] {
         let bronze = tables.bronze.read(format).await.unwrap();
         assert_eq!(
@@ -189,7 +187,7 @@ async fn poison_records_land_in_bronze_and_quarantine_and_never_stop_the_pipelin
         assert_eq!(not_utf8, bad_names, "{format:?} quarantine: {reasons:?}");
         assert_eq!(no_value, poison, "{format:?} quarantine: {reasons:?}");
         assert_eq!(reasons.len(), bad_names + poison, "{format:?} quarantine: {reasons:?}");
-        let ids = silver_ids(&tables.silver.read(format).await.unwrap());
+        let ids = silver_ids(&tables.silver[0].read(format).await.unwrap());
         assert_eq!(ids.len(), good - bad_names, "{format:?} silver: the good posts");
         for i in (0..GOOD).filter(|i| i % 50 == 27 || i % 50 == 17) {
             let (key, _, _) = demo::post(i * 25 + 1);

@@ -18,7 +18,6 @@ use common::services::{S3_ACCESS_KEY, S3_SECRET_KEY, SeaweedFs, Tansu};
 use common::weir_run::WeirRun;
 use weir::cli::demo;
 use weir::config;
-use weir::decode::SilverDecoder;
 use weir::pipeline::Tables;
 
 /// The Iceberg tables' SQLite catalog (the tables themselves are on S3).
@@ -63,20 +62,19 @@ async fn medallion_tables_on_s3_hold_exactly_the_expected_rows() {
     pipeline.tables.s3.access_key_id = Some(S3_ACCESS_KEY.into());
     pipeline.tables.s3.secret_access_key = Some(S3_SECRET_KEY.into());
     pipeline.tables.s3.region = Some("us-east-1".into());
-    let decoder = SilverDecoder::new(&pipeline.tables.silver.columns);
 
     let n = 4_000;
     demo::produce_to(&tansu.brokers(), "posts", 0..n).unwrap();
     let expected = demo::dataset(n);
     let mut host = weir_run(&pipelines, &tansu, &s3, "s3-first", &work.path().join("cache"));
-    wait_for_rows(&pipeline, &decoder, n, expected.silver_rows()).await;
+    wait_for_rows(&pipeline, n, expected.silver_rows()).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     sigterm(&mut host);
 
-    let tables = Tables::open(&pipeline, &decoder).await.unwrap();
+    let tables = Tables::open(&pipeline).await.unwrap();
     let bronze = tables.bronze.read_all().await.unwrap();
     let quarantine = tables.quarantine.read_all().await.unwrap();
-    let silver = tables.silver.read_all().await.unwrap();
+    let silver = tables.silver[0].read_all().await.unwrap();
     assert_eq!(rows(&bronze), n, "bronze holds all N");
     let origins = origins(&bronze);
     assert_eq!(unique(&origins), n, "each (partition, offset) once");
@@ -106,11 +104,11 @@ async fn medallion_tables_on_s3_hold_exactly_the_expected_rows() {
     demo::produce_to(&tansu.brokers(), "posts", n..n + 1_000).unwrap();
     let more = demo::dataset(n + 1_000);
     let mut host = weir_run(&pipelines, &tansu, &s3, "s3-second", &work.path().join("cache"));
-    wait_for_rows(&pipeline, &decoder, n + 1_000, more.silver_rows()).await;
+    wait_for_rows(&pipeline, n + 1_000, more.silver_rows()).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     sigterm(&mut host);
-    let tables = Tables::open(&pipeline, &decoder).await.unwrap();
+    let tables = Tables::open(&pipeline).await.unwrap();
     assert_eq!(rows(&tables.bronze.read_all().await.unwrap()), n + 1_000);
     assert_eq!(rows(&tables.quarantine.read_all().await.unwrap()), more.invalid);
-    assert_eq!(rows(&tables.silver.read_all().await.unwrap()), more.silver_rows());
+    assert_eq!(rows(&tables.silver[0].read_all().await.unwrap()), more.silver_rows());
 }

@@ -17,7 +17,6 @@ use common::services::{S3_ACCESS_KEY, S3_SECRET_KEY, SeaweedFs, Tansu};
 use common::weir_run::WeirRun;
 use weir::cli::demo;
 use weir::config::{self, Pipeline};
-use weir::decode::SilverDecoder;
 
 const NEW_COLUMN: &str = "selftext";
 
@@ -83,9 +82,8 @@ impl Setup {
     /// Runs the pipeline until the tables hold the first `n` posts, then stops it with SIGTERM.
     async fn run_to(&self, pipelines: &Path, n: usize) {
         let pipeline = self.pipeline(&pipelines.join("posts"));
-        let decoder = SilverDecoder::new(&pipeline.tables.silver.columns);
         let mut host = self.run(pipelines);
-        wait_for_rows(&pipeline, &decoder, n, demo::dataset(n).silver_rows()).await;
+        wait_for_rows(&pipeline, n, demo::dataset(n).silver_rows()).await;
         tokio::time::sleep(Duration::from_secs(1)).await;
         sigterm(&mut host);
     }
@@ -96,8 +94,7 @@ impl Setup {
 async fn gold_as_written(pipeline: &Pipeline) -> Vec<serde_json::Value> {
     use arrow::array::AsArray;
     use arrow::datatypes::{Float64Type, Int64Type, TimestampMicrosecondType};
-    let decoder = SilverDecoder::new(&pipeline.tables.silver.columns);
-    let tables = weir::pipeline::Tables::open(pipeline, &decoder).await.unwrap();
+    let tables = weir::pipeline::Tables::open(pipeline).await.unwrap();
     let mut rows = Vec::new();
     for batch in tables.gold[0].read(config::TableFormat::Delta).await.unwrap() {
         let subreddit = batch.column_by_name("subreddit").unwrap().as_string::<i32>();

@@ -30,7 +30,6 @@ use common::registry::Registry;
 use common::services::Tansu;
 use common::weir_run::WeirRun;
 use weir::config::{self, Pipeline, TableFormat};
-use weir::decode::SilverDecoder;
 use weir::pipeline::Tables;
 
 const TOPIC: &str = "orders";
@@ -97,7 +96,7 @@ const AVRO: Encoding = Encoding {
     // while running.
     columns: r#"columns = [{ name = "id", type = "string", nullable = false }]
 
-[tables.silver.from_registry]
+[tables.silver[0].from_registry]
 "#,
     body_error: "the body does not match its schema",
     // No stages: silver reads the Avro bodies straight into its columns (`DirectSilver`), and
@@ -162,10 +161,10 @@ fn wait_for_log(log: &Path, line: &str, limit: Duration) -> bool {
     true
 }
 
-async fn wait_until(pipeline: &Pipeline, decoder: &SilverDecoder, what: &str, done: impl AsyncFn(&mut Tables) -> bool) {
+async fn wait_until(pipeline: &Pipeline, what: &str, done: impl AsyncFn(&mut Tables) -> bool) {
     let started = Instant::now();
     loop {
-        if let Ok(mut tables) = Tables::open(pipeline, decoder).await
+        if let Ok(mut tables) = Tables::open(pipeline).await
             && done(&mut tables).await
         {
             return;
@@ -225,20 +224,19 @@ async fn two_versions_and_an_outage(encoding: &Encoding) {
     let silver_as_now = async || {
         let mut pipeline = config::load(&file, &config::from_map(&vars)).unwrap();
         weir::pipeline::take_from_registry(&mut pipeline).await.unwrap();
-        let decoder = SilverDecoder::new(&pipeline.tables.silver.columns);
-        (pipeline, decoder)
+        pipeline
     };
 
     let v1 = produce(encoding, &tansu, &registry, 1, &work.path().join("v1.json"));
-    let (pipeline, decoder) = silver_as_now().await;
+    let pipeline = silver_as_now().await;
     let log = work.path().join("weir.log");
     let mut host = WeirRun::new(&pipelines, &tansu.brokers())
         .lake(&lake, &work.path().join("cache"))
         .env("REGISTRY_URL", registry.url())
         .log_to(&log)
         .spawn();
-    wait_until(&pipeline, &decoder, "v1 in silver", async |t| {
-        rows(&t.silver.read_all().await.unwrap()) > 0
+    wait_until(&pipeline, "v1 in silver", async |t| {
+        rows(&t.silver[0].read_all().await.unwrap()) > 0
     })
     .await;
 
@@ -255,8 +253,8 @@ async fn two_versions_and_an_outage(encoding: &Encoding) {
         let added = wait_for_log(&log, "silver columns added from a new schema", Duration::from_secs(300));
         assert!(added, "Weir said it added v2's columns to silver");
     }
-    let (pipeline, decoder) = silver_as_now().await;
-    wait_until(&pipeline, &decoder, "every table at the end of the topic", async |t| {
+    let pipeline = silver_as_now().await;
+    wait_until(&pipeline, "every table at the end of the topic", async |t| {
         tables_reached(t, TOPIC, PARTITIONS, TOTAL as i64).await
     })
     .await;
@@ -267,15 +265,19 @@ async fn two_versions_and_an_outage(encoding: &Encoding) {
     let (id1, id2) = (ids(&v1), ids(&v2));
     assert_ne!(id1, id2, "two schema versions, two ids");
     let id3 = registry.ids("orders-value")[2];
-    let declared: Vec<&str> = pipeline.tables.silver.columns.iter().map(|c| c.name.as_str()).collect();
+    let declared: Vec<&str> = pipeline.tables.silver[0]
+        .columns
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
     for column in ["id", "user", "qty", "at", "note", "price", "ship"] {
         assert!(declared.contains(&column), "silver has `{column}`: {declared:?}");
     }
-    let tables = Tables::open(&pipeline, &decoder).await.unwrap();
+    let tables = Tables::open(&pipeline).await.unwrap();
     for format in [TableFormat::Delta, TableFormat::Iceberg] {
         check_bronze(&tables.bronze.read(format).await.unwrap(), format, [id1, id2, id3]);
         check_quarantine(&tables.quarantine.read(format).await.unwrap(), format, id2, encoding);
-        let silver = tables.silver.read(format).await.unwrap();
+        let silver = tables.silver[0].read(format).await.unwrap();
         let mut want: Vec<String> = [&v1, &v2]
             .iter()
             .flat_map(|v| v["records"].as_object().unwrap().keys().cloned())
@@ -469,23 +471,26 @@ async fn the_avro_example_pipeline_takes_generated_avro_posts_with_the_posts_plu
     .map(|(k, v)| (k.to_string(), v))
     .collect();
     let pipeline = config::load(&pipelines.join("posts-avro/pipeline.toml"), &config::from_map(&vars)).unwrap();
-    let decoder = SilverDecoder::new(&pipeline.tables.silver.columns);
     let mut host = WeirRun::new(&pipelines, &tansu.brokers())
         .lake(&lake, &work.path().join("cache"))
         .env("SCHEMA_REGISTRY_URL", registry.url())
         .spawn();
-    wait_until(&pipeline, &decoder, "every table at the end of the topic", async |t| {
+    wait_until(&pipeline, "every table at the end of the topic", async |t| {
         tables_reached(t, "posts-avro", PARTITIONS, POSTS as i64).await
     })
     .await;
     sigterm(&mut host);
 
     let expected = weir::cli::demo::dataset(POSTS);
-    let tables = Tables::open(&pipeline, &decoder).await.unwrap();
+    let tables = Tables::open(&pipeline).await.unwrap();
     for format in [TableFormat::Delta, TableFormat::Iceberg] {
         let layer = async |m: &weir::tables::Medallion| rows(&m.read(format).await.unwrap());
         assert_eq!(layer(&tables.bronze).await, POSTS, "{format:?} bronze");
-        assert_eq!(layer(&tables.silver).await, expected.silver_rows(), "{format:?} silver");
+        assert_eq!(
+            layer(&tables.silver[0]).await,
+            expected.silver_rows(),
+            "{format:?} silver"
+        );
         assert_eq!(
             layer(&tables.quarantine).await,
             expected.invalid,

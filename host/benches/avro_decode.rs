@@ -66,16 +66,15 @@ fn pipeline(dir: &Path, format: ValueFormat, stages: bool, registry: &str) -> Pi
         // timestamp `createdUtc` (normalize renames it); declare what both encodings hold.
         p.stages.clear();
         p.gold.clear();
-        for column in &mut p.tables.silver.columns {
+        for column in &mut p.tables.silver[0].columns {
             if column.name == "created_utc" {
                 column.name = "createdUtc".into();
             }
         }
-        p.tables
-            .silver
+        p.tables.silver[0]
             .columns
             .retain(|c| !c.name.starts_with('_') && c.name != "dedup_key");
-        p.tables.silver.partition_by = None;
+        p.tables.silver[0].partition_by = None;
     }
     p.tables.format = vec![TableFormat::Delta];
     p.workers = 1;
@@ -225,7 +224,7 @@ async fn main() {
             let slot = decode.entry(name).or_default();
             *slot = slot.max(rate);
             if format == ValueFormat::Avro {
-                let silver = SilverDecoder::new(&p.tables.silver.columns);
+                let silver = SilverDecoder::new(&p.tables.silver[0].columns);
                 let rate = direct_only(&silver, &decoder, input);
                 println!("round {round}: avro straight to silver rows {rate:>10.0} records/s");
                 let slot = decode.entry("direct").or_default();

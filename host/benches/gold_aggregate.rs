@@ -36,6 +36,7 @@ fn gold() -> Gold {
         plugin: plugin(),
         config: r#"{"group_by":"user","field":"amount"}"#.into(),
         limits: Limits::default(),
+        silver: 0,
         event_time: "ts".into(),
         window: WindowSpec {
             size_us: DAY_US,

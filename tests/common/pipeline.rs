@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::{Int32Type, Int64Type};
 use weir::config::Pipeline;
-use weir::decode::SilverDecoder;
 use weir::pipeline::Tables;
 
 /// Copies pipelines/posts into `dir/posts`, applying each (from, to) text edit to its
@@ -97,12 +96,12 @@ pub fn silver_ids(batches: &[RecordBatch]) -> Vec<String> {
 }
 
 /// Waits until bronze and silver hold at least `bronze` and `silver` rows.
-pub async fn wait_for_rows(pipeline: &Pipeline, decoder: &SilverDecoder, bronze: usize, silver: usize) {
+pub async fn wait_for_rows(pipeline: &Pipeline, bronze: usize, silver: usize) {
     let started = Instant::now();
     loop {
-        if let Ok(tables) = Tables::open(pipeline, decoder).await {
+        if let Ok(tables) = Tables::open(pipeline).await {
             let b = rows(&tables.bronze.read_all().await.unwrap());
-            let s = rows(&tables.silver.read_all().await.unwrap());
+            let s = rows(&tables.silver[0].read_all().await.unwrap());
             if b >= bronze && s >= silver {
                 return;
             }
@@ -238,7 +237,7 @@ pub async fn assert_gold_matches_silver(tables: &Tables, format: weir::config::T
     const DAY_US: i64 = 86_400_000_000;
     const HOUR_US: i64 = 3_600_000_000;
 
-    let silver = tables.silver.read(format).await.unwrap();
+    let silver = tables.silver[0].read(format).await.unwrap();
     let gold = tables.gold[0].read(format).await.unwrap();
     let mut sums: BTreeMap<(String, i64), (i64, i64)> = BTreeMap::new();
     let mut newest: HashMap<i32, i64> = HashMap::new();

@@ -33,7 +33,7 @@ pub fn rate(pipeline: &Pipeline, posts: &[(String, String)], dir: &Path) -> (f64
     };
     let normalize = weir_normalize::Normalize::init(config("normalize")).unwrap();
     let validate = weir_validate::Validate::init(config("validate")).unwrap();
-    let decoder = SilverDecoder::new(&pipeline.tables.silver.columns);
+    let decoder = SilverDecoder::new(&pipeline.tables.silver[0].columns);
     let text = |name: &str| Field::new(name, DataType::Utf8, true);
     let offset = Field::new("_kafka_offset", DataType::Int64, false);
     let bronze_schema = Arc::new(Schema::new(vec![text("key"), text("value"), offset.clone()]));

@@ -26,11 +26,12 @@ pub fn run(root: &Path, out: &mut dyn std::io::Write) -> anyhow::Result<usize> {
             Ok(pipeline) => {
                 writeln!(
                     out,
-                    "ok: {} ({}): {} stages, topic {}, tables at {}",
+                    "ok: {} ({}): {} stages, {}{}, tables at {}",
                     pipeline.name,
                     file.display(),
                     pipeline.stages.len(),
-                    pipeline.source.topic,
+                    pipeline.source.subscription(),
+                    silver_tables(&pipeline),
                     pipeline.tables.location
                 )?;
                 checked.push(pipeline);
@@ -49,4 +50,14 @@ pub fn run(root: &Path, out: &mut dyn std::io::Write) -> anyhow::Result<usize> {
 fn check_plugins(engine: &PluginEngine, pipeline: Pipeline) -> anyhow::Result<Pipeline> {
     PipelineRunner::start_stages(&pipeline, engine).map_err(|e| anyhow::anyhow!("{}: {e}", pipeline.file.display()))?;
     Ok(pipeline)
+}
+
+/// `, silver tables orders, views` when there are several; nothing for one.
+fn silver_tables(pipeline: &crate::config::Pipeline) -> String {
+    let silver = &pipeline.tables.silver;
+    if silver.len() < 2 {
+        return String::new();
+    }
+    let names: Vec<String> = silver.iter().map(|s| s.table()).collect();
+    format!(", silver tables {}", names.join(", "))
 }

@@ -81,9 +81,8 @@ pub async fn run(
         stats.records_in
     );
 
-    let decoder = crate::decode::SilverDecoder::new(&pipeline.tables.silver.columns);
-    let tables = Tables::open(&pipeline, &decoder).await?;
-    let silver = tables.silver.read_all().await?;
+    let tables = Tables::open(&pipeline).await?;
+    let silver = tables.silver[0].read_all().await?;
     let quarantine = tables.quarantine.read_all().await?;
     writeln!(out, "\nTables under {}:", target.display())?;
     writeln!(out, "  {:<11} {:>7} {:>9}", "", "delta", "iceberg")?;
@@ -93,7 +92,7 @@ pub async fn run(
             format!("every record as landed; produced {}", expected.records),
         ),
         (
-            &tables.silver,
+            &tables.silver[0],
             format!("valid, one per id; expected {}", expected.silver_rows()),
         ),
         (
@@ -173,7 +172,7 @@ pub async fn run(
         "  Delta (Python deltalake):  deltalake.DeltaTable(\"{}\").to_pandas()",
         target.join("silver").display()
     )?;
-    if let Some(iceberg) = tables.silver.iceberg() {
+    if let Some(iceberg) = tables.silver[0].iceberg() {
         writeln!(
             out,
             "  Iceberg (pyiceberg):       SqlCatalog(\"{}\", uri=\"sqlite:///{}\").load_table(\"{}.silver\").scan().to_pandas()",

@@ -7,7 +7,6 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::config::{self, TableFormat};
-use crate::decode::SilverDecoder;
 use crate::pipeline::Tables;
 use crate::tables::table::Upkeep;
 
@@ -15,8 +14,7 @@ use crate::tables::table::Upkeep;
 pub async fn run(root: &Path, policy: Upkeep, out: &mut dyn Write) -> anyhow::Result<()> {
     for file in config::discover(root)? {
         let pipeline = config::load(&file, &config::from_env)?;
-        let decoder = SilverDecoder::new(&pipeline.tables.silver.columns);
-        let mut tables = Tables::open(&pipeline, &decoder).await?;
+        let mut tables = Tables::open(&pipeline).await?;
         for (_, table) in tables.in_commit_order() {
             let report = table.maintain(&policy).await?;
             let done = match table.format() {

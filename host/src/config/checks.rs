@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::error::ConfigError;
 use super::model::{
-    ColumnType, CommitPolicy, PartitionTransform, PipelineFile, QuarantineConfig, SilverConfig, SourceConfig,
+    ColumnType, CommitPolicy, PartitionTransform, PipelineFile, QuarantineConfig, SilverTables, SourceConfig,
     TableFormat, TablesConfig, ValueFormat,
 };
 use super::pipeline::Stage;
@@ -39,13 +39,9 @@ pub fn check_name(file: &PipelineFile, dir: &Path, invalid: Invalid<'_>) -> Resu
     Ok(name)
 }
 
-/// Brokers, topic and group given; a batch size in range.
+/// Brokers, topics and group given; a batch size in range.
 pub fn check_source(source: &SourceConfig, invalid: Invalid<'_>) -> Result<(), ConfigError> {
-    for (key, value) in [
-        ("brokers", &source.brokers),
-        ("topic", &source.topic),
-        ("group", &source.group),
-    ] {
+    for (key, value) in [("brokers", &source.brokers), ("group", &source.group)] {
         if value.trim().is_empty() {
             return Err(invalid(
                 &format!("source.{key}"),
@@ -54,6 +50,7 @@ pub fn check_source(source: &SourceConfig, invalid: Invalid<'_>) -> Result<(), C
             ));
         }
     }
+    check_topics(source, invalid)?;
     if !(1..=MAX_BATCH_RECORDS).contains(&source.batch_records) {
         return Err(invalid(
             "source.batch_records",
@@ -65,6 +62,60 @@ pub fn check_source(source: &SourceConfig, invalid: Invalid<'_>) -> Result<(), C
         ));
     }
     check_registry(source, invalid)
+}
+
+/// Exactly one of `topic`, `topics` and `topic_pattern`; legal, distinct names; a pattern that
+/// compiles.
+fn check_topics(source: &SourceConfig, invalid: Invalid<'_>) -> Result<(), ConfigError> {
+    let given = [
+        source.topic.is_some(),
+        !source.topics.is_empty(),
+        source.topic_pattern.is_some(),
+    ];
+    if given.iter().filter(|g| **g).count() != 1 {
+        let message = "give exactly one of `topic`, `topics` and `topic_pattern`".into();
+        return Err(invalid("source", "[source]", message));
+    }
+    if let Some(topic) = &source.topic {
+        return legal_topic(topic).map_err(|m| invalid("source.topic", "topic", m));
+    }
+    if let Some(pattern) = &source.topic_pattern {
+        if pattern.is_empty() {
+            return Err(invalid(
+                "source.topic_pattern",
+                "topic_pattern",
+                "must not be empty".into(),
+            ));
+        }
+        return match regex::Regex::new(&format!("^(?:{pattern})$")) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(invalid(
+                "source.topic_pattern",
+                "topic_pattern",
+                format!("not a regular expression: {e}"),
+            )),
+        };
+    }
+    let mut seen = HashSet::new();
+    for (i, topic) in source.topics.iter().enumerate() {
+        let key = format!("source.topics[{i}]");
+        legal_topic(topic).map_err(|m| invalid(&key, "topics", m))?;
+        if !seen.insert(topic) {
+            return Err(invalid(&key, "topics", format!("`{topic}` is listed twice")));
+        }
+    }
+    Ok(())
+}
+
+/// A legal Kafka topic name: 1 to 249 of `a-z A-Z 0-9 . _ -`, not `.` or `..`.
+pub fn legal_topic(topic: &str) -> Result<(), String> {
+    let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if topic.is_empty() || topic.len() > 249 || !topic.chars().all(legal) || topic == "." || topic == ".." {
+        return Err(format!(
+            "`{topic}` is not a Kafka topic name (1 to 249 of a-z A-Z 0-9 . _ -)"
+        ));
+    }
+    Ok(())
 }
 
 /// An Avro source has a registry with an http(s) URL; basic auth has both halves, and is not
@@ -152,8 +203,9 @@ pub fn check_tables(tables: &TablesConfig, invalid: Invalid<'_>) -> Result<(), C
             "must list each format once, at least one".into(),
         ));
     }
-    check_silver(&tables.silver, invalid)?;
-    if formats.contains(&TableFormat::Iceberg)
+    check_silver_tables(&tables.silver, invalid)?;
+    let iceberg = |f: &[TableFormat]| f.contains(&TableFormat::Iceberg);
+    if (iceberg(&tables.format) || tables.silver.iter().any(|t| t.format.as_deref().is_some_and(iceberg)))
         && tables.location.starts_with("s3://")
         && tables.iceberg.uri.as_deref().is_none_or(str::is_empty)
     {
@@ -166,15 +218,122 @@ pub fn check_tables(tables: &TablesConfig, invalid: Invalid<'_>) -> Result<(), C
     Ok(())
 }
 
+/// Each silver table on its own (`check_silver`), then together: with several, each is named
+/// (uniquely) and has a route or is the default, and no route is one an earlier table takes.
+fn check_silver_tables(tables: &SilverTables, invalid: Invalid<'_>) -> Result<(), ConfigError> {
+    if tables.is_empty() {
+        return Err(invalid(
+            "tables.silver",
+            "silver",
+            "declare at least one silver table".into(),
+        ));
+    }
+    for i in 0..tables.len() {
+        check_silver(tables, i, invalid)?;
+    }
+    let mut names = HashSet::new();
+    let mut defaults = 0;
+    for (i, table) in tables.iter().enumerate() {
+        let key = |field: &str| tables.key(i, field);
+        match &table.name {
+            Some(name)
+                if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') =>
+            {
+                let message = format!("`{name}` must be letters, digits, `-` or `_`");
+                return Err(invalid(&key("name"), "name", message));
+            }
+            Some(name) if !names.insert(name.as_str()) => {
+                return Err(invalid(
+                    &key("name"),
+                    "name",
+                    format!("two silver tables are named `{name}`"),
+                ));
+            }
+            None if tables.len() > 1 => {
+                let message = "there are several silver tables: give each a `name`".into();
+                return Err(invalid(&format!("tables.silver[{i}]"), "[[tables.silver]]", message));
+            }
+            _ => {}
+        }
+        defaults += usize::from(table.default);
+        if table.default && defaults > 1 {
+            return Err(invalid(
+                &key("default"),
+                "default",
+                "only one silver table may be the default".into(),
+            ));
+        }
+        if table.default && table.route.is_some() {
+            let message = "a table takes its `route` or is the `default`, not both".into();
+            return Err(invalid(&key("route"), "route", message));
+        }
+        if tables.len() > 1 && !table.default && table.route.is_none() {
+            let message = "there are several silver tables: give this one a `route` or `default = true`".into();
+            return Err(invalid(&key("name"), "name", message));
+        }
+        check_route(tables, i, invalid)?;
+    }
+    Ok(())
+}
+
+/// A route names a field and at least one value; it is not one an earlier table takes (the
+/// first match wins, so this table would never get it); and its table does not declare the
+/// field with a type a string cannot have (every record it takes would fail silver).
+fn check_route(tables: &SilverTables, i: usize, invalid: Invalid<'_>) -> Result<(), ConfigError> {
+    let Some(route) = &tables[i].route else {
+        return Ok(());
+    };
+    let key = tables.key(i, "route");
+    if route.field.is_empty() || route.equals.0.is_empty() || route.equals.0.iter().any(String::is_empty) {
+        let message = "give the `field` and at least one value in `equals`, none empty".into();
+        return Err(invalid(&key, "route", message));
+    }
+    for (e, earlier) in tables[..i].iter().enumerate() {
+        let Some(first) = earlier.route.as_ref().filter(|r| r.field == route.field) else {
+            continue;
+        };
+        if let Some(value) = route.equals.0.iter().find(|v| first.equals.0.contains(v)) {
+            let message = format!(
+                "no record reaches this table with `{}` = \"{value}\": {} (`{}`) takes it first",
+                route.field,
+                earlier.table(),
+                tables.key(e, "route")
+            );
+            return Err(invalid(&key, "route", message));
+        }
+    }
+    let declared = tables[i].columns.iter().find(|c| c.name == route.field);
+    if let Some(column) = declared.filter(|c| !matches!(c.ty, ColumnType::String)) {
+        let message = format!(
+            "routes on `{}`, a string, but declares it `{}`: every record it takes would fail silver",
+            route.field, column.ty
+        );
+        return Err(invalid(&key, "route", message));
+    }
+    Ok(())
+}
+
 /// Silver's columns declared once, its key columns declared and not nullable, its partition
-/// column declared (and a timestamp, for `day` and `hour`).
-fn check_silver(silver: &SilverConfig, invalid: Invalid<'_>) -> Result<(), ConfigError> {
+/// column declared (and a timestamp, for `day` and `hour`), its formats each listed once.
+fn check_silver(tables: &SilverTables, i: usize, invalid: Invalid<'_>) -> Result<(), ConfigError> {
+    let silver = &tables[i];
+    let name = |field: &str| tables.key(i, field);
+    if let Some(format) = &silver.format {
+        let formats: HashSet<_> = format.iter().collect();
+        if format.is_empty() || formats.len() != format.len() {
+            return Err(invalid(
+                &name("format"),
+                "format",
+                "must list each format once, at least one".into(),
+            ));
+        }
+    }
     let mut columns = HashSet::new();
     for column in &silver.columns {
         if !columns.insert(column.name.as_str()) {
             let needle = format!("\"{}\"", column.name);
             return Err(invalid(
-                "tables.silver.columns",
+                &name("columns"),
                 &needle,
                 format!("column `{}` is declared twice", column.name),
             ));
@@ -182,36 +341,32 @@ fn check_silver(silver: &SilverConfig, invalid: Invalid<'_>) -> Result<(), Confi
         if column.unit.is_some() && !has_epoch(&column.ty) {
             let needle = format!("\"{}\"", column.name);
             let message = format!("`unit` applies to timestamp and date columns, not `{}`", column.ty);
-            return Err(invalid("tables.silver.columns", &needle, message));
+            return Err(invalid(&name("columns"), &needle, message));
         }
     }
     if silver.columns.is_empty() {
         return Err(invalid(
-            "tables.silver.columns",
+            &name("columns"),
             "columns",
             "declare at least one column".into(),
         ));
     }
     if silver.key.is_empty() {
-        return Err(invalid(
-            "tables.silver.key",
-            "key",
-            "name at least one key column".into(),
-        ));
+        return Err(invalid(&name("key"), "key", "name at least one key column".into()));
     }
     for key in &silver.key {
         match silver.columns.iter().find(|c| &c.name == key) {
             None => {
                 let message = format!("`{key}` is not a declared column");
-                return Err(invalid("tables.silver.key", &format!("\"{key}\""), message));
+                return Err(invalid(&name("key"), &format!("\"{key}\""), message));
             }
             Some(c) if c.nullable => {
                 let message = format!("key column `{key}` must be declared with `nullable = false`");
-                return Err(invalid("tables.silver.key", &format!("\"{key}\""), message));
+                return Err(invalid(&name("key"), &format!("\"{key}\""), message));
             }
             Some(c) if c.ty.is_nested() => {
                 let message = format!("key column `{key}` must have a primitive type, not `{}`", c.ty);
-                return Err(invalid("tables.silver.key", &format!("\"{key}\""), message));
+                return Err(invalid(&name("key"), &format!("\"{key}\""), message));
             }
             Some(_) => {}
         }
@@ -221,7 +376,7 @@ fn check_silver(silver: &SilverConfig, invalid: Invalid<'_>) -> Result<(), Confi
         match silver.columns.iter().find(|c| c.name == partition.column) {
             None => {
                 let message = format!("`{}` is not a declared column", partition.column);
-                return Err(invalid("tables.silver.partition_by.column", &needle, message));
+                return Err(invalid(&name("partition_by.column"), &needle, message));
             }
             Some(c) if partition.transform != PartitionTransform::Identity && !c.ty.is_timestamp() => {
                 let message = format!(
@@ -229,7 +384,7 @@ fn check_silver(silver: &SilverConfig, invalid: Invalid<'_>) -> Result<(), Confi
                     partition.transform.name(),
                     partition.column
                 );
-                return Err(invalid("tables.silver.partition_by.transform", &needle, message));
+                return Err(invalid(&name("partition_by.transform"), &needle, message));
             }
             Some(_) => {}
         }
@@ -240,12 +395,40 @@ fn check_silver(silver: &SilverConfig, invalid: Invalid<'_>) -> Result<(), Confi
 /// Silver's registry columns need a source that reads schemas from a registry.
 pub fn check_from_registry(
     source: &SourceConfig,
-    silver: &SilverConfig,
+    tables: &SilverTables,
     invalid: Invalid<'_>,
 ) -> Result<(), ConfigError> {
+    let listed = tables
+        .iter()
+        .position(|t| t.from_registry.is_some())
+        .filter(|_| tables.len() > 1);
+    if let Some(i) = listed {
+        let message = "takes columns from the Schema Registry: only a pipeline's one silver table may";
+        return Err(invalid(
+            &tables.key(i, "from_registry"),
+            "from_registry",
+            message.into(),
+        ));
+    }
+    let Some(silver) = tables.first() else {
+        return Ok(());
+    };
     if silver.from_registry.is_some() && source.format == ValueFormat::Json {
         let message = "takes columns from the Schema Registry: the source's `format` must be \"avro\" or \"protobuf\"";
-        return Err(invalid("tables.silver.from_registry", "from_registry", message.into()));
+        return Err(invalid(
+            &tables.key(0, "from_registry"),
+            "from_registry",
+            message.into(),
+        ));
+    }
+    let subject_given = silver.from_registry.as_ref().is_some_and(|f| f.subject.is_some());
+    if silver.from_registry.is_some() && !subject_given && source.single_topic().is_none() {
+        let message = "reads several topics: name the `subject` whose schema gives the columns";
+        return Err(invalid(
+            &tables.key(0, "from_registry"),
+            "from_registry",
+            message.into(),
+        ));
     }
     Ok(())
 }
@@ -300,14 +483,10 @@ pub fn check_quarantine(
     let Some(topic) = &quarantine.topic else {
         return Ok(());
     };
-    let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
-    if topic.is_empty() || topic.len() > 249 || !topic.chars().all(legal) || topic == "." || topic == ".." {
-        let message = format!("`{topic}` is not a Kafka topic name (1 to 249 of a-z A-Z 0-9 . _ -)");
-        return Err(invalid("quarantine.topic", "topic", message));
-    }
+    legal_topic(topic).map_err(|m| invalid("quarantine.topic", "topic", m))?;
     let same_cluster = quarantine.brokers.as_ref().is_none_or(|b| b == &source.brokers);
-    if same_cluster && topic == &source.topic {
-        let message = "the dead-letter topic is the topic the pipeline reads: its records would come back".into();
+    if same_cluster && source.subscription().takes(topic) {
+        let message = "the dead-letter topic is one the pipeline reads: its records would come back".into();
         return Err(invalid("quarantine.topic", "topic", message));
     }
     if quarantine.brokers.as_ref().is_some_and(|b| b.trim().is_empty()) {

@@ -9,6 +9,31 @@ use super::error::ConfigError;
 use super::model::{GoldConfig, PipelineFile};
 use super::pipeline::{DEFAULT_MAX_AHEAD_US, GOLD_RESERVED, Gold, WindowSpec};
 
+/// The silver table `gold` reads: the one its `source` names, or the only one.
+fn gold_source(
+    file: &PipelineFile,
+    gold: &GoldConfig,
+    key: &dyn Fn(&str) -> String,
+    invalid: Invalid<'_>,
+) -> Result<usize, ConfigError> {
+    let silver = &file.tables.silver;
+    let names = || {
+        let names: Vec<&str> = silver.iter().map(|t| t.name.as_deref().unwrap_or("silver")).collect();
+        names.join(", ")
+    };
+    match &gold.source {
+        None if silver.len() == 1 => Ok(0),
+        None => {
+            let message = format!("there are several silver tables: name the one it reads ({})", names());
+            Err(invalid(&key("name"), &format!("\"{}\"", gold.name), message))
+        }
+        Some(source) => silver.position(source).ok_or_else(|| {
+            let message = format!("`{source}` is not a silver table (there are: {})", names());
+            invalid(&key("source"), "source", message)
+        }),
+    }
+}
+
 /// Checks the `[[gold]]` sections: names, plugin files, the event-time column, window lengths
 /// and the output columns.
 pub fn check_gold(
@@ -17,7 +42,6 @@ pub fn check_gold(
     stage_names: &HashSet<&str>,
     invalid: Invalid<'_>,
 ) -> Result<Vec<Gold>, ConfigError> {
-    let silver = &file.tables.silver;
     let mut names = HashSet::new();
     let mut checked = Vec::with_capacity(file.gold.len());
     for (i, gold) in file.gold.iter().enumerate() {
@@ -37,6 +61,8 @@ pub fn check_gold(
             return Err(invalid(&key("name"), &needle, message));
         }
         let (plugin, config) = check_plugin(dir, &gold.plugin, &gold.limits, &gold.config, &key, invalid)?;
+        let source = gold_source(file, gold, &key, invalid)?;
+        let silver = &file.tables.silver[source];
         let event_needle = format!("\"{}\"", gold.event_time);
         match silver.columns.iter().find(|c| c.name == gold.event_time) {
             Some(c) if c.ty.is_timestamp() => {}
@@ -45,7 +71,7 @@ pub fn check_gold(
                 return Err(invalid(&key("event_time"), &event_needle, message));
             }
             None => {
-                let message = format!("`{}` is not a declared silver column", gold.event_time);
+                let message = format!("`{}` is not a declared column of {}", gold.event_time, silver.table());
                 return Err(invalid(&key("event_time"), &event_needle, message));
             }
         }
@@ -78,6 +104,7 @@ pub fn check_gold(
             plugin,
             config,
             limits: gold.limits,
+            silver: source,
             event_time: gold.event_time.clone(),
             window: WindowSpec {
                 size_us,

@@ -14,6 +14,7 @@ mod gold_checks;
 mod load;
 mod model;
 mod pipeline;
+mod silver_tables;
 mod span;
 mod types;
 
@@ -24,9 +25,9 @@ pub use load::{check_unique_name, discover, load};
 pub(crate) use load::{parse as parse_toml, read_expanded};
 pub use model::{
     CatalogKind, ColumnConfig, ColumnType, CommitPolicy, EpochUnit, FromRegistry, GoldConfig, IcebergConfig,
-    MAX_DECIMAL_PRECISION, PartitionBy, PartitionTransform, PipelineFile, QuarantineConfig, S3Config,
-    SchemaRegistryConfig, SilverConfig, SourceConfig, StageConfig, StructField, TableFormat, TablesConfig, ValueFormat,
-    WindowConfig,
+    MAX_DECIMAL_PRECISION, PartitionBy, PartitionTransform, PipelineFile, QuarantineConfig, RouteConfig, S3Config,
+    SchemaRegistryConfig, SilverConfig, SilverTables, SourceConfig, StageConfig, StructField, Subscription,
+    TableFormat, TablesConfig, ValueFormat, WindowConfig,
 };
 pub use pipeline::{DEFAULT_MAX_AHEAD_US, GOLD_RESERVED, Gold, PIPELINE_FILE, Pipeline, Stage, WindowSpec};
 pub(crate) use span::line_of;

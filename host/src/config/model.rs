@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::silver_tables::{RouteConfig, SilverTables};
+
 pub use super::types::{ColumnType, EpochUnit, MAX_DECIMAL_PRECISION, StructField};
 
 use crate::plugin::{Limits, PluginKind};
@@ -68,6 +70,8 @@ pub struct GoldConfig {
     /// Sandbox limits of the plugin.
     #[serde(default)]
     pub limits: Limits,
+    /// The silver table it reads (its `name`); needed when there are several.
+    pub source: Option<String>,
     /// The declared silver column (a timestamp) that places a record in windows.
     pub event_time: String,
     /// `{ size = "1h" }` for tumbling windows, `{ size = "1h", slide = "15m" }` for hopping ones.
@@ -109,8 +113,16 @@ pub struct WindowConfig {
 pub struct SourceConfig {
     /// Bootstrap servers, `host:port[,host:port...]`.
     pub brokers: String,
-    /// The topic to read.
-    pub topic: String,
+    /// The topic to read; or `topics`, or `topic_pattern` (exactly one of the three).
+    #[serde(default)]
+    pub topic: Option<String>,
+    /// The topics to read, each record keeping its origin topic (`_kafka_topic`).
+    #[serde(default)]
+    pub topics: Vec<String>,
+    /// A regular expression a topic's whole name must match to be read. Topics created later
+    /// are taken at the consumer's next metadata refresh (`topic.metadata.refresh.interval.ms`).
+    #[serde(default)]
+    pub topic_pattern: Option<String>,
     /// The consumer group; hosts sharing it split the partitions.
     pub group: String,
     /// How record values are encoded.
@@ -130,6 +142,56 @@ pub struct SourceConfig {
     /// librdkafka properties passed through as they are (`security.protocol`, `sasl.*`, ...).
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
+}
+
+/// What a pipeline reads: named topics, or every topic whose name matches a pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subscription {
+    Topics(Vec<String>),
+    Pattern(String),
+}
+
+impl SourceConfig {
+    /// The topics or the pattern this source reads (`topic`, then `topics`, then the pattern).
+    pub fn subscription(&self) -> Subscription {
+        match (&self.topic, &self.topic_pattern) {
+            (Some(topic), _) => Subscription::Topics(vec![topic.clone()]),
+            (None, Some(pattern)) if self.topics.is_empty() => Subscription::Pattern(pattern.clone()),
+            _ => Subscription::Topics(self.topics.clone()),
+        }
+    }
+
+    /// The only topic this source reads, if it reads exactly one by name.
+    pub fn single_topic(&self) -> Option<&str> {
+        match (&self.topic, self.topics.as_slice(), &self.topic_pattern) {
+            (Some(topic), [], None) => Some(topic),
+            (None, [topic], None) => Some(topic),
+            _ => None,
+        }
+    }
+}
+
+impl Subscription {
+    /// True when `topic` is one this subscription reads.
+    pub fn takes(&self, topic: &str) -> bool {
+        match self {
+            Subscription::Topics(names) => names.iter().any(|n| n == topic),
+            Subscription::Pattern(pattern) => {
+                regex::Regex::new(&format!("^(?:{pattern})$")).is_ok_and(|re| re.is_match(topic))
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Subscription {
+    /// `topic posts`, `topics shop, web` or `topic pattern events\..*`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Subscription::Topics(names) if names.len() == 1 => write!(f, "topic {}", names[0]),
+            Subscription::Topics(names) => write!(f, "topics {}", names.join(", ")),
+            Subscription::Pattern(pattern) => write!(f, "topic pattern {pattern}"),
+        }
+    }
 }
 
 fn default_batch_records() -> usize {
@@ -224,8 +286,9 @@ pub struct TablesConfig {
     /// The table formats to write.
     #[serde(default = "default_formats")]
     pub format: Vec<TableFormat>,
-    /// The silver table: typed columns, deduplicated on `key`.
-    pub silver: SilverConfig,
+    /// The silver tables: typed columns, deduplicated on `key`. One `[tables.silver]`, or
+    /// several `[[tables.silver]]`, each taking the records its `route` matches.
+    pub silver: SilverTables,
     /// S3 settings, for `s3://` locations (MinIO and other S3-compatible stores).
     #[serde(default)]
     pub s3: S3Config,
@@ -327,6 +390,15 @@ impl TableFormat {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SilverConfig {
+    /// The table is `silver_<name>`; without a name (only for a pipeline's one table), `silver`.
+    pub name: Option<String>,
+    /// The records this table takes; none: every record (one table) or none but its own route's.
+    pub route: Option<RouteConfig>,
+    /// Takes the records no route takes (at most one table); without one they are quarantined.
+    #[serde(default)]
+    pub default: bool,
+    /// This table's formats; default: `tables.format`.
+    pub format: Option<Vec<TableFormat>>,
     /// Columns whose values identify a record; silver keeps one row per key.
     pub key: Vec<String>,
     /// The declared schema, in order. Adding a nullable column later evolves the tables in
@@ -337,6 +409,21 @@ pub struct SilverConfig {
     /// Columns taken from the registry as well as declared: the subject's latest schema when
     /// the pipeline starts, and each field a schema met while running adds.
     pub from_registry: Option<FromRegistry>,
+}
+
+impl SilverConfig {
+    /// The table's name: `silver`, or `silver_<name>`.
+    pub fn table(&self) -> String {
+        match &self.name {
+            Some(name) => format!("silver_{name}"),
+            None => "silver".to_string(),
+        }
+    }
+
+    /// The formats this table is written in.
+    pub fn formats<'a>(&'a self, tables: &'a TablesConfig) -> &'a [TableFormat] {
+        self.format.as_deref().unwrap_or(&tables.format)
+    }
 }
 
 /// Where silver's registry columns come from (`[tables.silver.from_registry]`).

@@ -37,6 +37,8 @@ pub struct Gold {
     /// The `config` table as JSON text, for the plugin's `init`.
     pub config: String,
     pub limits: Limits,
+    /// The silver table it reads (an index into `tables.silver`).
+    pub silver: usize,
     /// The silver timestamp column that places records in windows.
     pub event_time: String,
     pub window: WindowSpec,

@@ -75,6 +75,11 @@ impl SilverDecoder {
         }
     }
 
+    /// One decoder per silver table, in order.
+    pub fn for_tables(tables: &[crate::config::SilverConfig]) -> Vec<Self> {
+        tables.iter().map(|t| SilverDecoder::new(&t.columns)).collect()
+    }
+
     pub fn schema(&self) -> &TableSchema {
         &self.table
     }

@@ -262,13 +262,16 @@ impl GoldAggregator {
     /// row, with the reason in `_error`.
     ///
     /// Nothing is finished while a partition in `assigned` has not delivered a record yet: its
-    /// records could be older than the others' (an idle partition holds windows open).
+    /// records could be older than the others' (an idle partition holds windows open). Only
+    /// partitions of topics that have fed this aggregate count: with routing, a topic may never
+    /// carry a record for it, and must not hold its windows open for ever.
     pub fn finish_windows(
         &mut self,
         now_us: i64,
         assigned: &BTreeSet<TopicPartition>,
     ) -> Result<Vec<RecordBatch>, GoldError> {
-        if assigned.iter().any(|p| !self.state.newest.contains_key(p)) {
+        let fed = |p: &TopicPartition| self.state.newest.keys().any(|n| n.topic == p.topic);
+        if assigned.iter().any(|p| fed(p) && !self.state.newest.contains_key(p)) {
             return Ok(Vec::new());
         }
         let window = self.gold.window;

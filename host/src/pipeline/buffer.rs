@@ -13,7 +13,8 @@ use crate::source::TopicPartition;
 pub struct Buffer {
     pub bronze: Vec<RecordBatch>,
     pub quarantine: Vec<RecordBatch>,
-    pub silver: Vec<RecordBatch>,
+    /// Per silver table (by index), its rows.
+    pub silver: Vec<Vec<RecordBatch>>,
     /// Per partition, the offset of the first processed record.
     pub first: BTreeMap<TopicPartition, i64>,
     /// Per partition, the offset after the last processed record.
@@ -33,6 +34,19 @@ impl Buffer {
         self.records += records;
         self.bytes += bytes;
         self.started.get_or_insert_with(Instant::now);
+    }
+
+    /// Silver table `t`'s rows.
+    pub fn silver_mut(&mut self, t: usize) -> &mut Vec<RecordBatch> {
+        if self.silver.len() <= t {
+            self.silver.resize_with(t + 1, Vec::new);
+        }
+        &mut self.silver[t]
+    }
+
+    /// Silver table `t`'s rows (none buffered: empty).
+    pub fn silver(&self, t: usize) -> &[RecordBatch] {
+        self.silver.get(t).map_or(&[], Vec::as_slice)
     }
 
     /// Notes that `stage` ran as plugin `sha256` on buffered records.

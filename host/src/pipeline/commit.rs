@@ -13,6 +13,7 @@ use arrow::record_batch::RecordBatch;
 use super::buffer::Buffer;
 use super::data_path::DataPath;
 use super::error::RunError;
+use super::silver_keys::SilverKeys;
 use super::table_writes::{WriteJob, Written, write_all};
 use crate::metrics::metrics;
 use crate::source::TopicPartition;
@@ -60,7 +61,7 @@ impl DataPath {
             publish(&name, *id, table.as_mut(), files, &commit).await?;
             self.offsets.committed(*id, &commit.offsets);
         }
-        self.keys.commit();
+        self.keys.iter_mut().for_each(SilverKeys::commit);
         for table in &mut self.gold {
             if let Err(e) = table.committed().await {
                 // Old checkpoints left behind cost space, not correctness.
@@ -96,9 +97,9 @@ impl DataPath {
                     commits.push(gold_commits.get(g).cloned());
                     continue;
                 }
-                Layer::Bronze => &buffer.bronze,
-                Layer::Quarantine => &buffer.quarantine,
-                Layer::Silver => &buffer.silver,
+                Layer::Bronze => buffer.bronze.as_slice(),
+                Layer::Quarantine => buffer.quarantine.as_slice(),
+                Layer::Silver(t) => buffer.silver(t),
             };
             let offsets = self.offsets.after(id, &buffer.next);
             let batches = (self.offsets.lacking(id, &buffer.first, rows)).map_err(|source| RunError::Rows {

@@ -254,11 +254,11 @@ async fn crashes_between_table_commits_over_many_commits_double_and_lose_nothing
             "{format:?} quarantine: the invalid posts"
         );
         same(&quarantine, &reference_quarantine, &format!("{format:?} quarantine"));
-        let silver = by_origin(&ours.silver.read(format).await.unwrap());
+        let silver = by_origin(&ours.silver[0].read(format).await.unwrap());
         assert_eq!(silver.len(), expected.silver_rows(), "{format:?} silver: each key once");
         same(
             &silver,
-            &by_origin(&theirs.silver.read(format).await.unwrap()),
+            &by_origin(&theirs.silver[0].read(format).await.unwrap()),
             &format!("{format:?} silver"),
         );
         let gold = gold_rows(&ours.gold[0].read(format).await.unwrap());

@@ -18,7 +18,7 @@ use super::silver_keys::SilverKeys;
 use super::stages::Started;
 use super::workers::Workers;
 use crate::config::Pipeline;
-use crate::decode::{SilverDecoder, ValueDecoder};
+use crate::decode::{Router, SilverDecoder, ValueDecoder};
 use crate::gold::GoldTable;
 use crate::source::{PartitionBatch, SourceRecord, TopicPartition};
 use crate::tables::{Layer, TableError, Tables};
@@ -43,14 +43,17 @@ pub struct DataPath {
     pub(super) pipeline: Pipeline,
     /// Per worker, an instance of every transform stage.
     pub(super) workers: Workers,
-    pub(super) decoder: SilverDecoder,
+    /// Per silver table, its decoder.
+    pub(super) decoders: Vec<SilverDecoder>,
+    /// Which silver table takes a record.
+    pub(super) router: Router,
     /// Record values to JSON text (Avro through the registry's schemas).
     pub(super) values: ValueDecoder,
     pub(super) tables: Tables,
     /// Per table, the next offset of each partition it holds.
     pub(super) offsets: TableOffsets,
-    /// Keys already in silver and buffered for it, each with its row's origin.
-    pub(super) keys: SilverKeys,
+    /// Per silver table, the keys it holds and those buffered for it, each with its row's origin.
+    pub(super) keys: Vec<SilverKeys>,
     pub(super) buffer: Buffer,
     pub(super) stats: RunStats,
     /// The gold tables, in `[[gold]]` order.
@@ -71,7 +74,7 @@ impl DataPath {
     /// resumes each gold aggregate from its checkpoint.
     pub async fn open(pipeline: Pipeline, started: Started, mut tables: Tables) -> Result<Self, RunError> {
         let name = pipeline.name.clone();
-        let decoder = SilverDecoder::new(&pipeline.tables.silver.columns);
+        let decoders = SilverDecoder::for_tables(&pipeline.tables.silver);
         let values = ValueDecoder::new(&pipeline.source).map_err(|e| RunError::Unsupported {
             pipeline: name.clone(),
             message: e.to_string(),
@@ -81,21 +84,25 @@ impl DataPath {
             source,
         };
         let ids: Vec<_> = tables.in_commit_order().map(|(id, _)| id).collect();
-        let columns = &decoder.schema().columns;
-        let key_columns = (pipeline.tables.silver.key.iter())
-            .filter_map(|k| columns.iter().position(|c| &c.name == k))
-            .collect();
-        let mut keys = SilverKeys::new(key_columns);
-        // From the format committed last, which is never ahead of the others: keys of rows it
-        // lacks come back with the records replayed for it.
-        let behind = tables.silver.sinks.last().ok_or_else(|| {
-            table_error(TableError::Schema {
-                table: "silver".into(),
-                source: "no table format configured".into(),
-            })
-        })?;
-        for batch in behind.read_all().await.map_err(table_error)? {
-            keys.load(&batch);
+        let mut keys = Vec::with_capacity(decoders.len());
+        for ((config, decoder), medallion) in pipeline.tables.silver.iter().zip(&decoders).zip(&tables.silver) {
+            let columns = &decoder.schema().columns;
+            let key_columns = (config.key.iter())
+                .filter_map(|k| columns.iter().position(|c| &c.name == k))
+                .collect();
+            let mut table_keys = SilverKeys::new(key_columns);
+            // From the format committed last, which is never ahead of the others: keys of rows
+            // it lacks come back with the records replayed for it.
+            let behind = medallion.sinks.last().ok_or_else(|| {
+                table_error(TableError::Schema {
+                    table: config.table(),
+                    source: "no table format configured".into(),
+                })
+            })?;
+            for batch in behind.read_all().await.map_err(table_error)? {
+                table_keys.load(&batch);
+            }
+            keys.push(table_keys);
         }
         let mut gold = Vec::with_capacity(started.gold.len());
         for ((spec, table), aggregator) in pipeline.gold.iter().zip(&mut tables.gold).zip(started.gold) {
@@ -106,13 +113,18 @@ impl DataPath {
             })?);
         }
         let event_columns = (pipeline.gold.iter())
-            .map(|g| columns.iter().position(|c| c.name == g.event_time).unwrap_or(0))
+            .map(|g| {
+                let columns = decoders.get(g.silver).map_or(&[][..], |d| &d.schema().columns);
+                columns.iter().position(|c| c.name == g.event_time).unwrap_or(0)
+            })
             .collect();
+        let router = Router::new(&pipeline.tables.silver);
         let workers = Workers::new(started.stages, pipeline.workers);
         Ok(DataPath {
             pipeline,
             workers,
-            decoder,
+            decoders,
+            router,
             values,
             tables,
             offsets: TableOffsets::new(ids),
@@ -136,9 +148,9 @@ impl DataPath {
         self.stats
     }
 
-    /// Silver keys known (committed and buffered).
+    /// Silver keys known (committed and buffered), over every silver table.
     pub fn silver_keys(&self) -> usize {
-        self.keys.len()
+        self.keys.iter().map(SilverKeys::len).sum()
     }
 
     /// Records processed but not committed yet.
@@ -195,12 +207,13 @@ impl DataPath {
         }
         let shared = Prepare {
             pipeline: &self.pipeline.name,
-            decoder: &self.decoder,
+            decoders: &self.decoders,
+            router: &self.router,
             values: &self.values,
             offsets: &self.offsets,
             bronze: self.tables.bronze.schema(),
             interrupt: &self.interrupt,
-            direct: self.gold.is_empty(),
+            direct: self.gold.is_empty() && self.router.is_trivial(),
         };
         let workers = &mut self.workers;
         let prepared = off_the_runtime(|| workers.map(jobs, |stages, batch| shared.prepare(stages, batch)));
@@ -239,10 +252,14 @@ impl DataPath {
         for stage in self.workers.primary() {
             self.buffer.used(&stage.name, &stage.sha256);
         }
-        // Silver: drop keys already there.
-        let admitted = self.admit_silver(&batch, &silver)?;
+        // Silver: per table, drop keys already there.
+        let mut admitted = Vec::with_capacity(silver.len());
+        for (t, decoded) in silver.iter().enumerate() {
+            admitted.push(self.admit_silver(&batch, t, decoded)?);
+        }
         // Gold: the silver rows each gold table does not count yet, into its open windows.
-        self.feed_gold(&batch, &inputs, &silver, &admitted.in_silver, &mut rejected);
+        let in_silver: Vec<&[bool]> = admitted.iter().map(|a| a.in_silver.as_slice()).collect();
+        self.feed_gold(&batch, &inputs, &silver, &in_silver, &mut rejected);
         // Quarantine: what it does not hold yet.
         let floor = self.offsets.floor(Layer::Quarantine, &batch.tp);
         rejected.retain(|r| r.record.offset >= floor);
@@ -258,12 +275,14 @@ impl DataPath {
         };
         self.stats.records_in += records.len() as u64;
         self.stats.bronze_rows += bronze.num_rows() as u64;
-        self.stats.silver_rows += admitted.new_rows.num_rows() as u64;
+        self.stats.silver_rows += admitted.iter().map(|a| a.new_rows.num_rows() as u64).sum::<u64>();
         self.stats.quarantine_rows += quarantine.num_rows() as u64;
         let bytes: u64 = records.iter().map(|r| r.size() as u64).sum();
         (self.buffer).note(&batch.tp, first..next, records.len(), bytes);
         push_nonempty(&mut self.buffer.bronze, bronze);
-        push_nonempty(&mut self.buffer.silver, admitted.new_rows);
+        for (t, admission) in admitted.into_iter().enumerate() {
+            push_nonempty(self.buffer.silver_mut(t), admission.new_rows);
+        }
         push_nonempty(&mut self.buffer.quarantine, quarantine);
         Ok(())
     }

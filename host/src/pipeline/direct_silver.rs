@@ -17,7 +17,7 @@ impl Prepare<'_> {
         batch: &Batch<'r>,
         rejected: &mut Vec<Rejected<'r>>,
     ) -> Option<(StageInputs, Decoded)> {
-        let mut direct = DirectSilver::new(self.decoder, self.values, batch.records.len())?;
+        let mut direct = DirectSilver::new(self.decoders.first()?, self.values, batch.records.len())?;
         let (mut unreadable, mut unfit) = (0, 0);
         let mut read = Vec::with_capacity(batch.records.len());
         for (i, record) in batch.records.iter().enumerate() {

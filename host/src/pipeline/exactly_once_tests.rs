@@ -13,7 +13,6 @@ use arrow::datatypes::{Int32Type, Int64Type};
 use super::data_path::DataPath;
 use super::stages::Started;
 use crate::config::{self, Pipeline};
-use crate::decode::SilverDecoder;
 use crate::source::{PartitionBatch, SourceRecord, TopicPartition};
 use crate::tables::Tables;
 use crate::tables::memory::MemoryStore;
@@ -94,8 +93,7 @@ pub(super) async fn start(
     store: &MemoryStore,
     partitions: &[i32],
 ) -> (DataPath, BTreeMap<i32, i64>) {
-    let decoder = SilverDecoder::new(&pipeline.tables.silver.columns);
-    let tables = Tables::in_memory(pipeline, &decoder, store);
+    let tables = Tables::in_memory(pipeline, store);
     let mut path = DataPath::open(pipeline.clone(), Started::default(), tables)
         .await
         .unwrap();
@@ -126,8 +124,7 @@ async fn feed(path: &mut DataPath, from: &BTreeMap<i32, i64>, step: i64) -> Resu
 pub(super) type Held = (Vec<(i32, i64)>, Vec<Option<i64>>);
 
 pub(super) async fn held(store: &MemoryStore, pipeline: &Pipeline) -> BTreeMap<(String, String), Held> {
-    let decoder = SilverDecoder::new(&pipeline.tables.silver.columns);
-    let mut tables = Tables::in_memory(pipeline, &decoder, store);
+    let mut tables = Tables::in_memory(pipeline, store);
     let mut out = BTreeMap::new();
     for (id, table) in tables.in_commit_order() {
         let mut origins = origins(&table.read_all().await.unwrap());
@@ -387,8 +384,7 @@ async fn held_by_topic(
     store: &MemoryStore,
     pipeline: &Pipeline,
 ) -> BTreeMap<(String, String), (Vec<(String, i32, i64)>, Vec<Option<i64>>)> {
-    let decoder = SilverDecoder::new(&pipeline.tables.silver.columns);
-    let mut tables = Tables::in_memory(pipeline, &decoder, store);
+    let mut tables = Tables::in_memory(pipeline, store);
     let mut out = BTreeMap::new();
     for (id, table) in tables.in_commit_order() {
         let mut rows = Vec::new();
@@ -438,8 +434,7 @@ async fn start_on(
     store: &MemoryStore,
     tps: &[TopicPartition],
 ) -> (DataPath, BTreeMap<TopicPartition, i64>) {
-    let decoder = SilverDecoder::new(&pipeline.tables.silver.columns);
-    let tables = Tables::in_memory(pipeline, &decoder, store);
+    let tables = Tables::in_memory(pipeline, store);
     let mut path = DataPath::open(pipeline.clone(), Started::default(), tables)
         .await
         .unwrap();

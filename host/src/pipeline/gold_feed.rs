@@ -14,19 +14,23 @@ use crate::metrics::metrics;
 use crate::tables::Layer;
 
 impl DataPath {
-    /// Folds the decoded rows that are silver rows (`in_silver`) into every gold aggregate
-    /// that lacks them.
+    /// Folds the decoded rows that are silver rows (per silver table, `in_silver`) into every
+    /// gold aggregate that lacks them, each reading its own silver table.
     pub(super) fn feed_gold<'r>(
         &mut self,
         batch: &Batch<'r>,
         inputs: &StageInputs,
-        silver: &Decoded,
-        in_silver: &[bool],
+        decoded: &[Decoded],
+        in_silver: &[&[bool]],
         rejected: &mut Vec<Rejected<'r>>,
     ) {
         let pipeline = self.pipeline.name.as_str();
         let m = metrics();
         for (g, table) in self.gold.iter_mut().enumerate() {
+            let source = self.pipeline.gold[g].silver;
+            let (Some(silver), Some(in_silver)) = (decoded.get(source), in_silver.get(source)) else {
+                continue;
+            };
             let floor = self.offsets.floor(Layer::Gold(g), &batch.tp);
             let times = (silver.rows.column(self.event_columns[g])).as_primitive_opt::<TimestampMicrosecondType>();
             let mut items = Vec::new();

@@ -31,6 +31,8 @@ mod offsets;
 mod parallel_tests;
 mod partitions;
 mod prepare;
+#[cfg(test)]
+mod routing_tests;
 mod rows;
 mod runner;
 mod silver_batch;

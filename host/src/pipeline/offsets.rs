@@ -181,11 +181,11 @@ mod tests {
         format: Iceberg,
     };
     const SILVER_D: TableId = TableId {
-        layer: Layer::Silver,
+        layer: Layer::Silver(0),
         format: Delta,
     };
     const SILVER_I: TableId = TableId {
-        layer: Layer::Silver,
+        layer: Layer::Silver(0),
         format: Iceberg,
     };
 
@@ -206,7 +206,7 @@ mod tests {
         o.set(SILVER_D, &tp(0), 70);
         o.set(SILVER_I, &tp(0), 60);
         assert_eq!(o.floor(Layer::Bronze, &tp(0)), 80);
-        assert_eq!(o.floor(Layer::Silver, &tp(0)), 60);
+        assert_eq!(o.floor(Layer::Silver(0), &tp(0)), 60);
         assert_eq!(o.lowest(&tp(0)), 60);
         assert_eq!(o.lowest(&tp(1)), 0, "a partition no table holds starts at 0");
         o.forget(&tp(0));
@@ -247,7 +247,7 @@ mod tests {
         let mut o = offsets();
         o.set(SILVER_D, &tp(1), 40);
         o.set(SILVER_I, &tp(1), 30);
-        let after = o.layer_after(Layer::Silver, &BTreeMap::from([(tp(1), 35), (tp(2), 5)]));
+        let after = o.layer_after(Layer::Silver(0), &BTreeMap::from([(tp(1), 35), (tp(2), 5)]));
         assert_eq!(after, [("posts".to_string(), 1, 40), ("posts".to_string(), 2, 5)]);
         o.committed(SILVER_I, &[("~checkpoint".to_string(), 1, 99)]);
         assert_eq!(o.of(SILVER_I, &tp(1)), 30, "another topic's numbers are not offsets");

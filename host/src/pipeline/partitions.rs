@@ -78,11 +78,8 @@ impl DataPath {
     /// could race their new owner.
     fn drop_partitions(&mut self, revoked: &[TopicPartition]) -> Result<(), ArrowError> {
         let mut dropped = 0;
-        for batches in [
-            &mut self.buffer.bronze,
-            &mut self.buffer.quarantine,
-            &mut self.buffer.silver,
-        ] {
+        let landing = [&mut self.buffer.bronze, &mut self.buffer.quarantine];
+        for batches in landing.into_iter().chain(self.buffer.silver.iter_mut()) {
             let before: usize = batches.iter().map(RecordBatch::num_rows).sum();
             let mut kept = Vec::with_capacity(batches.len());
             for batch in batches.iter() {
@@ -98,7 +95,9 @@ impl DataPath {
             self.offsets.forget(tp);
         }
         // Keys buffered for silver: only those still in the buffer.
-        self.keys.rebuild_pending(&self.buffer.silver);
+        for (t, keys) in self.keys.iter_mut().enumerate() {
+            keys.rebuild_pending(self.buffer.silver(t));
+        }
         if self.buffer.next.is_empty() {
             self.buffer = Buffer::default();
         }

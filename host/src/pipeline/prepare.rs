@@ -11,7 +11,7 @@ use super::batch_stages::{self, Interrupted, StageInputs, StageRun};
 use super::offsets::TableOffsets;
 use super::rows::{self, Rejected};
 use super::stages::RunningStage;
-use crate::decode::{Origin, SilverDecoder, ValueDecoder};
+use crate::decode::{Origin, Router, SilverDecoder, ValueDecoder};
 use crate::metrics::metrics;
 use crate::plugin::BatchContext;
 use crate::source::{SourceRecord, TopicPartition};
@@ -30,13 +30,15 @@ pub(super) struct Batch<'r> {
 /// What the workers share, read-only.
 pub(super) struct Prepare<'c> {
     pub pipeline: &'c str,
-    pub decoder: &'c SilverDecoder,
+    /// Per silver table, its decoder.
+    pub decoders: &'c [SilverDecoder],
+    pub router: &'c Router,
     pub values: &'c ValueDecoder,
     pub offsets: &'c TableOffsets,
     pub bronze: &'c TableSchema,
     pub interrupt: &'c CancellationToken,
     /// Whether silver may be read straight from the values when there are no stages (nothing
-    /// else, no gold table, needs the records as JSON).
+    /// else, no gold table and no route, needs the records as JSON).
     pub direct: bool,
 }
 
@@ -48,12 +50,13 @@ pub(super) struct Prepared<'r> {
     pub rejected: Vec<Rejected<'r>>,
     /// What the last stage passed on.
     pub inputs: StageInputs,
-    pub silver: Decoded,
+    /// Per silver table, the stage outputs it takes, decoded.
+    pub silver: Vec<Decoded>,
 }
 
-/// The stage outputs that decoded into silver rows.
+/// The stage outputs that decoded into one silver table's rows.
 pub(super) struct Decoded {
-    /// Every stage output that decoded, in input order.
+    /// Every stage output routed to the table that decoded, in input order.
     pub rows: RecordBatch,
     /// Per row: the index of its stage input.
     pub input_of: Vec<usize>,
@@ -80,10 +83,13 @@ impl Prepare<'_> {
             .then(|| self.direct(&batch, &mut rejected))
             .flatten();
         let (inputs, silver) = match direct {
-            Some(read) => read,
+            Some((inputs, decoded)) => (inputs, vec![decoded]),
             None => {
                 let inputs = self.run_stages(stages, &batch, &mut rejected)?;
-                let silver = self.decode(&batch, &inputs, &mut rejected);
+                let routed = self.route(&batch, &inputs, &mut rejected);
+                let silver = (self.decoders.iter().zip(&routed))
+                    .map(|(decoder, taken)| self.decode(&batch, &inputs, decoder, taken, &mut rejected))
+                    .collect();
                 (inputs, silver)
             }
         };
@@ -122,32 +128,70 @@ impl Prepare<'_> {
             .map_err(|Interrupted| Unprepared::Interrupted)
     }
 
-    /// Decodes the stages' output into typed silver rows; what does not fit to `rejected`.
-    fn decode<'r>(&self, batch: &Batch<'r>, inputs: &StageInputs, rejected: &mut Vec<Rejected<'r>>) -> Decoded {
+    /// Per silver table, the indices of the stage outputs it takes; what no table takes goes to
+    /// `rejected` with stage `route` and why.
+    fn route<'r>(&self, batch: &Batch<'r>, inputs: &StageInputs, rejected: &mut Vec<Rejected<'r>>) -> Vec<Vec<usize>> {
+        let mut routed = vec![Vec::new(); self.decoders.len()];
+        if self.router.is_trivial() {
+            if let Some(all) = routed.first_mut() {
+                all.extend(0..inputs.records.len());
+            }
+            return routed;
+        }
+        let mut unrouted = 0;
+        for (i, record) in inputs.records.iter().enumerate() {
+            match self.router.route(&record.value) {
+                Ok(t) if t < routed.len() => routed[t].push(i),
+                Ok(_) => {} // not reached: routes name tables of this pipeline
+                Err(reason) => {
+                    unrouted += 1;
+                    rejected.push(Rejected::new(batch.records[inputs.from[i]], "route", &reason, None));
+                }
+            }
+        }
+        metrics().stage(self.pipeline, "route", "rejected", unrouted);
+        routed
+    }
+
+    /// Decodes the stage outputs `taken` (indices into `inputs`) into one silver table's typed
+    /// rows with its `decoder`; what does not fit goes to `rejected`.
+    fn decode<'r>(
+        &self,
+        batch: &Batch<'r>,
+        inputs: &StageInputs,
+        decoder: &SilverDecoder,
+        taken: &[usize],
+        rejected: &mut Vec<Rejected<'r>>,
+    ) -> Decoded {
         let StageInputs { records: inputs, from } = inputs;
-        let values: Vec<&str> = inputs.iter().map(|r| r.value.as_str()).collect();
-        let origins: Vec<Origin> = (from.iter())
+        let values: Vec<&str> = taken.iter().map(|&i| inputs[i].value.as_str()).collect();
+        let origins: Vec<Origin> = (taken.iter())
             .map(|&i| Origin {
                 topic: &batch.tp.topic,
                 partition: batch.tp.partition,
-                offset: batch.records[i].offset,
+                offset: batch.records[from[i]].offset,
             })
             .collect();
-        let decoded = self.decoder.decode(&values, &origins);
+        let decoded = decoder.decode(&values, &origins);
         let m = metrics();
         m.stage(self.pipeline, "silver", "rejected", decoded.rejected.len());
         m.stage(
             self.pipeline,
             "silver",
             "accepted",
-            inputs.len() - decoded.rejected.len(),
+            taken.len() - decoded.rejected.len(),
         );
-        let mut decoded_ok = vec![true; inputs.len()];
+        let mut decoded_ok = vec![true; taken.len()];
         for (index, reason) in &decoded.rejected {
             decoded_ok[*index] = false;
-            rejected.push(Rejected::new(batch.records[from[*index]], "silver", reason, None));
+            rejected.push(Rejected::new(
+                batch.records[from[taken[*index]]],
+                "silver",
+                reason,
+                None,
+            ));
         }
-        let input_of: Vec<usize> = (0..inputs.len()).filter(|i| decoded_ok[*i]).collect();
+        let input_of: Vec<usize> = (0..taken.len()).filter(|i| decoded_ok[*i]).map(|i| taken[i]).collect();
         let offsets = input_of.iter().map(|&i| batch.records[from[i]].offset).collect();
         Decoded {
             rows: decoded.rows,

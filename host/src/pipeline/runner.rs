@@ -86,12 +86,11 @@ impl PipelineRunner {
                 })?)
             }
         };
-        let decoder = crate::decode::SilverDecoder::new(&pipeline.tables.silver.columns);
         let table_error = |source| RunError::Table {
             pipeline: name.clone(),
             source,
         };
-        let mut tables = Tables::open(&pipeline, &decoder).await.map_err(table_error)?;
+        let mut tables = Tables::open(&pipeline).await.map_err(table_error)?;
         tables.attach_dead_letter(&pipeline).await.map_err(table_error)?;
         let names: Vec<(String, &str)> = (tables.in_commit_order())
             .map(|(id, t)| (t.name().to_string(), id.format.name()))
@@ -345,7 +344,8 @@ impl PipelineRunner {
     /// Tests: takes `partition` on, as an assignment would (see [`DataPath::assign`]).
     #[cfg(test)]
     pub(crate) async fn assign(&mut self, partition: i32) -> Result<Option<i64>, RunError> {
-        let tp = crate::source::TopicPartition::new(&self.path.pipeline.source.topic, partition);
+        let topic = self.path.pipeline.source.single_topic().unwrap_or_default();
+        let tp = crate::source::TopicPartition::new(topic, partition);
         self.path.assign(&tp).await
     }
 

@@ -21,18 +21,25 @@ pub(super) struct Admission {
 }
 
 impl DataPath {
-    /// Admits `decoded`'s rows by key: duplicates are dropped and counted.
-    pub(super) fn admit_silver(&mut self, batch: &Batch<'_>, decoded: &Decoded) -> Result<Admission, RunError> {
-        let floor = self.offsets.floor(Layer::Silver, &batch.tp);
+    /// Admits `decoded`'s rows into silver table `t` by its key: duplicates are dropped and
+    /// counted.
+    pub(super) fn admit_silver(
+        &mut self,
+        batch: &Batch<'_>,
+        t: usize,
+        decoded: &Decoded,
+    ) -> Result<Admission, RunError> {
+        let floor = self.offsets.floor(Layer::Silver(t), &batch.tp);
+        let keys = &mut self.keys[t];
         // Rows at or past silver's offsets go to silver now if their key is new. Replays only
         // matter to gold, which counts what silver holds.
         let count_replays = !self.gold.is_empty();
         let mut in_silver = Vec::with_capacity(decoded.offsets.len());
         let mut duplicates = 0;
         for (row, offset) in decoded.offsets.iter().enumerate() {
-            let key = self.keys.key_of(&decoded.rows, row);
-            let origin = self.keys.origin(&batch.tp.topic, batch.tp.partition, *offset);
-            let admitted = self.keys.admit(key, origin, floor);
+            let key = keys.key_of(&decoded.rows, row);
+            let origin = keys.origin(&batch.tp.topic, batch.tp.partition, *offset);
+            let admitted = keys.admit(key, origin, floor);
             duplicates += usize::from(admitted == Admitted::Duplicate);
             in_silver.push(admitted.in_silver() && (admitted == Admitted::New || count_replays));
         }

@@ -19,7 +19,8 @@ use crate::tables::evolve::redeclare;
 /// Adds to `pipeline`'s silver columns the fields of its subject's versions, oldest first
 /// (waiting while the registry does not answer). Nothing for a pipeline without `from_registry`.
 pub async fn take_from_registry(pipeline: &mut Pipeline) -> Result<(), RunError> {
-    let Some(from) = pipeline.tables.silver.from_registry.clone() else {
+    // Only a pipeline's one silver table may take columns from the registry (`weir check`).
+    let Some(from) = pipeline.tables.silver.first().and_then(|s| s.from_registry.clone()) else {
         return Ok(());
     };
     let name = pipeline.name.clone();
@@ -30,9 +31,11 @@ pub async fn take_from_registry(pipeline: &mut Pipeline) -> Result<(), RunError>
     let config =
         (pipeline.source.schema_registry.as_ref()).ok_or_else(|| fail("no `[source.schema_registry]`".into()))?;
     let registry = Registry::new(config).map_err(|e| fail(e.to_string()))?;
-    let subject = from
-        .subject
-        .unwrap_or_else(|| format!("{}-value", pipeline.source.topic));
+    let subject = match (from.subject, pipeline.source.single_topic()) {
+        (Some(subject), _) => subject,
+        (None, Some(topic)) => format!("{topic}-value"),
+        (None, None) => return Err(fail("several topics: name the `subject`".into())),
+    };
     // Start-up is abandoned from outside (SIGTERM) by dropping it; nothing here cancels.
     let stop = CancellationToken::new();
     let latest = (registry.fetch_waiting(&Target::Latest(subject.clone()), &stop).await)
@@ -55,7 +58,9 @@ pub async fn take_from_registry(pipeline: &mut Pipeline) -> Result<(), RunError>
         }
     }
     lookups.push((Target::Latest(subject.clone()).to_string(), latest));
-    let silver = &mut pipeline.tables.silver;
+    let Some(silver) = pipeline.tables.silver.first_mut() else {
+        return Ok(());
+    };
     let mut added = Vec::new();
     let count = lookups.len();
     for (i, (origin, lookup)) in lookups.into_iter().enumerate() {
@@ -81,13 +86,16 @@ impl DataPath {
     /// follows the registry).
     pub(super) fn registry_additions(&mut self) -> Vec<ColumnConfig> {
         let fetched = self.values.take_fetched();
-        let Some(from) = &self.pipeline.tables.silver.from_registry else {
+        let Some(silver) = self.pipeline.tables.silver.first() else {
+            return Vec::new();
+        };
+        let Some(from) = &silver.from_registry else {
             return Vec::new();
         };
         if fetched.is_empty() {
             return Vec::new();
         }
-        let mut current = self.pipeline.tables.silver.columns.clone();
+        let mut current = silver.columns.clone();
         let mut added = Vec::new();
         for (id, entry) in fetched {
             let Ok(columns) = entry_columns(entry, from.message.as_deref()) else {
@@ -103,11 +111,17 @@ impl DataPath {
     /// Adds `added` to silver's columns, its decoder and its tables in every format. The buffer
     /// must be empty (committed): its rows have the columns as they were.
     pub(super) async fn add_silver_columns(&mut self, added: Vec<ColumnConfig>) -> Result<(), RunError> {
-        let silver = &mut self.pipeline.tables.silver;
+        let (Some(silver), Some(decoder), Some(tables)) = (
+            self.pipeline.tables.silver.first_mut(),
+            self.decoders.first_mut(),
+            self.tables.silver.first_mut(),
+        ) else {
+            return Ok(());
+        };
         silver.columns.extend(added.iter().cloned());
-        self.decoder = SilverDecoder::new(&silver.columns);
-        let schema = self.decoder.schema().clone().partitioned(silver.partition_by.clone());
-        for sink in &mut self.tables.silver.sinks {
+        *decoder = SilverDecoder::new(&silver.columns);
+        let schema = decoder.schema().clone().partitioned(silver.partition_by.clone());
+        for sink in &mut tables.sinks {
             redeclare(sink.as_mut(), schema.clone())
                 .await
                 .map_err(|source| RunError::Table {

@@ -14,7 +14,7 @@ pub enum SourceError {
         source: Box<KafkaError>,
     },
 
-    #[error("cannot subscribe to topic `{topic}`: {source}")]
+    #[error("cannot subscribe to {topic}: {source}")]
     Subscribe {
         topic: String,
         #[source]

@@ -20,13 +20,14 @@ use super::batch::{PartitionBatch, SourceRecord, TopicPartition};
 use super::context::{Assignment, Context};
 use super::error::SourceError;
 use super::headers;
-use crate::config::SourceConfig;
+use crate::config::{SourceConfig, Subscription};
 
-/// A consumer group member reading one topic.
+/// A consumer group member reading one or more topics.
 pub struct KafkaSource {
     pipeline: String,
     consumer: BaseConsumer<Context>,
-    topic: String,
+    /// What it reads, for logs: `topic posts`, `topics a, b` or `topic pattern ...`.
+    subscription: String,
     batch_records: usize,
     /// Per partition, the lowest offset still to hand out (records below it are dropped).
     floor: Mutex<HashMap<TopicPartition, i64>>,
@@ -39,7 +40,7 @@ pub struct KafkaSource {
 impl std::fmt::Debug for KafkaSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KafkaSource")
-            .field("topic", &self.topic)
+            .field("subscription", &self.subscription)
             .finish_non_exhaustive()
     }
 }
@@ -51,7 +52,7 @@ pub const PREFETCH_KBYTES: &str = "4096";
 pub const FETCH_MAX_BYTES: &str = "4194304";
 
 impl KafkaSource {
-    /// Joins the consumer group of `config` and subscribes to its topic. librdkafka properties in
+    /// Joins the consumer group of `config` and subscribes to its topics (or pattern). librdkafka properties in
     /// `config.properties` are passed through and override Weir's defaults, except that offsets
     /// are never auto-committed (the tables hold the truth).
     pub fn connect(pipeline: &str, config: &SourceConfig) -> Result<Self, SourceError> {
@@ -94,17 +95,23 @@ impl KafkaSource {
                     brokers: config.brokers.clone(),
                     source: Box::new(source),
                 })?;
-        consumer
-            .subscribe(&[&config.topic])
-            .map_err(|source| SourceError::Subscribe {
-                topic: config.topic.clone(),
-                source: Box::new(source),
-            })?;
+        let subscription = config.subscription();
+        // librdkafka takes a name starting with `^` as a regular expression, matched anywhere
+        // in a topic's name: anchored at both ends, it must match the whole name.
+        let names = match &subscription {
+            Subscription::Topics(names) => names.clone(),
+            Subscription::Pattern(pattern) => vec![format!("^({pattern})$")],
+        };
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        consumer.subscribe(&names).map_err(|source| SourceError::Subscribe {
+            topic: subscription.to_string(),
+            source: Box::new(source),
+        })?;
         crate::health::health().register(pipeline);
         Ok(KafkaSource {
             pipeline: pipeline.to_string(),
             consumer,
-            topic: config.topic.clone(),
+            subscription: subscription.to_string(),
             batch_records: config.batch_records.max(1),
             floor: Mutex::default(),
             last_transient_warning: Mutex::default(),
@@ -120,8 +127,9 @@ impl KafkaSource {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub fn topic(&self) -> &str {
-        &self.topic
+    /// What this source reads: `topic posts`, `topics a, b` or `topic pattern ...`.
+    pub fn subscription(&self) -> &str {
+        &self.subscription
     }
 
     /// How long the group waits for a silent member before it gives its partitions away.
@@ -139,7 +147,7 @@ impl KafkaSource {
     fn warn_transient(&self, error: &KafkaError) {
         let mut last = self.last_transient_warning.lock().unwrap_or_else(|e| e.into_inner());
         if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(30)) {
-            tracing::warn!(topic = %self.topic, error = %error, "Kafka not reachable; retrying");
+            tracing::warn!(source = %self.subscription, error = %error, "Kafka not reachable; retrying");
             *last = Some(Instant::now());
         }
     }
@@ -330,12 +338,29 @@ mod tests {
         topic: &str,
         per_partition: i64,
     ) -> MockCluster<'static, rdkafka::producer::DefaultProducerContext> {
+        cluster_with_topics(&[topic], per_partition)
+    }
+
+    /// As [`cluster_with`], with each of `topics`.
+    fn cluster_with_topics(
+        topics: &[&str],
+        per_partition: i64,
+    ) -> MockCluster<'static, rdkafka::producer::DefaultProducerContext> {
         let cluster = MockCluster::new(1).unwrap();
-        cluster.create_topic(topic, 4, 1).unwrap();
         let producer: BaseProducer = ClientConfig::new()
             .set("bootstrap.servers", cluster.bootstrap_servers())
             .create()
             .unwrap();
+        for topic in topics {
+            cluster.create_topic(topic, 4, 1).unwrap();
+            produce(&producer, topic, per_partition);
+        }
+        producer.flush(Duration::from_secs(10)).unwrap();
+        cluster
+    }
+
+    /// `per_partition` records into each of the 4 partitions of `topic`.
+    fn produce(producer: &BaseProducer, topic: &str, per_partition: i64) {
         for partition in 0..4 {
             for i in 0..per_partition {
                 let value = format!(r#"{{"p":{partition},"i":{i}}}"#);
@@ -352,33 +377,47 @@ mod tests {
                 producer.send(record).map_err(|(e, _)| e).unwrap();
             }
         }
-        producer.flush(Duration::from_secs(10)).unwrap();
-        cluster
     }
 
     fn source(cluster: &MockCluster<'static, rdkafka::producer::DefaultProducerContext>, topic: &str) -> KafkaSource {
-        let config = SourceConfig {
+        source_reading(cluster, topic, |c| c.topic = Some(topic.into()))
+    }
+
+    /// A source in group `<group>-group`, its topics set by `read`.
+    fn source_reading(
+        cluster: &MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
+        group: &str,
+        read: impl FnOnce(&mut SourceConfig),
+    ) -> KafkaSource {
+        let mut config = SourceConfig {
             brokers: cluster.bootstrap_servers(),
-            topic: topic.into(),
-            group: format!("{topic}-group"),
+            topic: None,
+            topics: Vec::new(),
+            topic_pattern: None,
+            group: format!("{group}-group"),
             format: Default::default(),
             schema_registry: None,
             batch_records: 7,
             instance_id: None,
-            properties: [("session.timeout.ms".to_string(), "6000".to_string())].into(),
+            properties: [
+                ("session.timeout.ms".to_string(), "6000".to_string()),
+                ("topic.metadata.refresh.interval.ms".to_string(), "500".to_string()),
+            ]
+            .into(),
         };
+        read(&mut config);
         KafkaSource::connect("test", &config).unwrap()
     }
 
     /// Polls until `expected` records came, resuming new partitions at `resume`.
-    fn drain(source: &KafkaSource, expected: usize, resume: &HashMap<i32, i64>) -> Vec<PartitionBatch> {
+    fn drain(source: &KafkaSource, expected: usize, resume: &HashMap<(&str, i32), i64>) -> Vec<PartitionBatch> {
         let mut batches = Vec::new();
         let started = Instant::now();
         while batches.iter().map(|b: &PartitionBatch| b.records.len()).sum::<usize>() < expected {
             assert!(started.elapsed() < Duration::from_secs(30), "timed out");
             batches.extend(source.poll(Duration::from_millis(200), 1000).unwrap());
             for tp in source.take_assigned() {
-                source.resume_at(&tp, resume.get(&tp.partition).copied());
+                source.resume_at(&tp, resume.get(&(&*tp.topic, tp.partition)).copied());
             }
         }
         batches
@@ -421,7 +460,7 @@ mod tests {
         let cluster = cluster_with("resume", 10);
         let source = source(&cluster, "resume");
         // Partition 0 resumes at 6 (4 records), 1 and 3 from the start (10 each), 2 is done.
-        let batches = drain(&source, 24, &[(0, 6), (2, 10)].into());
+        let batches = drain(&source, 24, &[(("resume", 0), 6), (("resume", 2), 10)].into());
         let mut seen: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
         for batch in &batches {
             seen.entry(batch.partition)
@@ -437,6 +476,63 @@ mod tests {
             "nothing more"
         );
         assert_eq!(source.owned_partitions().len(), 4);
+    }
+
+    /// Every record of each (topic, partition) once, in order, per topic.
+    fn by_origin(batches: &[PartitionBatch]) -> BTreeMap<(String, i32), Vec<i64>> {
+        let mut seen: BTreeMap<(String, i32), Vec<i64>> = BTreeMap::new();
+        for batch in batches {
+            assert!(batch.records.iter().all(|r| r.partition == batch.partition));
+            let origin = seen.entry((batch.topic.clone(), batch.partition)).or_default();
+            origin.extend(batch.records.iter().map(|r| r.offset));
+        }
+        seen
+    }
+
+    /// Two topics with the same partition numbers: each (topic, partition) resumes where its
+    /// own tables stand, and every batch names its topic.
+    #[test]
+    fn reads_several_topics_each_partition_resuming_on_its_own() {
+        let cluster = cluster_with_topics(&["shop", "web"], 10);
+        let source = source_reading(&cluster, "two", |c| c.topics = vec!["shop".into(), "web".into()]);
+        assert_eq!(source.subscription(), "topics shop, web");
+        // shop/0 resumes at 6 (4 records), web/0 at 8 (2), shop/2 is done: 4 + 2 + 10 * 5.
+        let resume = [(("shop", 0), 6), (("web", 0), 8), (("shop", 2), 10)].into();
+        let seen = by_origin(&drain(&source, 56, &resume));
+        assert_eq!(seen[&("shop".into(), 0)], (6..10).collect::<Vec<_>>());
+        assert_eq!(seen[&("web".into(), 0)], (8..10).collect::<Vec<_>>());
+        assert_eq!(seen.get(&("shop".into(), 2)), None);
+        for (topic, partition) in [("shop", 1), ("shop", 3), ("web", 1), ("web", 2), ("web", 3)] {
+            assert_eq!(seen[&(topic.into(), partition)], (0..10).collect::<Vec<_>>());
+        }
+        assert!(source.poll(Duration::from_millis(300), 1000).unwrap().is_empty());
+        assert_eq!(source.owned_partitions().len(), 8);
+    }
+
+    /// A pattern takes the topics whose whole name matches it, also one created later.
+    #[test]
+    fn a_pattern_reads_every_matching_topic_and_only_those() {
+        let cluster = cluster_with_topics(&["events.a", "events.b", "events.a.old", "other"], 5);
+        let source = source_reading(&cluster, "pattern", |c| c.topic_pattern = Some(r"events\.[a-z]".into()));
+        let seen = by_origin(&drain(&source, 40, &HashMap::new()));
+        let topics: std::collections::BTreeSet<&str> = seen.keys().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(topics, ["events.a", "events.b"].into(), "whole names only");
+        cluster.create_topic("events.c", 4, 1).unwrap();
+        let producer: BaseProducer = ClientConfig::new()
+            .set("bootstrap.servers", cluster.bootstrap_servers())
+            .create()
+            .unwrap();
+        produce(&producer, "events.c", 5);
+        producer.flush(Duration::from_secs(10)).unwrap();
+        // A new topic rebalances the group: the partitions read so far resume at their end.
+        let ends = (["events.a", "events.b"].into_iter())
+            .flat_map(|t| (0..4).map(move |p| ((t, p), 5)))
+            .collect();
+        let later = by_origin(&drain(&source, 20, &ends));
+        assert!(
+            later.keys().all(|(t, _)| t == "events.c"),
+            "a new matching topic: {later:?}"
+        );
     }
 
     #[test]

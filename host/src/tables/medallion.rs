@@ -12,7 +12,8 @@ use crate::config::TableFormat;
 pub enum Layer {
     Bronze,
     Quarantine,
-    Silver,
+    /// The pipeline's n-th silver table (`tables.silver`, in file order).
+    Silver(usize),
     /// The pipeline's n-th `[[gold]]` table.
     Gold(usize),
 }
@@ -22,7 +23,7 @@ impl Layer {
         match self {
             Layer::Bronze => "bronze",
             Layer::Quarantine => "quarantine",
-            Layer::Silver => "silver",
+            Layer::Silver(_) => "silver",
             Layer::Gold(_) => "gold",
         }
     }

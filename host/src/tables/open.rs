@@ -11,7 +11,6 @@ use super::storage::{storage_options, table_url};
 use super::table::Table;
 use super::{DeltaSink, IcebergSink, TableError, catalog};
 use crate::config::{Pipeline, TableFormat};
-use crate::decode::SilverDecoder;
 
 /// Where a pipeline's Iceberg tables and their default SQLite catalog live.
 pub fn iceberg_root(location: &str) -> Result<String, TableError> {
@@ -25,7 +24,8 @@ pub fn iceberg_root(location: &str) -> Result<String, TableError> {
 #[derive(Debug)]
 pub struct Tables {
     pub bronze: Medallion,
-    pub silver: Medallion,
+    /// One per silver table, in `tables.silver` order.
+    pub silver: Vec<Medallion>,
     pub quarantine: Medallion,
     /// One per `[[gold]]` section, in the order listed.
     pub gold: Vec<Medallion>,
@@ -33,16 +33,16 @@ pub struct Tables {
 
 impl Tables {
     /// Opens (creating when missing, adding newly declared columns) every table of `pipeline`
-    /// in every configured format.
-    pub async fn open(pipeline: &Pipeline, decoder: &SilverDecoder) -> Result<Self, TableError> {
+    /// in each of its formats.
+    pub async fn open(pipeline: &Pipeline) -> Result<Self, TableError> {
         static S3: Once = Once::new();
         S3.call_once(|| deltalake::aws::register_handlers(None));
         let opener = Opener::new(pipeline).await?;
         let mut medallions = Vec::new();
-        for (layer, name, schema) in layout(pipeline, decoder) {
-            let mut sinks = Vec::with_capacity(pipeline.tables.format.len());
-            for format in &pipeline.tables.format {
-                sinks.push(opener.open(*format, &name, schema.clone()).await?);
+        for (layer, name, schema, formats) in layout(pipeline) {
+            let mut sinks = Vec::with_capacity(formats.len());
+            for format in formats {
+                sinks.push(opener.open(format, &name, schema.clone()).await?);
             }
             medallions.push(Medallion { layer, sinks });
         }
@@ -62,16 +62,13 @@ impl Tables {
     /// The tables of `pipeline` in memory (unit tests): the same names, schemas and formats,
     /// held by `store`.
     /// With a dead-letter topic, the quarantine layer ends with an in-memory "topic".
-    pub fn in_memory(pipeline: &Pipeline, decoder: &SilverDecoder, store: &MemoryStore) -> Self {
-        let mut medallions: Vec<Medallion> = layout(pipeline, decoder)
+    pub fn in_memory(pipeline: &Pipeline, store: &MemoryStore) -> Self {
+        let mut medallions: Vec<Medallion> = layout(pipeline)
             .into_iter()
-            .map(|(layer, name, schema)| Medallion {
+            .map(|(layer, name, schema, formats)| Medallion {
                 layer,
-                sinks: pipeline
-                    .tables
-                    .format
-                    .iter()
-                    .map(|f| Box::new(store.open(&pipeline.name, &name, *f, schema.clone())) as Box<dyn Table>)
+                sinks: (formats.into_iter())
+                    .map(|f| Box::new(store.open(&pipeline.name, &name, f, schema.clone())) as Box<dyn Table>)
                     .collect(),
             })
             .collect();
@@ -84,29 +81,37 @@ impl Tables {
         Tables::assemble(medallions)
     }
 
-    /// From the layers in [`layout`]'s order.
+    /// From the layers in [`layout`]'s order (each layer found by its kind).
     fn assemble(medallions: Vec<Medallion>) -> Self {
-        let mut layers = medallions.into_iter();
-        let mut next = |layer| {
-            layers.next().unwrap_or(Medallion {
-                layer,
-                sinks: Vec::new(),
-            })
+        let empty = |layer| Medallion {
+            layer,
+            sinks: Vec::new(),
         };
-        let (bronze, silver, quarantine) = (next(Layer::Bronze), next(Layer::Silver), next(Layer::Quarantine));
+        let (mut bronze, mut quarantine) = (None, None);
+        let (mut silver, mut gold) = (Vec::new(), Vec::new());
+        for medallion in medallions {
+            match medallion.layer {
+                Layer::Bronze => bronze = Some(medallion),
+                Layer::Quarantine => quarantine = Some(medallion),
+                Layer::Silver(_) => silver.push(medallion),
+                Layer::Gold(_) => gold.push(medallion),
+            }
+        }
         Tables {
-            bronze,
+            bronze: bronze.unwrap_or_else(|| empty(Layer::Bronze)),
             silver,
-            quarantine,
-            gold: layers.collect(),
+            quarantine: quarantine.unwrap_or_else(|| empty(Layer::Quarantine)),
+            gold,
         }
     }
 
     /// Every table in commit order: bronze first (it holds every record), then quarantine,
-    /// silver, and the gold tables; within a layer, the formats in the order listed.
+    /// the silver tables in file order, and the gold tables (after every silver table: gold
+    /// counts what its silver holds); within a layer, the formats in the order listed.
     pub fn in_commit_order(&mut self) -> impl Iterator<Item = (TableId, &mut Box<dyn Table>)> {
-        [&mut self.bronze, &mut self.quarantine, &mut self.silver]
+        [&mut self.bronze, &mut self.quarantine]
             .into_iter()
+            .chain(self.silver.iter_mut())
             .chain(self.gold.iter_mut())
             .flat_map(|m| {
                 let layer = m.layer;
@@ -115,19 +120,25 @@ impl Tables {
     }
 }
 
-/// Each layer's table name and schema: bronze, silver, quarantine, then the gold tables.
-fn layout(pipeline: &Pipeline, decoder: &SilverDecoder) -> Vec<(Layer, String, TableSchema)> {
-    let silver = decoder
-        .schema()
-        .clone()
-        .partitioned(pipeline.tables.silver.partition_by.clone());
-    let mut layout = vec![
-        (Layer::Bronze, "bronze".to_string(), schema::bronze()),
-        (Layer::Silver, "silver".to_string(), silver),
-        (Layer::Quarantine, "quarantine".to_string(), schema::quarantine()),
-    ];
+/// Each table's layer, name, schema and formats: bronze, the silver tables, quarantine, then
+/// the gold tables.
+fn layout(pipeline: &Pipeline) -> Vec<(Layer, String, TableSchema, Vec<TableFormat>)> {
+    let formats = &pipeline.tables.format;
+    let mut layout = vec![(Layer::Bronze, "bronze".to_string(), schema::bronze(), formats.clone())];
+    for (i, silver) in pipeline.tables.silver.iter().enumerate() {
+        let schema = schema::silver(&silver.columns).partitioned(silver.partition_by.clone());
+        let formats = silver.formats(&pipeline.tables).to_vec();
+        layout.push((Layer::Silver(i), silver.table(), schema, formats));
+    }
+    layout.push((
+        Layer::Quarantine,
+        "quarantine".to_string(),
+        schema::quarantine(),
+        formats.clone(),
+    ));
     for (i, g) in pipeline.gold.iter().enumerate() {
-        layout.push((Layer::Gold(i), g.table(), schema::gold(&g.key_column, &g.columns)));
+        let schema = schema::gold(&g.key_column, &g.columns);
+        layout.push((Layer::Gold(i), g.table(), schema, formats.clone()));
     }
     layout
 }
@@ -144,7 +155,9 @@ struct Opener<'a> {
 impl<'a> Opener<'a> {
     async fn new(pipeline: &'a Pipeline) -> Result<Self, TableError> {
         let tables = &pipeline.tables;
-        let catalog = match tables.format.contains(&TableFormat::Iceberg) {
+        let iceberg = |f: &[TableFormat]| f.contains(&TableFormat::Iceberg);
+        let any_iceberg = iceberg(&tables.format) || tables.silver.iter().any(|s| iceberg(s.formats(tables)));
+        let catalog = match any_iceberg {
             true => Some(catalog::connect(&tables.iceberg, default_catalog(&tables.location)?, &tables.s3).await?),
             false => None,
         };

@@ -27,7 +27,8 @@ fn the_example_pipeline_loads_with_defaults_and_overrides() {
     let pipeline = load_text(EXAMPLE, &[("KAFKA_BROKERS", "k1:9092,k2:9092")]).unwrap();
     assert_eq!(pipeline.name, "posts");
     assert_eq!(pipeline.source.brokers, "k1:9092,k2:9092");
-    assert_eq!(pipeline.source.topic, "posts");
+    assert_eq!(pipeline.source.topic.as_deref(), Some("posts"));
+    assert_eq!(pipeline.source.subscription().to_string(), "topic posts");
     assert_eq!(
         pipeline.stages.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
         ["normalize", "validate", "dedup-key"]
@@ -42,7 +43,7 @@ fn the_example_pipeline_loads_with_defaults_and_overrides() {
     );
     let config: serde_json::Value = serde_json::from_str(&pipeline.stages[2].config).unwrap();
     assert_eq!(config, serde_json::json!({"fields": ["id"]}));
-    assert_eq!(pipeline.tables.silver.key, ["id"]);
+    assert_eq!(pipeline.tables.silver[0].key, ["id"]);
     assert_eq!(pipeline.commit.max_records, 100_000);
 }
 
@@ -148,7 +149,7 @@ fn gold_sections_are_checked_and_resolved() {
         "{err}"
     );
     let err = error_of("event_time = \"created_utc\"", "event_time = \"created\"");
-    assert!(err.contains("`created` is not a declared silver column"), "{err}");
+    assert!(err.contains("`created` is not a declared column of silver"), "{err}");
     let err = error_of(
         "window = { size = \"1d\" }",
         "window = { size = \"1d\", slide = \"7h\" }",
@@ -264,4 +265,130 @@ fn column_types_units_and_keys_are_checked_where_they_are_written() {
     assert!(e.contains("must have a primitive type"), "{e}");
     let e = error_of(r#"unit = "s""#, r#"unit = "days""#);
     assert!(e.contains("unknown variant `days`"), "{e}");
+}
+
+#[test]
+fn topics_come_as_one_a_list_or_a_pattern_and_each_refusal_names_its_line() {
+    let topic = "topic = \"${POSTS_TOPIC:-posts}\"";
+    let two = load_text(&EXAMPLE.replacen(topic, "topics = [\"shop\", \"web\"]", 1), &[]).unwrap();
+    assert_eq!(two.source.subscription().to_string(), "topics shop, web");
+    assert_eq!(two.source.single_topic(), None);
+    assert!(two.source.subscription().takes("web") && !two.source.subscription().takes("posts"));
+    let one = load_text(&EXAMPLE.replacen(topic, "topics = [\"shop\"]", 1), &[]).unwrap();
+    assert_eq!(one.source.single_topic(), Some("shop"));
+    let pattern = load_text(&EXAMPLE.replacen(topic, r#"topic_pattern = 'events\.[a-z]+'"#, 1), &[]).unwrap();
+    let subscription = pattern.source.subscription();
+    assert_eq!(subscription.to_string(), r"topic pattern events\.[a-z]+");
+    assert!(subscription.takes("events.orders") && !subscription.takes("events.orders.old"));
+    assert!(!subscription.takes("xevents.orders"), "the whole name matches");
+
+    let err = error_of(topic, &format!("{topic}\ntopics = [\"web\"]"));
+    assert!(
+        err.contains(":6: `source`: give exactly one of `topic`, `topics` and `topic_pattern`"),
+        "{err}"
+    );
+    let err = error_of(topic, "");
+    assert!(err.contains("`source`: give exactly one of"), "{err}");
+    let err = error_of(topic, "topics = [\"shop\", \"web\", \"shop\"]");
+    assert!(err.contains(":8: `source.topics[2]`: `shop` is listed twice"), "{err}");
+    let err = error_of(topic, "topics = [\"shop\", \"a b\"]");
+    assert!(
+        err.contains("`source.topics[1]`: `a b` is not a Kafka topic name"),
+        "{err}"
+    );
+    let err = error_of(topic, "topic_pattern = \"events.(\"");
+    assert!(
+        err.contains(":8: `source.topic_pattern`: not a regular expression"),
+        "{err}"
+    );
+    let dead_letter = "\n[quarantine]\ntopic = \"events.dead\"\n";
+    let text = EXAMPLE.replacen(topic, r#"topic_pattern = 'events\..*'"#, 1) + dead_letter;
+    let err = load_text(&text, &[]).unwrap_err().to_string();
+    assert!(
+        err.contains("`quarantine.topic`: the dead-letter topic is one the pipeline reads"),
+        "{err}"
+    );
+    let text = EXAMPLE.replacen(topic, "topics = [\"shop\", \"events.dead\"]", 1) + dead_letter;
+    let err = load_text(&text, &[]).unwrap_err().to_string();
+    assert!(err.contains("the dead-letter topic is one the pipeline reads"), "{err}");
+}
+
+/// The example's silver table as `[[tables.silver]]` entries: `orders` (routed on `subreddit`)
+/// with `extra` lines, then the example's own table as `posts` with `rest` lines.
+fn routed(extra: &str, rest: &str) -> String {
+    let tables = format!(
+        "[[tables.silver]]\nname = \"orders\"\n{extra}\nkey = [\"id\"]\n\
+         columns = [{{ name = \"id\", type = \"string\", nullable = false }}]\n\n\
+         [[tables.silver]]\nname = \"posts\"\n{rest}"
+    );
+    EXAMPLE.replacen("[tables.silver]", &tables, 1)
+}
+
+#[test]
+fn several_silver_tables_each_with_a_route_or_the_default_and_gold_naming_its_own() {
+    let route = "route = { field = \"subreddit\", equals = \"orders\" }";
+    let gold = "[[gold]]\nname = \"avg_score_daily\"\nsource = \"posts\"";
+    let text = routed(route, "default = true").replacen("[[gold]]\nname = \"avg_score_daily\"", gold, 1);
+    let pipeline = load_text(&text, &[]).unwrap();
+    let names: Vec<String> = pipeline.tables.silver.iter().map(|s| s.table()).collect();
+    assert_eq!(names, ["silver_orders", "silver_posts"]);
+    assert!(pipeline.tables.silver[1].default);
+    assert_eq!(pipeline.gold[0].silver, 1, "gold reads silver_posts");
+
+    let err = load_text(&routed(route, "default = true"), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`gold[0].name`: there are several silver tables: name the one it reads (orders, posts)"),
+        "{err}"
+    );
+    let err = load_text(&routed(route, ""), &[]).unwrap_err().to_string();
+    assert!(
+        err.contains(
+            "`tables.silver[1].name`: there are several silver tables: give this one a `route` or `default = true`"
+        ),
+        "{err}"
+    );
+    let err = load_text(&routed(route, route), &[]).unwrap_err().to_string();
+    assert!(err.contains("`tables.silver[1].route`: no record reaches this table with `subreddit` = \"orders\": silver_orders (`tables.silver[0].route`) takes it first"), "{err}");
+    let err = load_text(&routed("default = true", "default = true"), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`tables.silver[1].default`: only one silver table may be the default"),
+        "{err}"
+    );
+    let score = "route = { field = \"score\", equals = \"high\" }";
+    let err = load_text(&routed(route, score), &[]).unwrap_err().to_string();
+    assert!(
+        err.contains("`tables.silver[1].route`: routes on `score`, a string, but declares it `int64`"),
+        "{err}"
+    );
+    let text = routed(route, "default = true").replacen("name = \"posts\"", "name = \"orders\"", 1);
+    let err = load_text(&text, &[]).unwrap_err().to_string();
+    assert!(
+        err.contains("`tables.silver[1].name`: two silver tables are named `orders`"),
+        "{err}"
+    );
+    let err = load_text(&routed("route = { field = \"t\", equals = [] }", "default = true"), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`tables.silver[0].route`: give the `field` and at least one value"),
+        "{err}"
+    );
+    let err = load_text(&routed(&format!("{route}\nformat = []"), "default = true"), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`tables.silver[0].format`: must list each format once"),
+        "{err}"
+    );
+    let text =
+        routed(route, "default = true").replacen("key = [\"id\"]\ncolumns = [\n", "key = [\"idd\"]\ncolumns = [\n", 1);
+    let err = load_text(&text, &[]).unwrap_err().to_string();
+    assert!(
+        err.contains("`tables.silver[1].key`: `idd` is not a declared column"),
+        "{err}"
+    );
 }

@@ -24,9 +24,9 @@ pub use error::ConfigError;
 pub use load::{check_unique_name, discover, load};
 pub(crate) use load::{parse as parse_toml, read_expanded};
 pub use model::{
-    CatalogKind, ColumnConfig, ColumnType, CommitPolicy, EpochUnit, FromRegistry, GoldConfig, IcebergConfig,
-    MAX_DECIMAL_PRECISION, PartitionBy, PartitionTransform, PipelineFile, QuarantineConfig, RouteConfig, S3Config,
-    SchemaRegistryConfig, SilverConfig, SilverTables, SourceConfig, StageConfig, StructField, Subscription,
+    CatalogKind, ColumnConfig, ColumnType, CommitPolicy, EpochUnit, FromRegistry, GoldConfig, IcebergConfig, Landing,
+    LandingConfig, MAX_DECIMAL_PRECISION, PartitionBy, PartitionTransform, PipelineFile, QuarantineConfig, RouteConfig,
+    S3Config, SchemaRegistryConfig, SilverConfig, SilverTables, SourceConfig, StageConfig, StructField, Subscription,
     TableFormat, TablesConfig, ValueFormat, WindowConfig,
 };
 pub use pipeline::{DEFAULT_MAX_AHEAD_US, GOLD_RESERVED, Gold, PIPELINE_FILE, Pipeline, Stage, WindowSpec};

@@ -289,6 +289,12 @@ pub struct TablesConfig {
     /// The silver tables: typed columns, deduplicated on `key`. One `[tables.silver]`, or
     /// several `[[tables.silver]]`, each taking the records its `route` matches.
     pub silver: SilverTables,
+    /// `[tables.bronze]`: how bronze is partitioned (by the day of `_ingested_at` by default).
+    #[serde(default)]
+    pub bronze: LandingConfig,
+    /// `[tables.quarantine]`: how quarantine is partitioned (by the day of `_quarantined_at`).
+    #[serde(default)]
+    pub quarantine: LandingConfig,
     /// S3 settings, for `s3://` locations (MinIO and other S3-compatible stores).
     #[serde(default)]
     pub s3: S3Config,
@@ -324,6 +330,40 @@ pub enum CatalogKind {
     #[default]
     Sql,
     Rest,
+}
+
+/// The partitioning of a table rows land in by the time they were taken (bronze, quarantine).
+/// A table that exists keeps the partitioning it was created with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LandingConfig {
+    #[serde(default)]
+    pub partition_by: Landing,
+}
+
+/// `day` (the default), `hour` or `none`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Landing {
+    #[default]
+    Day,
+    Hour,
+    None,
+}
+
+impl Landing {
+    /// The partitioning of `column` (a timestamp) this asks for.
+    pub fn of(self, column: &str) -> Option<PartitionBy> {
+        let transform = match self {
+            Landing::Day => PartitionTransform::Day,
+            Landing::Hour => PartitionTransform::Hour,
+            Landing::None => return None,
+        };
+        Some(PartitionBy {
+            column: column.to_string(),
+            transform,
+        })
+    }
 }
 
 /// How a table is partitioned: a column and a transform of it.

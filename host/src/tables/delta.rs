@@ -40,6 +40,22 @@ impl std::fmt::Debug for DeltaSink {
     }
 }
 
+/// Makes `schema` partitioned as `table` is: a table keeps the layout it was created with.
+/// A table an older Weir gave the derived column unpartitioned (`partition_by` declared later)
+/// keeps getting it filled, as before.
+fn settle_partition(table: &DeltaTable, schema: &mut TableSchema, name: &str) -> Result<(), DeltaTableError> {
+    let snapshot = table.snapshot()?;
+    let held: Vec<String> = snapshot.metadata().partition_columns().to_vec();
+    let derived = schema.delta_partition_column();
+    let has_plain_derived =
+        held.is_empty() && derived.is_some_and(|c| snapshot.schema().fields().any(|f| f.name() == &c.name));
+    match schema.delta_partition_of(&held) {
+        Some(held) if !has_plain_derived => schema.settle_partition(name, held),
+        _ => {}
+    }
+    Ok(())
+}
+
 impl DeltaSink {
     /// Opens the table at `url`, creating it with `schema` when there is none yet.
     pub async fn open(
@@ -77,6 +93,8 @@ impl DeltaSink {
                     .map_err(error)?,
             };
         }
+        let mut schema = schema;
+        settle_partition(&table, &mut schema, name).map_err(error)?;
         let mut sink = DeltaSink {
             name: name.to_string(),
             pipeline: pipeline.to_string(),

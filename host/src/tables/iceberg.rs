@@ -105,6 +105,10 @@ impl IcebergSink {
                 Err(e) => return Err(error(e)),
             }
         };
+        let mut schema = schema;
+        if let Some(held) = held_partition(&table) {
+            schema.settle_partition(name, held);
+        }
         let mut sink = IcebergSink {
             name: name.to_string(),
             pipeline: pipeline.to_string(),
@@ -424,3 +428,22 @@ impl WeirTable for IcebergSink {
 mod read;
 #[cfg(test)]
 mod tests;
+
+/// The partitioning `table`'s default spec gives, as Weir declares one; `None` when it is not
+/// one Weir makes (several fields, another transform).
+fn held_partition(table: &Table) -> Option<Option<crate::config::PartitionBy>> {
+    use crate::config::{PartitionBy, PartitionTransform};
+    use iceberg::spec::Transform;
+    let metadata = table.metadata();
+    let [field] = metadata.default_partition_spec().fields() else {
+        return metadata.default_partition_spec().fields().is_empty().then_some(None);
+    };
+    let transform = match field.transform {
+        Transform::Day => PartitionTransform::Day,
+        Transform::Hour => PartitionTransform::Hour,
+        Transform::Identity => PartitionTransform::Identity,
+        _ => return None,
+    };
+    let column = metadata.current_schema().field_by_id(field.source_id)?.name.clone();
+    Some(Some(PartitionBy { column, transform }))
+}

@@ -124,18 +124,16 @@ impl Tables {
 /// the gold tables.
 fn layout(pipeline: &Pipeline) -> Vec<(Layer, String, TableSchema, Vec<TableFormat>)> {
     let formats = &pipeline.tables.format;
-    let mut layout = vec![(Layer::Bronze, "bronze".to_string(), schema::bronze(), formats.clone())];
+    let bronze = schema::bronze().partitioned(pipeline.tables.bronze.partition_by.of(schema::INGESTED_AT));
+    let mut layout = vec![(Layer::Bronze, "bronze".to_string(), bronze, formats.clone())];
     for (i, silver) in pipeline.tables.silver.iter().enumerate() {
         let schema = schema::silver(&silver.columns).partitioned(silver.partition_by.clone());
         let formats = silver.formats(&pipeline.tables).to_vec();
         layout.push((Layer::Silver(i), silver.table(), schema, formats));
     }
-    layout.push((
-        Layer::Quarantine,
-        "quarantine".to_string(),
-        schema::quarantine(),
-        formats.clone(),
-    ));
+    let landing = pipeline.tables.quarantine.partition_by.of(schema::QUARANTINED_AT);
+    let quarantine = schema::quarantine().partitioned(landing);
+    layout.push((Layer::Quarantine, "quarantine".to_string(), quarantine, formats.clone()));
     for (i, g) in pipeline.gold.iter().enumerate() {
         let schema = schema::gold(&g.key_column, &g.columns);
         layout.push((Layer::Gold(i), g.table(), schema, formats.clone()));

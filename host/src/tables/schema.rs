@@ -74,6 +74,45 @@ impl TableSchema {
         self
     }
 
+    /// Takes `held`, the partitioning the table was created with, when it differs from the
+    /// declared one: a table keeps its layout (repartitioning is a rewrite Weir does not do),
+    /// and a new table gets the declared one. `table` names it in the log.
+    pub fn settle_partition(&mut self, table: &str, held: Option<PartitionBy>) {
+        if held == self.partition {
+            return;
+        }
+        let said = |p: &Option<PartitionBy>| match p {
+            Some(p) => format!("{}({})", p.transform.name(), p.column),
+            None => "none".to_string(),
+        };
+        tracing::info!(
+            table,
+            declared = %said(&self.partition),
+            held = %said(&held),
+            "the table keeps its partitioning; a new table gets the declared one"
+        );
+        self.partition = held;
+    }
+
+    /// The partitioning a Delta table with partition columns `held` has, read back into the
+    /// declared column it derives from (`<column>_day`, `<column>_hour`, or the column itself);
+    /// `None` when it is not one Weir makes (then the declared one stands).
+    pub fn delta_partition_of(&self, held: &[String]) -> Option<Option<PartitionBy>> {
+        let [held] = held else {
+            return held.is_empty().then_some(None);
+        };
+        let by = |column: &str, transform| {
+            (self.columns.iter().any(|c| c.name == column)).then(|| PartitionBy {
+                column: column.to_string(),
+                transform,
+            })
+        };
+        let found = (held.strip_suffix("_day").and_then(|c| by(c, PartitionTransform::Day)))
+            .or_else(|| held.strip_suffix("_hour").and_then(|c| by(c, PartitionTransform::Hour)))
+            .or_else(|| by(held, PartitionTransform::Identity));
+        found.map(Some)
+    }
+
     /// The column Delta partitions by: the partition column itself for `identity`, else a column
     /// derived from it (Delta has no hidden partitioning), `<column>_<transform>`.
     pub fn delta_partition_column(&self) -> Option<Column> {
@@ -107,6 +146,10 @@ pub const ORIGIN_TOPIC: &str = "_kafka_topic";
 pub const ORIGIN_PARTITION: &str = "_kafka_partition";
 /// The origin column holding a row's Kafka offset.
 pub const ORIGIN_OFFSET: &str = "_kafka_offset";
+/// When a record was taken into bronze; bronze is partitioned by its day by default.
+pub const INGESTED_AT: &str = "_ingested_at";
+/// When a record was quarantined; quarantine is partitioned by its day by default.
+pub const QUARANTINED_AT: &str = "_quarantined_at";
 
 /// Where a record came from, kept in every table for lineage. (Iceberg reserves `_partition`
 /// for a metadata column, hence the `_kafka_` prefix.)
@@ -127,7 +170,7 @@ pub fn bronze() -> TableSchema {
         Column::bytes("value"),
         // Headers as a JSON object of base64-free text: {"name": "value" | null}.
         Column::new("headers", ColumnType::String, true),
-        Column::new("_ingested_at", ColumnType::Timestamp, false),
+        Column::new(INGESTED_AT, ColumnType::Timestamp, false),
         // The Schema Registry id in front of an Avro value (null for JSON). Last, so tables
         // written before it gain it by evolution.
         Column::new(SCHEMA_ID, ColumnType::Int64, true),
@@ -158,7 +201,7 @@ pub fn quarantine() -> TableSchema {
         Column::new("stage", ColumnType::String, false),
         Column::new("reason", ColumnType::String, false),
         Column::new("plugin_sha256", ColumnType::String, true),
-        Column::new("_quarantined_at", ColumnType::Timestamp, false),
+        Column::new(QUARANTINED_AT, ColumnType::Timestamp, false),
         // The record's headers, in order and exact (names may repeat, values are bytes), as
         // Spark's Kafka source gives them. Last, so older tables gain it by evolution.
         Column::new(QUARANTINE_HEADERS, headers_type(), true),

@@ -151,3 +151,58 @@ async fn a_column_another_writer_added_first_is_not_added_twice() {
     }
     assert_eq!(second.version(), Some(1), "one schema change, not two");
 }
+
+/// A new bronze is partitioned by the day of `_ingested_at`; an existing table keeps the layout
+/// it was created with whatever is declared now, gains no column, and commits.
+#[tokio::test]
+async fn a_new_table_takes_the_declared_partitioning_an_existing_one_keeps_its_own() {
+    use crate::config::Landing;
+    let dir = tempfile::tempdir().unwrap();
+    let day = || schema::bronze().partitioned(Landing::Day.of(schema::INGESTED_AT));
+    let open = |name: &'static str, schema: TableSchema| {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(&path).unwrap();
+        let url = Url::from_directory_path(path).unwrap();
+        async move {
+            DeltaSink::open(url, HashMap::new(), name, "posts", schema)
+                .await
+                .unwrap()
+        }
+    };
+    let columns = |sink: &DeltaSink| sink.table.snapshot().unwrap().metadata().partition_columns().to_vec();
+
+    let mut new = open("new", day()).await;
+    assert_eq!(columns(&new), ["_ingested_at_day"]);
+    new.commit(commit_of(0, 0..10)).await.unwrap();
+    let files = new.table.get_file_uris().unwrap().collect::<Vec<_>>();
+    assert!(
+        files.iter().all(|f| f.contains("_ingested_at_day=2023-11-14")),
+        "{files:?}"
+    );
+    let partitioned = open("new", schema::bronze()).await;
+    assert_eq!(
+        partitioned.schema.partition,
+        day().partition,
+        "kept when `none` is declared"
+    );
+
+    let mut old = open("old", schema::bronze()).await;
+    old.commit(commit_of(0, 0..10)).await.unwrap();
+    let mut reopened = open("old", day()).await;
+    assert_eq!(reopened.schema.partition, None, "an unpartitioned table stays so");
+    assert!(
+        !reopened.columns().unwrap().contains(&"_ingested_at_day".to_string()),
+        "no column added"
+    );
+    reopened.commit(commit_of(0, 10..20)).await.unwrap();
+    assert_eq!(row_count(&reopened).await, 20);
+    assert!(columns(&reopened).is_empty());
+}
+
+fn commit_of(partition: i32, offsets: std::ops::Range<i64>) -> CommitData {
+    CommitData {
+        offsets: vec![("posts".into(), partition, offsets.end)],
+        batches: vec![bronze_rows(partition, offsets)],
+        metadata: HashMap::new(),
+    }
+}

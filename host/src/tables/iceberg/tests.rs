@@ -249,3 +249,42 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     found
 }
+
+/// A new bronze is partitioned by `day(_ingested_at)`; an existing table keeps the spec it was
+/// created with whatever is declared now, and commits.
+#[tokio::test]
+async fn a_new_table_takes_the_declared_partitioning_an_existing_one_keeps_its_own() {
+    use crate::config::Landing;
+    let day = || schema::bronze().partitioned(Landing::Day.of(schema::INGESTED_AT));
+    let spec_fields = |sink: &IcebergSink| sink.table.metadata().default_partition_spec().fields().len();
+
+    let new_dir = tempfile::tempdir().unwrap();
+    let mut new = open(new_dir.path(), day()).await;
+    assert_eq!(spec_fields(&new), 1);
+    new.commit(commit(0, 0..10)).await.unwrap();
+    let partitioned = open(new_dir.path(), schema::bronze()).await;
+    assert_eq!(
+        partitioned.schema.partition,
+        day().partition,
+        "kept when `none` is declared"
+    );
+    let data = walk(&new_dir.path().join("bronze/data"));
+    let in_day = |p: &std::path::PathBuf| p.display().to_string().contains("_ingested_at_day=2023-11-14");
+    assert!(!data.is_empty() && data.iter().all(in_day), "{data:?}");
+
+    let old_dir = tempfile::tempdir().unwrap();
+    let mut old = open(old_dir.path(), schema::bronze()).await;
+    old.commit(commit(0, 0..10)).await.unwrap();
+    let mut reopened = open(old_dir.path(), day()).await;
+    assert_eq!(reopened.schema.partition, None, "an unpartitioned table stays so");
+    assert_eq!(spec_fields(&reopened), 0);
+    reopened.commit(commit(0, 10..20)).await.unwrap();
+    let rows: usize = reopened
+        .read_all()
+        .await
+        .unwrap()
+        .iter()
+        .map(RecordBatch::num_rows)
+        .sum();
+    assert_eq!(rows, 20);
+}

@@ -226,40 +226,72 @@ pub fn assert_offsets_monotonic(table_dir: &Path) -> usize {
     entries
 }
 
-/// The posts pipeline's gold table (average score per subreddit and day) against its silver,
-/// in `format`: each row is the average and count of the silver rows of its subreddit and day,
-/// and every day that ended an hour before the slowest partition's newest post is there, once.
-/// Returns the number of gold rows.
+/// A gold table that averages a silver column per group and day (the `avg_score` plugin), and
+/// the silver table it reads: where the reference computation finds each part.
+pub struct DailyAverage<'a> {
+    /// Indices into `Tables::silver` and `Tables::gold`.
+    pub silver: usize,
+    pub gold: usize,
+    /// Silver columns: the group, the averaged value (int64), the event time.
+    pub group: &'a str,
+    pub value: &'a str,
+    pub time: &'a str,
+    /// Gold columns: the average and the count.
+    pub avg: &'a str,
+    pub count: &'a str,
+}
+
+/// The posts pipeline's gold table: average score per subreddit and day.
+pub const POSTS_GOLD: DailyAverage<'static> = DailyAverage {
+    silver: 0,
+    gold: 0,
+    group: "subreddit",
+    value: "score",
+    time: "created_utc",
+    avg: "avg_score",
+    count: "post_count",
+};
+
+/// The posts pipeline's gold table (average score per subreddit and day) against its silver.
 pub async fn assert_gold_matches_silver(tables: &Tables, format: weir::config::TableFormat) -> usize {
+    assert_daily_average(tables, format, &POSTS_GOLD).await
+}
+
+/// A daily-average gold table against its silver table, in `format`: each row is the average
+/// and count of the silver rows of its group and day, and every day that ended an hour (the
+/// allowed lateness) before the slowest (topic, partition)'s newest event is there, once.
+/// Returns the number of gold rows.
+pub async fn assert_daily_average(
+    tables: &Tables,
+    format: weir::config::TableFormat,
+    spec: &DailyAverage<'_>,
+) -> usize {
     use arrow::array::AsArray;
     use arrow::datatypes::{Float64Type, TimestampMicrosecondType};
     use std::collections::{BTreeMap, HashMap};
     const DAY_US: i64 = 86_400_000_000;
     const HOUR_US: i64 = 3_600_000_000;
 
-    let silver = tables.silver[0].read(format).await.unwrap();
-    let gold = tables.gold[0].read(format).await.unwrap();
+    let silver = tables.silver[spec.silver].read(format).await.unwrap();
+    let gold = tables.gold[spec.gold].read(format).await.unwrap();
     let mut sums: BTreeMap<(String, i64), (i64, i64)> = BTreeMap::new();
-    let mut newest: HashMap<i32, i64> = HashMap::new();
+    let mut newest: HashMap<(String, i32), i64> = HashMap::new();
     for batch in &silver {
-        let subreddit = batch.column_by_name("subreddit").unwrap().as_string::<i32>();
-        let score = batch.column_by_name("score").unwrap().as_primitive::<Int64Type>();
-        let created = batch
-            .column_by_name("created_utc")
-            .unwrap()
-            .as_primitive::<TimestampMicrosecondType>();
-        let partition = batch
-            .column_by_name("_kafka_partition")
-            .unwrap()
-            .as_primitive::<Int32Type>();
+        let group = batch.column_by_name(spec.group).unwrap().as_string::<i32>();
+        let value = batch.column_by_name(spec.value).unwrap().as_primitive::<Int64Type>();
+        let time = (batch.column_by_name(spec.time).unwrap()).as_primitive::<TimestampMicrosecondType>();
+        let topic = batch.column_by_name("_kafka_topic").unwrap().as_string::<i32>();
+        let partition = (batch.column_by_name("_kafka_partition").unwrap()).as_primitive::<Int32Type>();
         for row in 0..batch.num_rows() {
-            let t = created.value(row);
-            let n = newest.entry(partition.value(row)).or_insert(t);
+            let t = time.value(row);
+            let n = newest
+                .entry((topic.value(row).to_string(), partition.value(row)))
+                .or_insert(t);
             *n = (*n).max(t);
             let sum = sums
-                .entry((subreddit.value(row).to_string(), t - t.rem_euclid(DAY_US)))
+                .entry((group.value(row).to_string(), t - t.rem_euclid(DAY_US)))
                 .or_default();
-            sum.0 += score.value(row);
+            sum.0 += value.value(row);
             sum.1 += 1;
         }
     }
@@ -268,19 +300,19 @@ pub async fn assert_gold_matches_silver(tables: &Tables, format: weir::config::T
     assert!(!sums.is_empty(), "{format:?}: no day finished: {sums:?}");
     let mut seen = HashSet::new();
     for batch in &gold {
-        let subreddit = batch.column_by_name("subreddit").unwrap().as_string::<i32>();
+        let group = batch.column_by_name(spec.group).unwrap().as_string::<i32>();
         let start = batch
             .column_by_name("window_start")
             .unwrap()
             .as_primitive::<TimestampMicrosecondType>();
-        let avg = batch.column_by_name("avg_score").unwrap().as_primitive::<Float64Type>();
-        let count = batch.column_by_name("post_count").unwrap().as_primitive::<Int64Type>();
+        let avg = batch.column_by_name(spec.avg).unwrap().as_primitive::<Float64Type>();
+        let count = batch.column_by_name(spec.count).unwrap().as_primitive::<Int64Type>();
         for row in 0..batch.num_rows() {
-            let key = (subreddit.value(row).to_string(), start.value(row));
+            let key = (group.value(row).to_string(), start.value(row));
             let Some(&(sum, n)) = sums.get(&key) else {
                 panic!("{format:?}: gold row {key:?} for a day not finished or not in silver");
             };
-            assert_eq!(count.value(row), n, "{format:?} {key:?}: post count");
+            assert_eq!(count.value(row), n, "{format:?} {key:?}: count");
             assert!(
                 (avg.value(row) - sum as f64 / n as f64).abs() < 1e-9,
                 "{format:?} {key:?}: average"
@@ -291,7 +323,7 @@ pub async fn assert_gold_matches_silver(tables: &Tables, format: weir::config::T
     assert_eq!(
         seen.len(),
         sums.len(),
-        "{format:?}: one gold row per subreddit and finished day"
+        "{format:?}: one gold row per group and finished day"
     );
     seen.len()
 }

@@ -4,6 +4,7 @@
 #   scripts/bench.sh            all benchmarks
 #   scripts/bench.sh plugin     only the plugin throughput benchmark
 #   scripts/bench.sh pipeline   only the end-to-end pipeline benchmark (starts a tansu broker)
+#   scripts/bench.sh routing    only one silver table against three routed ones (from memory)
 #   scripts/bench.sh reload     only the plugin swap pause benchmark
 #   scripts/bench.sh gold       only the gold aggregation benchmark (10k and 1M keys)
 #   scripts/bench.sh avro       only JSON against Avro (decoding, stages, silver; from memory)
@@ -18,10 +19,11 @@ need_wrk() { scripts/install-missing.sh wrk; }
 case "${1:-all}" in
   plugin) cargo bench -p weir --bench plugin_throughput ;;
   pipeline) cargo bench -p weir --bench pipeline_throughput ;;
+  routing) cargo bench -p weir --bench routing_throughput ;;
   reload) cargo bench -p weir --bench reload_pause ;;
   gold) cargo bench -p weir --bench gold_aggregate ;;
   avro) cargo bench -p weir --bench avro_decode ;;
   intake) need_wrk; cargo bench -p weir --bench intake_load ;;
-  all) need_wrk; for bench in plugin_throughput pipeline_throughput reload_pause gold_aggregate avro_decode intake_load; do cargo bench -p weir --bench "$bench"; done ;;
-  *) echo "unknown benchmark: $1 (plugin, pipeline, reload, gold, avro, intake or all)" >&2; exit 2 ;;
+  all) need_wrk; for bench in plugin_throughput pipeline_throughput routing_throughput reload_pause gold_aggregate avro_decode intake_load; do cargo bench -p weir --bench "$bench"; done ;;
+  *) echo "unknown benchmark: $1 (plugin, pipeline, routing, reload, gold, avro, intake or all)" >&2; exit 2 ;;
 esac

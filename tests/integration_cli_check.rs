@@ -223,3 +223,13 @@ fn a_gold_table_reading_a_silver_table_that_does_not_exist_is_reported_at_its_li
         "`nope` is not a silver table (there are: silver)",
     );
 }
+
+#[test]
+fn the_routed_example_passes_and_names_its_topics_and_tables() {
+    let (code, stdout, stderr) = check(&common::repo_root().join("pipelines/examples/events"));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("topics shop, web, silver tables silver_orders, silver_payments, silver_other"),
+        "{stdout}"
+    );
+}

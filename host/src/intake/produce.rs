@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, BodyDataStream};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
@@ -43,9 +43,13 @@ async fn handle(
     body: Body,
 ) -> Response {
     let started = Instant::now();
-    let response = match intake.produce(&topic, &headers, body).await {
+    let mut body = body.into_data_stream();
+    let response = match intake.produce(&topic, &headers, &mut body).await {
         Ok(deliveries) => offsets(&deliveries),
-        Err(error) => error.into_response(),
+        Err(error) => {
+            drain(&mut body).await;
+            error.into_response()
+        }
     };
     let status = response.status().as_u16().to_string();
     let m = metrics();
@@ -80,7 +84,12 @@ impl Intake {
         &self.config.topics
     }
 
-    async fn produce(&self, topic: &str, headers: &HeaderMap, body: Body) -> Result<Vec<Delivered>, ApiError> {
+    async fn produce(
+        &self,
+        topic: &str,
+        headers: &HeaderMap,
+        body: &mut BodyDataStream,
+    ) -> Result<Vec<Delivered>, ApiError> {
         self.authorize(headers)?;
         if !self.config.topics.iter().any(|t| t == topic) {
             return Err(ApiError::forbidden(topic));
@@ -140,7 +149,7 @@ impl Intake {
     async fn read_records(
         &self,
         headers: &HeaderMap,
-        body: Body,
+        body: &mut BodyDataStream,
         embedded: Embedded,
         topic: &str,
     ) -> Result<(Vec<Outgoing>, Share), ApiError> {
@@ -185,8 +194,7 @@ impl Intake {
     }
 }
 
-async fn read_body(body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
-    let mut stream = body.into_data_stream();
+async fn read_body(stream: &mut BodyDataStream, limit: usize) -> Result<Vec<u8>, ApiError> {
     let mut bytes = Vec::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| ApiError::unreadable(format!("the body could not be read: {e}")))?;
@@ -196,6 +204,26 @@ async fn read_body(body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
         bytes.extend_from_slice(&chunk);
     }
     Ok(bytes)
+}
+
+/// How much of a refused request's body is read and dropped, and for how long, at most.
+const DRAIN_BYTES: usize = 64 * 1024 * 1024;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Reads and drops what is left of a refused request's body (within `DRAIN_BYTES` and
+/// `DRAIN_TIME`), so that a client still sending it reads the answer instead of a connection
+/// reset under its feet. A body past either bound is cut off with the connection.
+async fn drain(body: &mut BodyDataStream) {
+    let read_all = async {
+        let mut read = 0;
+        while let Some(Ok(chunk)) = body.next().await {
+            read += chunk.len();
+            if read > DRAIN_BYTES {
+                return;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, read_all).await;
 }
 
 fn digest(token: &str) -> [u8; 32] {

@@ -87,6 +87,14 @@ fn check_topics(source: &SourceConfig, invalid: Invalid<'_>) -> Result<(), Confi
                 "must not be empty".into(),
             ));
         }
+        // librdkafka applies it with its own engine: the syntax both engines read alike only.
+        let rust_only = pattern.replace("(?:", "").contains("(?") || pattern.contains("\\p") || pattern.contains("\\P");
+        if rust_only {
+            let message = "flags, named groups and Unicode classes are not read by librdkafka's regular \
+                           expressions: use . * + ? | ( ) [ ] { } and \\d \\w \\s"
+                .into();
+            return Err(invalid("source.topic_pattern", "topic_pattern", message));
+        }
         return match regex::Regex::new(&format!("^(?:{pattern})$")) {
             Ok(_) => Ok(()),
             Err(e) => Err(invalid(
@@ -303,7 +311,7 @@ fn check_route(tables: &SilverTables, i: usize, invalid: Invalid<'_>) -> Result<
         }
     }
     let declared = tables[i].columns.iter().find(|c| c.name == route.field);
-    if let Some(column) = declared.filter(|c| !matches!(c.ty, ColumnType::String)) {
+    if let Some(column) = declared.filter(|c| !takes_text(&c.ty, c.coerce)) {
         let message = format!(
             "routes on `{}`, a string, but declares it `{}`: every record it takes would fail silver",
             route.field, column.ty
@@ -311,6 +319,20 @@ fn check_route(tables: &SilverTables, i: usize, invalid: Invalid<'_>) -> Result<
         return Err(invalid(&key, "route", message));
     }
     Ok(())
+}
+
+/// Whether a column of type `ty` can hold a JSON string: text types always, numbers and
+/// booleans only with the documented casts (`coerce`), nested types never.
+fn takes_text(ty: &ColumnType, coerce: bool) -> bool {
+    match ty {
+        ColumnType::String
+        | ColumnType::Binary
+        | ColumnType::Date
+        | ColumnType::Timestamp
+        | ColumnType::TimestampNtz => true,
+        ColumnType::List(_) | ColumnType::Map(..) | ColumnType::Struct(_) => false,
+        _ => coerce,
+    }
 }
 
 /// Silver's columns declared once, its key columns declared and not nullable, its partition

@@ -56,8 +56,12 @@ impl Router {
         if self.routes.is_empty() {
             return self.default.ok_or_else(|| "no silver table takes records".to_string());
         }
-        let found = fields(json, &self.fields)
-            .map_err(|e| format!("no silver table takes a record that is not a JSON object: {e}"))?;
+        let found = match (fields(json, &self.fields), self.default) {
+            (Ok(found), _) => found,
+            // The default table's decoder says why it does not fit, as for any record.
+            (Err(_), Some(default)) => return Ok(default),
+            (Err(e), None) => return Err(format!("no silver table takes a record that is not a JSON object: {e}")),
+        };
         let values: Vec<Option<Cow<'_, str>>> = found.iter().map(|raw| raw.and_then(as_string)).collect();
         for (field, equals, table) in &self.routes {
             if let Some(value) = &values[*field]
@@ -147,6 +151,7 @@ mod tests {
         assert!(router.route("[1]").unwrap_err().contains("not a JSON object"));
         assert_eq!(routed(true).route(r#"{"type":"refund"}"#), Ok(3));
         assert_eq!(routed(true).route(r#"{}"#), Ok(3));
+        assert_eq!(routed(true).route("[1]"), Ok(3), "the default table's decoder says why");
     }
 
     #[test]

@@ -37,6 +37,9 @@ pub struct GoldAggregator {
     stage: AggregateStage,
     sha256: String,
     state: GoldState,
+    /// The partitions that delivered records to the pipeline since it started (not kept in
+    /// checkpoints: after a restart every partition holds windows until heard from again).
+    heard: BTreeSet<TopicPartition>,
     /// Decodes `finish` rows into the declared columns.
     decoder: SilverDecoder,
     schema: TableSchema,
@@ -81,6 +84,7 @@ impl GoldAggregator {
             stage,
             sha256,
             state: GoldState::default(),
+            heard: BTreeSet::new(),
         })
     }
 
@@ -91,6 +95,18 @@ impl GoldAggregator {
     /// The plugin's content hash.
     pub fn sha256(&self) -> &str {
         &self.sha256
+    }
+
+    /// Notes that `partition` delivered records to the pipeline (whichever table took them).
+    pub fn heard(&mut self, partition: &TopicPartition) {
+        if !self.heard.contains(partition) {
+            self.heard.insert(partition.clone());
+        }
+    }
+
+    /// Forgets which partitions were heard from (their records are read again).
+    pub fn forget_heard(&mut self) {
+        self.heard.clear();
     }
 
     pub fn state(&self) -> &GoldState {
@@ -151,6 +167,7 @@ impl GoldAggregator {
         match self.check(&state) {
             Ok(()) => {
                 self.state = state;
+                self.heard = std::mem::take(&mut running.heard);
                 Ok(())
             }
             Err(e) => {
@@ -261,17 +278,18 @@ impl GoldAggregator {
     /// window needs. A window whose merge, `finish` or row does not work out still gets its
     /// row, with the reason in `_error`.
     ///
-    /// Nothing is finished while a partition in `assigned` has not delivered a record yet: its
-    /// records could be older than the others' (an idle partition holds windows open). Only
-    /// partitions of topics that have fed this aggregate count: with routing, a topic may never
-    /// carry a record for it, and must not hold its windows open for ever.
+    /// Nothing is finished while a partition in `assigned` has neither fed this aggregate nor
+    /// delivered any record to the pipeline since it started ([`GoldAggregator::heard`]): its
+    /// records could be older than the others'. A partition that delivers only records other
+    /// tables take (routing) stops holding windows once it was heard from; one not heard from
+    /// (a backlog not reached yet, a topic the pattern just took) holds them.
     pub fn finish_windows(
         &mut self,
         now_us: i64,
         assigned: &BTreeSet<TopicPartition>,
     ) -> Result<Vec<RecordBatch>, GoldError> {
-        let fed = |p: &TopicPartition| self.state.newest.keys().any(|n| n.topic == p.topic);
-        if assigned.iter().any(|p| fed(p) && !self.state.newest.contains_key(p)) {
+        let silent = |p: &TopicPartition| !self.state.newest.contains_key(p) && !self.heard.contains(p);
+        if assigned.iter().any(silent) {
             return Ok(Vec::new());
         }
         let window = self.gold.window;

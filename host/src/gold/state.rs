@@ -31,6 +31,12 @@ impl GoldState {
         self.newest.values().min().map(|t| t.saturating_sub(lateness_us))
     }
 
+    /// Forgets the event times of partitions whose topic `read` no longer takes (a topic
+    /// removed from the pipeline, or deleted): they would hold the watermark back for ever.
+    pub fn forget_topics(&mut self, read: impl Fn(&str) -> bool) {
+        self.newest.retain(|tp, _| read(&tp.topic));
+    }
+
     /// Notes that a record of `partition` at `t` was counted.
     pub fn observe(&mut self, partition: &TopicPartition, t: i64) {
         let newest = self.newest.entry(partition.clone()).or_insert(t);
@@ -70,6 +76,16 @@ mod tests {
         state.emitted_to = Some(80);
         assert_eq!(state.watermark(&p(1), 10), Some(80));
         assert_eq!(state.watermark(&p(2), 10), Some(80));
+    }
+
+    #[test]
+    fn a_topic_no_longer_read_stops_holding_the_watermark() {
+        let mut state = GoldState::default();
+        state.observe(&TopicPartition::new("kept", 0), 100);
+        state.observe(&TopicPartition::new("gone", 0), 10);
+        assert_eq!(state.global_watermark(0), Some(10));
+        state.forget_topics(|t| t == "kept");
+        assert_eq!(state.global_watermark(0), Some(100));
     }
 
     #[test]

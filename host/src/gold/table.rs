@@ -8,8 +8,9 @@ use std::collections::{BTreeSet, HashMap};
 
 use arrow::record_batch::RecordBatch;
 
+use super::GoldState;
 use super::{Checkpoint, CheckpointStore, GoldAggregator, GoldError};
-use crate::config::{Gold, Pipeline};
+use crate::config::{Gold, Pipeline, Subscription};
 use crate::tables::CommitData;
 use crate::tables::medallion::Medallion;
 
@@ -23,6 +24,8 @@ pub struct GoldTable {
     checkpoints: CheckpointStore,
     /// The number of the last gold commit (0: none yet).
     seq: i64,
+    /// What the pipeline reads: event times of other topics are forgotten on a restore.
+    subscription: Subscription,
 }
 
 impl GoldTable {
@@ -51,6 +54,7 @@ impl GoldTable {
                 aggregator,
                 checkpoints,
                 seq: 0,
+                subscription: pipeline.source.subscription(),
             });
         };
         let checkpoint = checkpoints.read(newest).await?;
@@ -73,7 +77,11 @@ impl GoldTable {
                 .await
                 .map_err(sink_error)?;
         }
-        aggregator.restore(checkpoint.state)?;
+        let mut state = checkpoint.state;
+        let subscription = pipeline.source.subscription();
+        state.forget_topics(|topic| subscription.takes(topic));
+        let state = state;
+        aggregator.restore(state)?;
         tracing::info!(
             gold = %gold.name,
             checkpoint = newest,
@@ -85,17 +93,20 @@ impl GoldTable {
             aggregator,
             checkpoints,
             seq: newest,
+            subscription,
         })
     }
 
     /// Goes back to the state of the last gold commit, forgetting what was counted since (the
     /// records are read again).
     pub async fn reload(&mut self) -> Result<(), GoldError> {
-        let state = match self.seq {
+        let mut state: GoldState = match self.seq {
             0 => Default::default(),
             seq => self.checkpoints.read(seq).await?.state,
         };
+        state.forget_topics(|topic| self.subscription.takes(topic));
         self.aggregator.set_state(state);
+        self.aggregator.forget_heard();
         tracing::warn!(gold = %self.aggregator.gold().name, checkpoint = self.seq, "gold state reset to the last commit after a rebalance");
         Ok(())
     }

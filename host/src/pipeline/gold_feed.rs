@@ -27,6 +27,7 @@ impl DataPath {
         let pipeline = self.pipeline.name.as_str();
         let m = metrics();
         for (g, table) in self.gold.iter_mut().enumerate() {
+            table.aggregator.heard(&batch.tp);
             let source = self.pipeline.gold[g].silver;
             let (Some(silver), Some(in_silver)) = (decoded.get(source), in_silver.get(source)) else {
                 continue;

@@ -109,9 +109,16 @@ impl TableOffsets {
             let topics = topics.as_string::<i32>();
             let partitions = partitions.as_primitive::<Int32Type>();
             let offsets = offsets.as_primitive::<Int64Type>();
+            // Rows come in runs of one partition: its offset is looked up once per run.
+            let mut last: Option<(&str, i32, i64)> = None;
             let keep: BooleanArray = (topics.iter().zip(partitions.iter()).zip(offsets.iter()))
                 .map(|((t, p), o)| {
-                    let held = self.of_origin(table, t.unwrap_or_default(), p.unwrap_or(0));
+                    let (t, p) = (t.unwrap_or_default(), p.unwrap_or(0));
+                    let held = match last {
+                        Some((lt, lp, held)) if lt == t && lp == p => held,
+                        _ => self.of_origin(table, t, p),
+                    };
+                    last = Some((t, p, held));
                     Some(o.unwrap_or(0) >= held)
                 })
                 .collect();

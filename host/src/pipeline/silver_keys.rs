@@ -13,7 +13,7 @@ use crate::tables::schema::{ORIGIN_OFFSET, ORIGIN_PARTITION, ORIGIN_TOPIC};
 
 /// A key's row: (topic, as its number in [`SilverKeys`]' list, partition, offset). 16 bytes,
 /// as many keys are held.
-pub type KeyOrigin = (u16, i32, i64);
+pub type KeyOrigin = (u32, i32, i64);
 
 /// What became of one decoded row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,7 +75,7 @@ impl SilverKeys {
                 self.topics.len() - 1
             }
         };
-        (u16::try_from(number).unwrap_or(u16::MAX), partition, offset)
+        (u32::try_from(number).unwrap_or(u32::MAX), partition, offset)
     }
 
     /// The key of `row` of silver-shaped `batch`.
@@ -137,7 +137,7 @@ impl SilverKeys {
         for row in 0..batch.num_rows() {
             let origin = match (topics, partitions, offsets) {
                 (Some(t), Some(p), Some(o)) => self.origin(t.value(row), p.value(row), o.value(row)),
-                _ => (u16::MAX, -1, -1),
+                _ => (u32::MAX, -1, -1),
             };
             out.push((self.key_of(batch, row), origin));
         }

@@ -34,8 +34,10 @@ pub async fn evolve(table: &mut dyn Table) -> Result<(), TableError> {
     }
 }
 
-/// Declares `schema` for `table` (the columns it had and more), then adds the new ones.
-pub async fn redeclare(table: &mut dyn Table, schema: TableSchema) -> Result<(), TableError> {
+/// Declares `schema` for `table` (the columns it had and more), then adds the new ones. The
+/// table keeps the partitioning it has (see `TableSchema::settle_partition`).
+pub async fn redeclare(table: &mut dyn Table, mut schema: TableSchema) -> Result<(), TableError> {
+    schema.partition = table.schema().partition.clone();
     *table.schema_mut() = schema;
     evolve(table).await
 }

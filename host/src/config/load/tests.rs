@@ -301,6 +301,11 @@ fn topics_come_as_one_a_list_or_a_pattern_and_each_refusal_names_its_line() {
         err.contains(":8: `source.topic_pattern`: not a regular expression"),
         "{err}"
     );
+    let err = error_of(topic, "topic_pattern = '(?i)events'");
+    assert!(
+        err.contains("`source.topic_pattern`: flags, named groups and Unicode classes"),
+        "{err}"
+    );
     let dead_letter = "\n[quarantine]\ntopic = \"events.dead\"\n";
     let text = EXAMPLE.replacen(topic, r#"topic_pattern = 'events\..*'"#, 1) + dead_letter;
     let err = load_text(&text, &[]).unwrap_err().to_string();

@@ -96,7 +96,7 @@ const AVRO: Encoding = Encoding {
     // while running.
     columns: r#"columns = [{ name = "id", type = "string", nullable = false }]
 
-[tables.silver[0].from_registry]
+[tables.silver.from_registry]
 "#,
     body_error: "the body does not match its schema",
     // No stages: silver reads the Avro bodies straight into its columns (`DirectSilver`), and

@@ -39,6 +39,7 @@ impl Transform for Misbehave {
         if settings.sleep_init_ms > 0 {
             weir_sdk::log::info("init: sleeping");
             std::thread::sleep(Duration::from_millis(settings.sleep_init_ms));
+            weir_sdk::log::info("init: awake");
         }
         Ok(Misbehave { settings })
     }

@@ -2,6 +2,9 @@
 # Builds every plugin in plugins/ (SDK, examples, hostile test plugins) into wasm32-wasip2
 # components, installing the guest toolchain first if it is missing, and copies the example
 # components into pipelines/posts/ (they are committed, so `weir demo` needs no wasm toolchain).
+# The Python and JavaScript plugins (a pyproject.toml or package.json with a plugin.py or
+# plugin.js) are built by scripts/build-plugin.sh into the same folder, named after their
+# project (weir-validate-py -> weir_validate_py.wasm).
 #
 #   scripts/build-plugins.sh            build all, refresh pipelines/posts/*.wasm
 #   scripts/build-plugins.sh --no-copy  build all, leave pipelines/ alone
@@ -50,4 +53,8 @@ if [ ${#stale[@]} -gt 0 ]; then
     echo "build-plugins: committed components differ from this build: ${stale[*]}" >&2
   fi
 fi
+# Python and JavaScript plugins: each is skipped when its sources, SDK, WIT and tools are unchanged.
+while IFS= read -r -d '' main; do
+  scripts/build-plugin.sh "$(dirname "$main")" "$WEIR_PLUGIN_DIR/"
+done < <(find plugins -path '*/node_modules' -prune -o \( -name plugin.py -o -name plugin.js \) -print0 | sort -z)
 echo "build-plugins: components in $WEIR_PLUGIN_DIR" >&2

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use weir::cli::plugin_new;
 use weir::cli::plugin_test::{self, PluginTestArgs};
 use weir::plugin::Limits;
 
@@ -166,6 +167,24 @@ enum PluginCommand {
         /// Memory cap of the plugin instance, in MiB.
         #[arg(long, default_value_t = Limits::default().memory_mib)]
         memory_mib: u64,
+    },
+    /// Write a working plugin skeleton in NAME/: its build file, its code and a sample input.
+    /// Build it with `scripts/build-plugin.sh NAME`, try it with `weir plugin test`.
+    New {
+        /// The plugin's name (lowercase letters, digits and dashes), and its folder.
+        name: String,
+        /// Its language.
+        #[arg(long, value_enum, default_value_t = plugin_new::Lang::Rust)]
+        lang: plugin_new::Lang,
+        /// The world it implements: a transform (validate, map, filter) or a gold aggregate.
+        #[arg(long, value_enum, default_value_t = plugin_new::World::Transform)]
+        world: plugin_new::World,
+        /// The folder to create NAME/ in.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// Rust only: the Weir SDK folder (plugins/sdk of a checkout); found when run inside one.
+        #[arg(long)]
+        sdk: Option<PathBuf>,
     },
 }
 
@@ -332,6 +351,31 @@ fn main() -> ExitCode {
             };
             plugin_test::run(&args, &mut std::io::stdout().lock()).map(|_| ())
         }
+        Command::Plugin(PluginCommand::New {
+            name,
+            lang,
+            world,
+            dir,
+            sdk,
+        }) => plugin_new::run(&plugin_new::NewPlugin {
+            name,
+            lang,
+            world,
+            parent: dir,
+            sdk,
+        })
+        .map(|dir| {
+            println!("wrote {}", dir.display());
+            println!("build it: scripts/build-plugin.sh {}", dir.display());
+            println!(
+                "try it:   weir plugin test {}/{}.wasm --input {}/sample.jsonl",
+                dir.display(),
+                dir.file_name()
+                    .map(|n| n.to_string_lossy().replace('-', "_"))
+                    .unwrap_or_default(),
+                dir.display()
+            );
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,6 +6,7 @@ pub mod columns;
 pub mod demo;
 pub mod generate;
 pub mod maintain;
+pub mod plugin_new;
 pub mod plugin_test;
 pub mod run;
 

@@ -5,11 +5,32 @@
 
 mod common;
 
+use std::collections::HashMap;
 use std::net::TcpListener;
+use std::sync::{Arc, Mutex, OnceLock};
 
-use common::{context, engine, load, record, spec};
+use common::{context, record, spec};
 use serde_json::Value;
-use weir::plugin::{Failure, Limits, LogSource, Outputs, Record, TransformStage, Verdict};
+use weir::plugin::{Failure, Limits, LogSource, Outputs, Plugin, PluginEngine, Record, TransformStage, Verdict};
+
+/// One engine for the whole test binary, on the persistent compile cache (`$WEIR_CACHE_DIR`, as
+/// scripts/env.sh sets it): a Python or JavaScript component (an interpreter inside) compiles
+/// once per machine, about 25 s in a debug build, instead of once per test.
+fn shared_engine() -> &'static PluginEngine {
+    static ENGINE: OnceLock<PluginEngine> = OnceLock::new();
+    ENGINE.get_or_init(|| PluginEngine::new(PluginEngine::default_cache_dir()).unwrap())
+}
+
+/// The component built from `crate_name`, loaded once for the test binary (tests running side by
+/// side wait for one compile instead of each doing it).
+fn load(crate_name: &str) -> Arc<Plugin> {
+    static LOADED: OnceLock<Mutex<HashMap<String, Arc<Plugin>>>> = OnceLock::new();
+    let mut loaded = LOADED.get_or_init(Default::default).lock().unwrap();
+    loaded
+        .entry(crate_name.to_string())
+        .or_insert_with(|| common::load(shared_engine(), crate_name))
+        .clone()
+}
 
 /// The posts pipeline's validate config (pipelines/posts/pipeline.toml).
 const POSTS_RULES: &str = r#"{"required":["id","subreddit","author","title","score","created_utc"],
@@ -44,8 +65,7 @@ fn varied_posts() -> Vec<Record> {
 }
 
 fn run(crate_name: &str, config: &str, batch: &[Record]) -> Vec<Verdict<Outputs>> {
-    let (engine, _cache) = engine();
-    let mut stage = TransformStage::start(spec(load(&engine, crate_name), config, Limits::default())).unwrap();
+    let mut stage = TransformStage::start(spec(load(crate_name), config, Limits::default())).unwrap();
     stage.process(batch, context())
 }
 
@@ -137,12 +157,11 @@ fn passes(verdict: &Verdict<Outputs>, input: &Record) -> bool {
 #[test]
 fn an_infinite_loop_is_stopped_by_the_deadline_and_its_neighbours_pass() {
     for name in HOSTILE {
-        let (engine, _cache) = engine();
         let limits = Limits {
             deadline_ms: 300,
             ..Limits::default()
         };
-        let mut stage = TransformStage::start(spec(load(&engine, name), "{}", limits)).unwrap();
+        let mut stage = TransformStage::start(spec(load(name), "{}", limits)).unwrap();
         let batch = vec![normal(1), record(r#"{"spin":true}"#), normal(2)];
         let verdicts = stage.process(&batch, context());
         assert!(passes(&verdicts[0], &batch[0]), "{name}: {verdicts:?}");
@@ -164,12 +183,11 @@ fn an_infinite_loop_is_stopped_by_the_deadline_and_its_neighbours_pass() {
 #[test]
 fn a_memory_bomb_is_stopped_at_the_cap_and_its_neighbours_pass() {
     for name in HOSTILE {
-        let (engine, _cache) = engine();
         let limits = Limits {
             memory_mib: 96,
             ..Limits::default()
         };
-        let mut stage = TransformStage::start(spec(load(&engine, name), "{}", limits)).unwrap();
+        let mut stage = TransformStage::start(spec(load(name), "{}", limits)).unwrap();
         let batch = vec![normal(1), record(r#"{"bomb":true}"#), normal(2)];
         let verdicts = stage.process(&batch, context());
         assert!(passes(&verdicts[0], &batch[0]), "{name}: {verdicts:?}");
@@ -196,8 +214,7 @@ fn an_exception_on_one_record_in_a_thousand_rejects_only_that_record() {
             "plugin threw Error: poison record",
         ),
     ] {
-        let (engine, _cache) = engine();
-        let mut stage = TransformStage::start(spec(load(&engine, name), "{}", Limits::default())).unwrap();
+        let mut stage = TransformStage::start(spec(load(name), "{}", Limits::default())).unwrap();
         let at = 613;
         let batch: Vec<Record> = (0..1000)
             .map(|i| if i == at { record(poison) } else { normal(i) })
@@ -219,14 +236,13 @@ fn an_exception_on_one_record_in_a_thousand_rejects_only_that_record() {
 
 #[test]
 fn python_gets_no_file_environment_or_socket() {
-    let (engine, _cache) = engine();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let port = listener.local_addr().unwrap().port();
     let secret = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(secret.path(), "top secret").unwrap();
     let config = serde_json::json!({"file": secret.path(), "port": port}).to_string();
-    let mut stage = TransformStage::start(spec(load(&engine, "weir-hostile-py"), &config, Limits::default())).unwrap();
+    let mut stage = TransformStage::start(spec(load("weir-hostile-py"), &config, Limits::default())).unwrap();
     let verdicts = stage.process(&[record(r#"{"escape":true}"#)], context());
     let Verdict::Ok(Outputs::Records(outputs)) = &verdicts[0] else {
         panic!("{:?}", verdicts[0])
@@ -259,12 +275,11 @@ fn python_gets_no_file_environment_or_socket() {
 
 #[test]
 fn javascript_gets_no_environment_and_its_fetch_reaches_nothing() {
-    let (engine, _cache) = engine();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let port = listener.local_addr().unwrap().port();
     let config = serde_json::json!({ "port": port }).to_string();
-    let mut stage = TransformStage::start(spec(load(&engine, "weir-hostile-js"), &config, Limits::default())).unwrap();
+    let mut stage = TransformStage::start(spec(load("weir-hostile-js"), &config, Limits::default())).unwrap();
     let batch = [
         normal(1),
         record(r#"{"escape":true}"#),
@@ -360,7 +375,7 @@ async fn the_posts_pipeline_with_python_validate_and_js_normalize_lands_the_rust
     weir::cli::demo::produce(&brokers, n as usize).unwrap();
     let expected = weir::cli::demo::dataset(n as usize);
     let lake = tempfile::tempdir().unwrap();
-    let engine = weir::plugin::PluginEngine::new(lake.path().join("cache")).unwrap();
+    let engine = shared_engine().clone();
     let rust = posts(&brokers, &lake.path().join("rust"), "rust", &[]);
     let poly = posts(
         &brokers,

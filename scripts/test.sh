@@ -18,6 +18,19 @@ scripts/setup-test-services.sh
 step "guest toolchain and plugins (wasm32-wasip2 components)"
 scripts/build-plugins.sh --no-copy
 
+step "forget builds of other checkouts"
+# Cargo records the sources of a package that lie outside its folder (tests/, wit/) by absolute
+# path in its fingerprints. With the target folder shared between checkouts (scripts/env.sh), a
+# test binary built from another checkout that still exists would look fresh here, and run that
+# checkout's tests. Those fingerprints are dropped, so cargo checks this checkout's files.
+root="$(pwd -P)"
+for dep in "$CARGO_TARGET_DIR"/*/.fingerprint/weir-*/dep-*; do
+  [ -f "$dep" ] || continue
+  if grep -aq '/host/\.\./' "$dep" && ! grep -aqF "$root/host/../" "$dep"; then
+    rm -rf "$(dirname "$dep")"
+  fi
+done
+
 step "format"
 cargo fmt --all -- --check
 (cd plugins && cargo fmt --all -- --check)

@@ -70,15 +70,18 @@ fn run(crate_name: &str, config: &str, batch: &[Record]) -> Vec<Verdict<Outputs>
 }
 
 #[test]
-fn the_python_validate_gives_the_rust_outcomes_record_by_record() {
+fn the_python_and_javascript_validate_give_the_rust_outcomes_record_by_record() {
     let batch = varied_posts();
     let rust = run("weir-validate", POSTS_RULES, &batch);
-    let python = run("weir-validate-py", POSTS_RULES, &batch);
     assert_eq!(rust.len(), batch.len());
     let rejected = rust.iter().filter(|v| matches!(v, Verdict::Rejected(_))).count();
     assert!(rejected >= 9, "the inputs break rules: {rust:?}");
-    for (i, (r, p)) in rust.iter().zip(&python).enumerate() {
-        assert_eq!(r, p, "record {i}: {}", batch[i].value);
+    for other in ["weir-validate-py", "weir-validate-js"] {
+        let outcomes = run(other, POSTS_RULES, &batch);
+        assert_eq!(outcomes.len(), batch.len(), "{other}");
+        for (i, (r, o)) in rust.iter().zip(&outcomes).enumerate() {
+            assert_eq!(r, o, "{other}, record {i}: {}", batch[i].value);
+        }
     }
 }
 

@@ -1,5 +1,5 @@
 """The `aggregate` world of wit/weir-plugin.wit, bound to the class ``plugin.py`` names with
-``@weir_sdk.aggregate``. ``scripts/build-python-plugin.sh`` makes this module the component's
+``@weir_sdk.aggregate``. ``scripts/build-plugin.sh`` makes this module the component's
 entry; plugin authors do not import it."""
 
 import json

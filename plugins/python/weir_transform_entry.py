@@ -1,5 +1,5 @@
 """The `transform` world of wit/weir-plugin.wit, bound to the class ``plugin.py`` names with
-``@weir_sdk.transform``. ``scripts/build-python-plugin.sh`` makes this module the component's
+``@weir_sdk.transform``. ``scripts/build-plugin.sh`` makes this module the component's
 entry; plugin authors do not import it."""
 
 import wit_world

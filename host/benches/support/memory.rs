@@ -23,3 +23,14 @@ pub fn reset_peak() {
     }
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
+
+/// The process's resident set now (VmRSS), in MiB; NaN where /proc is not there.
+#[allow(dead_code)] // not every benchmark measures memory per instance
+pub fn rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}

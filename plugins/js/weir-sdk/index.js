@@ -10,7 +10,7 @@
 //     }
 //   });
 //
-// `scripts/build-js-plugin.sh DIR` bundles DIR/plugin.js with this SDK and makes it a component
+// `scripts/build-plugin.sh DIR` bundles DIR/plugin.js with this SDK and makes it a component
 // of the world named in DIR/package.json (`"weir": { "world": "transform" }` or "aggregate").
 // The host hands the plugin batches of records; the SDK calls the class once per record
 // (`process`, `key`) or per group (`accumulate`), as the Rust SDK does.

@@ -12,7 +12,7 @@
                 return weir.Outcome.filter()
             return weir.Outcome.PASS
 
-The module must be named ``plugin.py``; ``scripts/build-python-plugin.sh DIR`` turns it into a
+The module must be named ``plugin.py``; ``scripts/build-plugin.sh DIR`` turns it into a
 component of the world named in ``DIR/pyproject.toml`` (``[tool.weir] world = "transform"`` or
 ``"aggregate"``). The host hands the plugin batches of records; the SDK calls the class once per
 record (``process``) or per group (``accumulate``), as the Rust SDK does.

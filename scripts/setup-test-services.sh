@@ -42,5 +42,7 @@ if [ "$(cat "$WEIR_READERS/.installed" 2>/dev/null)" != "$READERS_STAMP" ]; then
   echo "$READERS_STAMP" > "$WEIR_READERS/.installed"
 fi
 
-# promtool (Debian's prometheus package) for the alerting rules' tests (scripts/check-alerts.sh).
-"$(dirname "$0")/install-missing.sh" prometheus
+# Prometheus and promtool (Debian's prometheus package): the alerting rules' tests
+# (scripts/check-alerts.sh) and a real Prometheus scraping `weir run` (tests/integration_ops.rs).
+# Chromium, headless, loads the status page in the same test.
+"$(dirname "$0")/install-missing.sh" prometheus chromium

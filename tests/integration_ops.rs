@@ -1,6 +1,9 @@
 //! The operations endpoints of `weir run` against a real Kafka-protocol broker (tansu):
 //! `/metrics` counts exactly what was produced, accepted and rejected, `/readyz` goes ready once
-//! the pipeline consumes and not ready when the broker stops, `/healthz` answers throughout.
+//! the pipeline consumes and not ready when the broker stops, `/healthz` answers throughout; a
+//! real Prometheus scrapes it with `deploy/`'s scrape config and the dashboard's queries return
+//! series; the status page, loaded by headless Chromium, shows the pipeline, its tables and a
+//! quarantined record's reason.
 #![allow(clippy::unwrap_used)] // a test crate: panicking is how it fails
 
 mod common;
@@ -9,6 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::pipeline::copy_posts_pipeline;
+use common::prometheus::Prometheus;
 use common::services::{Tansu, free_port};
 use common::weir_run::WeirRun;
 use weir::cli::demo;
@@ -188,6 +192,8 @@ fn metrics_count_what_was_produced_and_readiness_follows_the_broker() {
     for name in common::metric_names(&format!("{dashboard}\n{hpa}")) {
         assert!(text.contains(&format!("# TYPE {name} ")), "{name} is not in /metrics");
     }
+    dashboard_queries_return_series(port);
+    status_page_shows_the_pipeline(port, expected.silver_rows(), expected.invalid);
     // The broker goes away: not ready, while the process stays alive.
     drop(tansu);
     wait_for("/readyz says not ready", Duration::from_secs(30), || {
@@ -205,6 +211,141 @@ fn metrics_count_what_was_produced_and_readiness_follows_the_broker() {
     assert!(host.try_wait().unwrap().is_none(), "weir run kept running: {}", log());
     host.kill().unwrap();
     host.wait().unwrap();
+}
+
+/// A real Prometheus scrapes `weir run` (on `port`) with the scrape config `deploy/` ships: every
+/// metric the Grafana dashboard uses gets samples, and every panel's query returns series.
+fn dashboard_queries_return_series(port: u16) {
+    let prometheus = Prometheus::scraping(port);
+    let text = std::fs::read_to_string(common::repo_root().join("deploy/grafana/dashboards/weir.json")).unwrap();
+    let dashboard: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let queries: Vec<&str> = (dashboard["panels"].as_array().unwrap().iter())
+        .flat_map(|panel| panel["targets"].as_array().into_iter().flatten())
+        .filter_map(|target| target["expr"].as_str())
+        .collect();
+    assert!(queries.len() >= 5, "the dashboard's queries: {queries:?}");
+    let names = common::metric_names(&text);
+    for name in &names {
+        // A histogram's samples are its `_bucket`, `_sum` and `_count` series.
+        let samples = format!(r#"count({{__name__=~"{name}|{name}_bucket"}})"#);
+        wait_for(
+            &format!("Prometheus holds samples of {name}"),
+            Duration::from_secs(90),
+            || prometheus.query(&samples).is_some_and(|series| !series.is_empty()),
+        );
+    }
+    for query in queries {
+        wait_for(
+            &format!("the dashboard's `{query}` returns series"),
+            Duration::from_secs(90),
+            || prometheus.query(query).is_some_and(|series| !series.is_empty()),
+        );
+    }
+}
+
+/// `/api/status` and the page at `/`, loaded by headless Chromium (Debian's `chromium`): the
+/// posts pipeline consuming, its tables' rows, a quarantined record's reason. The screenshot is
+/// saved as `<target>/tmp/status-page/status.png`.
+fn status_page_shows_the_pipeline(port: u16, silver_rows: usize, invalid: usize) {
+    let (code, body) = get(port, "/api/status").unwrap();
+    assert_eq!(code, 200, "{body}");
+    let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let posts = (status["pipelines"].as_array().unwrap().iter())
+        .find(|p| p["name"] == "posts")
+        .unwrap_or_else(|| panic!("no posts pipeline: {status}"));
+    assert_eq!(posts["state"], "consuming", "{posts}");
+    let table = |name: &str, format: &str| {
+        (posts["tables"].as_array().unwrap().iter())
+            .find(|t| t["table"] == name && t["format"] == format)
+            .unwrap_or_else(|| panic!("no {name} {format} commit: {posts}"))
+            .clone()
+    };
+    for format in ["delta", "iceberg"] {
+        assert_eq!(table("silver", format)["rows_since_start"], silver_rows, "{format}");
+        assert_eq!(table("quarantine", format)["rows_since_start"], invalid, "{format}");
+        let lineage = &table("silver", format)["plugins"];
+        assert!(
+            lineage["validate"][0].as_str().is_some_and(|sha| sha.len() == 64),
+            "{lineage}"
+        );
+    }
+    let quarantined = posts["quarantined"].as_array().unwrap();
+    assert_eq!(quarantined.len(), invalid.min(20), "the last 20 at most");
+    assert!(
+        quarantined
+            .iter()
+            .all(|q| q["stage"].is_string() && q["reason"].is_string())
+    );
+    assert_eq!(posts["partitions"].as_array().unwrap().len(), 4, "{posts}");
+
+    let out = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("status-page");
+    std::fs::create_dir_all(&out).unwrap();
+    let shot = out.join("status.png");
+    let _ = std::fs::remove_file(&shot);
+    let url = format!("http://127.0.0.1:{port}/");
+    let dom = chromium(&[
+        "--window-size=1280,2000",
+        &format!("--screenshot={}", shot.display()),
+        &url,
+    ]);
+    let png = std::fs::read(&shot).unwrap_or_default();
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "no screenshot: {dom}"
+    );
+    let dom = chromium(&["--dump-dom", &url]);
+    assert!(dom.contains(r#"data-pipeline="posts""#), "{dom}");
+    assert!(dom.contains(r#"data-state="consuming""#), "{dom}");
+    let rows = silver_rows.to_string();
+    let with_commas = rows
+        .as_bytes()
+        .rchunks(3)
+        .rev()
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect::<Vec<_>>()
+        .join(",");
+    assert!(
+        dom.contains(&format!(">{with_commas}<")),
+        "silver's {with_commas} rows are not shown: {dom}"
+    );
+    // A reason as the page shows it (text, so HTML-escaped).
+    let reason = quarantined
+        .iter()
+        .filter_map(|q| q["reason"].as_str())
+        .find(|r| !r.contains(['&', '<', '>', '"']))
+        .unwrap();
+    assert!(
+        dom.contains(&format!(r#"<span class="quarantine-reason">{reason}</span>"#)),
+        "{reason}: {dom}"
+    );
+}
+
+/// Headless Chromium with `args`, as root (no sandbox) and without its background traffic; its
+/// stdout (the DOM, for `--dump-dom`). Virtual time lets the page's fetch finish first.
+fn chromium(args: &[&str]) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=5000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("chromium (Debian's package; scripts/setup-test-services.sh installs it)");
+    assert!(
+        out.status.success(),
+        "chromium: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Plugins that trap or overrun their deadline are counted per stage and failure, in process

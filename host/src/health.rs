@@ -21,12 +21,47 @@ pub struct ConsumerState {
     pub assigned: i32,
 }
 
+/// Why a registered pipeline does not consume, as the supervisor or the runner says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Failed for good: restarting cannot help (it starts again when its folder changes).
+    Stopped,
+    /// Failed; restarting from its tables after a backoff.
+    Restarting,
+    /// Another host writes its gold tables: this one waits to take over.
+    StandingBy,
+    /// Running, but the consumer group gave it no partition.
+    Unassigned,
+}
+
+/// A pipeline's state, as the status page shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Consuming,
+    /// Started, not consuming yet (no statistics, no broker, not in its group yet).
+    Starting,
+    Faulted(Fault),
+}
+
+impl State {
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Consuming => "consuming",
+            State::Starting => "starting",
+            State::Faulted(Fault::Stopped) => "failed",
+            State::Faulted(Fault::Restarting) => "restarting",
+            State::Faulted(Fault::StandingBy) => "standing by",
+            State::Faulted(Fault::Unassigned) => "no partitions",
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Entry {
     state: ConsumerState,
     at: Option<Instant>,
     /// Set by the supervisor while the pipeline waits for a restart or is stopped.
-    fault: Option<String>,
+    fault: Option<(Fault, String)>,
 }
 
 /// The running pipelines' consumers.
@@ -58,10 +93,9 @@ impl Health {
         self.lock().remove(pipeline);
     }
 
-    /// Records `pipeline`'s consumer state now.
-    /// The pipeline is not running, for `reason` (a restart pending, or stopped for good).
-    pub fn set_fault(&self, pipeline: &str, reason: String) {
-        self.lock().entry(pipeline.to_string()).or_default().fault = Some(reason);
+    /// The pipeline does not consume, for `reason` (a restart pending, stopped for good...).
+    pub fn set_fault(&self, pipeline: &str, fault: Fault, reason: String) {
+        self.lock().entry(pipeline.to_string()).or_default().fault = Some((fault, reason));
     }
 
     /// The reason set by [`Health::set_fault`] no longer holds.
@@ -71,6 +105,7 @@ impl Health {
         }
     }
 
+    /// Records `pipeline`'s consumer state now.
     pub fn update(&self, pipeline: &str, state: ConsumerState) {
         if let Some(entry) = self.lock().get_mut(pipeline) {
             entry.state = state;
@@ -114,6 +149,23 @@ impl Health {
             })
             .collect()
     }
+
+    /// Each pipeline (by name): its state and what `/readyz` says of it.
+    pub fn states(&self) -> Vec<(String, State, String)> {
+        let pipelines = self.lock();
+        pipelines
+            .iter()
+            .map(|(name, entry)| {
+                let (ready, why) = entry.readiness();
+                let state = match (&entry.fault, ready) {
+                    (Some((fault, _)), _) => State::Faulted(*fault),
+                    (None, true) => State::Consuming,
+                    (None, false) => State::Starting,
+                };
+                (name.clone(), state, why)
+            })
+            .collect()
+    }
 }
 
 impl Entry {
@@ -121,8 +173,8 @@ impl Entry {
         let fresh = self.at.is_some_and(|at| at.elapsed() < STALE);
         let state = self.state;
         let ready = self.fault.is_none() && fresh && state.broker_up && state.group_joined && state.assigned > 0;
-        let why = if let Some(fault) = &self.fault {
-            fault.clone()
+        let why = if let Some((_, reason)) = &self.fault {
+            reason.clone()
         } else if ready {
             "consuming".to_string()
         } else if !fresh {
@@ -183,12 +235,23 @@ mod tests {
         assert!(health.ready().0);
         health.set_fault(
             "a",
+            Fault::Restarting,
             "restarting from its tables in 2 s (attempt 1) after: S3 down".into(),
         );
         let (ready, report) = health.ready();
         assert!(!ready && report.contains("a: not ready: restarting"), "{report}");
+        assert_eq!(health.states()[0].1.name(), "restarting");
         health.register("a");
         health.update("a", up);
         assert!(health.ready().0, "a new start clears the fault");
+        assert_eq!(health.states()[0].1, State::Consuming);
+        health.register("c");
+        assert_eq!(health.states()[1].1.name(), "starting", "no statistics yet");
+        health.set_fault("c", Fault::Stopped, "stopped: bad config".into());
+        assert_eq!(
+            health.states()[1],
+            ("c".into(), State::Faulted(Fault::Stopped), "stopped: bad config".into())
+        );
+        assert_eq!(health.states()[1].1.name(), "failed");
     }
 }

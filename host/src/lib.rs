@@ -32,4 +32,5 @@ pub mod registry;
 pub mod reload;
 pub mod sample;
 pub mod source;
+pub mod status;
 pub mod tables;

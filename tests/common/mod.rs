@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod pipeline;
+pub mod prometheus;
 pub mod registry;
 pub mod services;
 pub mod weir_run;

@@ -33,9 +33,10 @@ pub async fn bind(addr: &str) -> Result<(TcpListener, SocketAddr), ServeError> {
     Ok((listener, local))
 }
 
-/// Every route: the operations endpoints, and the produce API when `intake` is given.
+/// Every route: the operations endpoints, the status page, and the produce API when `intake`
+/// is given.
 pub fn router(intake: Option<Arc<Intake>>) -> Router {
-    let router = ops::routes();
+    let router = ops::routes().merge(crate::status::routes());
     match intake {
         Some(intake) => router.merge(crate::intake::routes(intake)),
         None => router,

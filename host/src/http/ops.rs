@@ -21,7 +21,7 @@ pub fn routes() -> Router {
             (
                 StatusCode::NOT_FOUND,
                 [(header::CONTENT_TYPE, TEXT)],
-                "try /metrics, /healthz or /readyz\n",
+                "try / (the status page), /api/status, /metrics, /healthz or /readyz\n",
             )
         })
 }
@@ -77,6 +77,20 @@ mod tests {
             page.contains(r#"weir_records_in_total{pipeline="serve-test"} 1"#),
             "{page}"
         );
+        let page = get(addr, &format!("GET / HTTP/1.1\r\n{close}")).await;
+        assert!(page.starts_with("HTTP/1.1 200 OK\r\n"), "{page}");
+        assert!(
+            page.contains("text/html") && page.contains("<title>Weir status</title>"),
+            "{page}"
+        );
+        let api = get(addr, &format!("GET /api/status HTTP/1.1\r\n{close}")).await;
+        let (head, body) = api.split_once("\r\n\r\n").unwrap();
+        assert!(
+            head.starts_with("HTTP/1.1 200 OK\r\n") && head.contains("application/json"),
+            "{head}"
+        );
+        let status: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert!(status["pipelines"].is_array() && status["now_ms"].is_i64(), "{status}");
         let missing = get(addr, &format!("GET /nope HTTP/1.1\r\n{close}")).await;
         assert!(missing.starts_with("HTTP/1.1 404 Not Found\r\n"), "{missing}");
         let post = get(addr, &format!("POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n{close}")).await;

@@ -19,6 +19,9 @@ use crate::metrics::metrics;
 use crate::source::TopicPartition;
 use crate::tables::{CommitData, Layer, Table, TableId};
 
+/// The commit metadata key of the rows' lineage: stage -> the plugin versions that made them.
+const PLUGINS_KEY: &str = "weir.plugins";
+
 /// The consumer group's offsets after a commit: per partition, where reading resumes.
 pub type GroupOffsets = Vec<(TopicPartition, i64)>;
 
@@ -125,7 +128,7 @@ impl DataPath {
         let pipeline = serde_json::Value::String(self.pipeline.name.clone());
         [
             ("weir.pipeline".to_string(), pipeline),
-            ("weir.plugins".to_string(), serde_json::Value::Object(plugins)),
+            (PLUGINS_KEY.to_string(), serde_json::Value::Object(plugins)),
         ]
         .into()
     }
@@ -191,5 +194,10 @@ async fn publish(
     let seconds = (written.took + started.elapsed()).as_secs_f64();
     m.commit_seconds.with_label_values(&labels).observe(seconds);
     m.rows_committed.with_label_values(&labels).inc_by(rows as u64);
+    let lineage = commit.metadata.get(PLUGINS_KEY);
+    crate::status::status().committed(pipeline, &name, id.format.name(), rows, lineage);
+    if id.layer == Layer::Quarantine {
+        crate::status::status().quarantined(pipeline, &commit.batches);
+    }
     Ok(())
 }

@@ -274,6 +274,7 @@ impl DataPath {
             _ => return Ok(()),
         };
         self.stats.records_in += records.len() as u64;
+        (crate::status::status()).records_in(&self.pipeline.name, &batch.tp.topic, batch.tp.partition, records.len());
         self.stats.bronze_rows += bronze.num_rows() as u64;
         self.stats.silver_rows += admitted.iter().map(|a| a.new_rows.num_rows() as u64).sum::<u64>();
         self.stats.quarantine_rows += quarantine.num_rows() as u64;

@@ -15,6 +15,7 @@ use crate::gold::GoldAggregator;
 use crate::metrics::metrics;
 use crate::plugin::{PluginEngine, short_sha};
 use crate::source::{KafkaSource, PartitionBatch};
+use crate::status::{Reload, status};
 use crate::tables::Tables;
 
 /// A running pipeline.
@@ -105,6 +106,7 @@ impl PipelineRunner {
         })?;
         let workers = path.workers.count();
         tracing::info!(pipeline = %name, stages, workers, silver_keys = path.silver_keys(), "pipeline started");
+        crate::status::status().started(&name);
         Ok(PipelineRunner {
             source,
             path,
@@ -296,7 +298,7 @@ impl PipelineRunner {
                 session.as_secs()
             );
             tracing::warn!(pipeline = %name, "{why}");
-            crate::health::health().set_fault(name, why);
+            crate::health::health().set_fault(name, crate::health::Fault::Unassigned, why);
             self.unassigned.1 = true;
         }
     }
@@ -316,6 +318,7 @@ impl PipelineRunner {
                 .observe(swapped.pause.as_secs_f64());
             for (stage, old, new) in &swapped.stages {
                 metrics().plugin_reload(pipeline, stage, true);
+                status().reloaded(pipeline, Reload::swapped(stage, old, new));
                 tracing::info!(
                     pipeline = %pipeline,
                     stage = %stage,
@@ -327,6 +330,7 @@ impl PipelineRunner {
             }
             for (gold, new, reason) in &swapped.refused {
                 metrics().plugin_reload(pipeline, gold, false);
+                status().reloaded(pipeline, Reload::failed(gold, Some(new), reason));
                 tracing::warn!(
                     pipeline = %pipeline,
                     stage = %gold,

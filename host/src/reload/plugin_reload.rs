@@ -71,6 +71,7 @@ impl Supervisor {
         let (folder, path) = (folder.to_path_buf(), plugin.to_path_buf());
         let wanted: Vec<Slot> = users.iter().map(|(slot, _)| *slot).collect();
         tracing::info!(pipeline = %name, file = %plugin.display(), "plugin file changed: starting the new version");
+        crate::status::status().reload_started(&name);
         self.reloads.spawn_blocking(move || {
             let result = start_version(&engine, &pipeline, &versions, &path, &wanted);
             Reload {
@@ -95,6 +96,9 @@ impl Supervisor {
             users,
             result,
         } = reload;
+        if let Some(running) = self.running.get(&folder) {
+            crate::status::status().reload_ended(&running.pipeline.name);
+        }
         let key = (folder.clone(), plugin.clone());
         let superseded = self.newest.get(&key) != Some(&generation);
         let Some(running) = self
@@ -131,6 +135,7 @@ impl Supervisor {
             Err(e) => {
                 for (_, stage) in users {
                     metrics().plugin_reload(&name, &stage, false);
+                    crate::status::status().reloaded(&name, crate::status::Reload::failed(&stage, None, &e));
                     tracing::warn!(
                         pipeline = %name,
                         stage = %stage,

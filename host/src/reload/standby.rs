@@ -7,6 +7,7 @@ use std::time::Instant;
 use super::restart::{Failed, is_permanent, is_standby};
 use super::supervisor::Supervisor;
 use crate::config::Pipeline;
+use crate::health::Fault;
 
 impl Supervisor {
     /// Pipelines that ended on their own (they only do on an error): each is scheduled for a
@@ -33,12 +34,12 @@ impl Supervisor {
             };
             if permanent {
                 tracing::error!(pipeline = %name, error = %reason, "pipeline stopped: restarting cannot help; it starts again when its folder changes");
-                crate::health::health().set_fault(&name, format!("stopped: {reason}"));
+                crate::health::health().set_fault(&name, Fault::Stopped, format!("stopped: {reason}"));
                 continue;
             }
             let failed = Failed::after(running.pipeline, running.attempts, running.since, reason);
             tracing::warn!(pipeline = %name, status = %failed.status(), "pipeline failed");
-            crate::health::health().set_fault(&name, failed.status());
+            crate::health::health().set_fault(&name, Fault::Restarting, failed.status());
             self.failed.insert(folder, failed);
         }
     }
@@ -49,7 +50,7 @@ impl Supervisor {
         if !already {
             tracing::info!(pipeline = %pipeline.name, "{reason}");
         }
-        crate::health::health().set_fault(&pipeline.name, reason.clone());
+        crate::health::health().set_fault(&pipeline.name, Fault::StandingBy, reason.clone());
         self.failed
             .insert(pipeline.dir.clone(), Failed::standby(pipeline, reason));
     }
@@ -81,12 +82,12 @@ impl Supervisor {
                 Err(e) if is_standby(&e) => self.stand_by(failed.pipeline, e.to_string(), failed.standby),
                 Err(e) if is_permanent(&e) => {
                     tracing::error!(pipeline = %name, error = %e, "pipeline stopped: restarting cannot help; it starts again when its folder changes");
-                    crate::health::health().set_fault(&name, format!("stopped: {e}"));
+                    crate::health::health().set_fault(&name, Fault::Stopped, format!("stopped: {e}"));
                 }
                 Err(e) => {
                     failed.again(e.to_string());
                     tracing::warn!(pipeline = %name, status = %failed.status(), "pipeline restart failed");
-                    crate::health::health().set_fault(&name, failed.status());
+                    crate::health::health().set_fault(&name, Fault::Restarting, failed.status());
                     self.failed.insert(folder, failed);
                 }
             }

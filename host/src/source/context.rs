@@ -55,6 +55,7 @@ impl ClientContext for Context {
                         .consumer_lag
                         .with_label_values(&[self.pipeline.as_str(), topic.as_str(), &partition.to_string()])
                         .set(p.consumer_lag);
+                    crate::status::status().lag(&self.pipeline, topic, *partition, p.consumer_lag);
                 }
             }
         }
@@ -86,6 +87,7 @@ impl ConsumerContext for Context {
                 for e in tpl.elements() {
                     let labels = [self.pipeline.as_str(), e.topic(), &e.partition().to_string()];
                     let _ = crate::metrics::metrics().consumer_lag.remove_label_values(&labels);
+                    crate::status::status().revoked(&self.pipeline, e.topic(), e.partition());
                 }
                 let partitions = named(tpl);
                 tracing::info!(partitions = %listed(&partitions), "partitions revoked");

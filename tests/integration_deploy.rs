@@ -1,5 +1,6 @@
 //! The deploy files agree with each other and with the code: one image name, one metrics port,
-//! the Kubernetes ConfigMap's pipeline file equal to `pipelines/posts/pipeline.toml`, every
+//! the Kubernetes ConfigMaps' pipeline files equal to the repository's, only Deployments whose
+//! pipelines have no `[[gold]]` table autoscaled, every
 //! `${VAR}` the example pipeline needs set by compose and Kubernetes, the Grafana dashboard on
 //! the provisioned data source, the alerting rules passing promtool on metrics Weir exports.
 //! (That the dashboard's and the autoscaler's metrics exist in a real `/metrics` is checked by
@@ -28,6 +29,7 @@ fn one_image_and_one_metrics_port_everywhere() {
     let dockerfile = read("deploy/Dockerfile");
     let compose = read("deploy/docker-compose.yml");
     let deployment = read("deploy/k8s/deployment.yaml");
+    let events = read("deploy/k8s/deployment-events.yaml");
     let service = read("deploy/k8s/service.yaml");
     let monitor = read("deploy/k8s/servicemonitor.yaml");
     let prometheus = read("deploy/prometheus.yml");
@@ -36,6 +38,7 @@ fn one_image_and_one_metrics_port_everywhere() {
         .into_iter()
         .filter(|i| i.starts_with("weir"))
         .chain(yaml_values(&deployment, "image"))
+        .chain(yaml_values(&events, "image"))
         .collect();
     assert_eq!(images, BTreeSet::from(["weir:latest".to_string()]));
     assert!(compose.contains("dockerfile: deploy/Dockerfile"));
@@ -53,28 +56,45 @@ fn one_image_and_one_metrics_port_everywhere() {
     assert!(compose.contains(r#"- "9464:9464""#));
     assert!(compose.contains(r#""--listen", "0.0.0.0:9464""#));
     assert!(prometheus.contains(r#"targets: ["weir:9464"]"#));
-    assert_eq!(yaml_values(&deployment, "containerPort"), ["9464"]);
-    assert!(deployment.contains(r#""--listen", "0.0.0.0:9464""#));
+    for deployment in [&deployment, &events] {
+        assert_eq!(yaml_values(deployment, "containerPort"), ["9464"]);
+        assert!(deployment.contains(r#""--listen", "0.0.0.0:9464""#));
+        assert_eq!(yaml_values(deployment, "path"), ["/healthz", "/readyz"]);
+        assert!(yaml_values(deployment, "runAsUser").contains(&"10001".to_string()));
+    }
     assert_eq!(yaml_values(&service, "port"), ["9464"]);
     assert_eq!(yaml_values(&service, "targetPort"), ["metrics"]);
     assert_eq!(yaml_values(&monitor, "port"), ["metrics"]);
-    assert_eq!(yaml_values(&deployment, "path"), ["/healthz", "/readyz"]);
-    assert!(yaml_values(&deployment, "runAsUser").contains(&"10001".to_string()));
+}
+
+/// The `pipeline.toml` that the ConfigMap `name` in `configmap` carries, as a file.
+fn embedded_pipeline(configmap: &str, name: &str) -> String {
+    let at = configmap
+        .find(&format!("\n  name: {name}\n"))
+        .unwrap_or_else(|| panic!("no ConfigMap {name}"));
+    let key = "  pipeline.toml: |\n";
+    let start = at + configmap[at..].find(key).unwrap() + key.len();
+    let end = configmap[start..]
+        .find("\n---")
+        .map_or(configmap.len(), |e| start + e + 1);
+    configmap[start..end]
+        .lines()
+        .map(|l| format!("{}\n", l.strip_prefix("    ").unwrap_or(l)))
+        .collect()
 }
 
 #[test]
 fn the_configmap_carries_the_example_pipeline_and_every_variable_it_needs() {
     let configmap = read("deploy/k8s/configmap.yaml");
     let pipeline = read("pipelines/posts/pipeline.toml");
-    let start = configmap.find("  pipeline.toml: |\n").unwrap() + "  pipeline.toml: |\n".len();
-    let end = configmap[start..]
-        .find("\n---")
-        .map_or(configmap.len(), |e| start + e + 1);
-    let embedded: String = configmap[start..end]
-        .lines()
-        .map(|l| format!("{}\n", l.strip_prefix("    ").unwrap_or(l)))
-        .collect();
+    let embedded = embedded_pipeline(&configmap, "weir-pipelines");
     assert_eq!(embedded, pipeline, "deploy/k8s/configmap.yaml's pipeline.toml differs");
+    let events = embedded_pipeline(&configmap, "weir-pipelines-events");
+    assert_eq!(
+        events,
+        read("pipelines/examples/events/pipeline.toml"),
+        "deploy/k8s/configmap.yaml's events pipeline.toml differs"
+    );
 
     // The variables a deployment must set: those S3 tables need (the rest have defaults that
     // fit a local run only).
@@ -90,6 +110,84 @@ fn the_configmap_carries_the_example_pipeline_and_every_variable_it_needs() {
         assert!(compose.contains(&format!("{var}: ")), "compose sets {var}");
     }
     assert!(read("deploy/k8s/deployment.yaml").contains("name: weir-s3"));
+}
+
+/// One Deployment of deploy/k8s: its name, replicas and the pipeline folder its `weir run`
+/// runs (as the image lays pipelines/ out under /pipelines).
+struct Deployment {
+    name: String,
+    replicas: u32,
+    pipelines: String,
+}
+
+fn deployment(file: &str) -> Deployment {
+    let text = read(file);
+    let args = yaml_values(&text, "args").pop().unwrap();
+    let folder = args
+        .trim_end_matches(']')
+        .rsplit(", ")
+        .next()
+        .unwrap()
+        .trim_matches('"');
+    Deployment {
+        name: yaml_values(&text, "name")[0].clone(),
+        replicas: yaml_values(&text, "replicas")[0].parse().unwrap(),
+        pipelines: folder
+            .strip_prefix("/pipelines")
+            .unwrap()
+            .trim_start_matches('/')
+            .to_string(),
+    }
+}
+
+/// Whether the pipeline files `weir run` would run from `folder` (of the repository's
+/// pipelines/) have a `[[gold]]` table, and their names (their folders).
+fn gold_and_names(folder: &str) -> (bool, Vec<String>) {
+    let root = common::repo_root().join("pipelines").join(folder);
+    let files = weir::config::discover(&root).unwrap();
+    let gold = files.iter().any(|f| {
+        std::fs::read_to_string(f)
+            .unwrap()
+            .lines()
+            .any(|l| l.trim() == "[[gold]]")
+    });
+    let names = (files.iter())
+        .map(|f| f.parent().unwrap().file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    (gold, names)
+}
+
+/// The example pipeline with gold runs where nothing scales it (a writer and a standby); the
+/// autoscaler scales a Deployment whose pipelines have no gold, on that pipeline's lag.
+#[test]
+fn only_deployments_without_gold_are_autoscaled() {
+    let hpa = read("deploy/k8s/hpa.yaml");
+    let target = hpa
+        .split("scaleTargetRef:")
+        .nth(1)
+        .map(|rest| yaml_values(rest, "name")[0].clone())
+        .unwrap();
+    let lag_of = yaml_values(&hpa, "pipeline");
+    let deployments = [
+        deployment("deploy/k8s/deployment.yaml"),
+        deployment("deploy/k8s/deployment-events.yaml"),
+    ];
+    let mut gold_runs = 0;
+    for d in &deployments {
+        let (gold, names) = gold_and_names(&d.pipelines);
+        if gold {
+            gold_runs += 1;
+            assert_ne!(d.name, target, "hpa.yaml scales {}, which runs gold tables", d.name);
+            assert!(d.replicas <= 2, "{}: a writer and a standby at most", d.name);
+        } else if d.name == target {
+            assert_eq!(lag_of, names, "the autoscaler reads the lag of what {} runs", d.name);
+        }
+    }
+    assert_eq!(gold_runs, 1, "the posts pipeline (with gold) runs in one Deployment");
+    assert!(
+        deployments.iter().any(|d| d.name == target),
+        "hpa.yaml scales {target}, which no Deployment here is"
+    );
 }
 
 #[test]

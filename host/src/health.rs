@@ -140,13 +140,8 @@ impl Health {
 
     /// Each pipeline (by name): whether it consumes, and why not (or `consuming`).
     pub fn pipelines(&self) -> Vec<(String, bool, String)> {
-        let pipelines = self.lock();
-        pipelines
-            .iter()
-            .map(|(name, entry)| {
-                let (ready, why) = entry.readiness();
-                (name.clone(), ready, why)
-            })
+        (self.states().into_iter())
+            .map(|(name, state, why)| (name, state == State::Consuming, why))
             .collect()
     }
 

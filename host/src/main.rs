@@ -113,21 +113,14 @@ enum Command {
         #[arg(long)]
         message: Option<String>,
     },
-    /// Table upkeep: compact small Delta files and write Delta checkpoints, expire old Iceberg
-    /// snapshots, for every table of every pipeline.
+    /// Table upkeep for every table of every pipeline: compaction, snapshot expiry (Delta:
+    /// checkpoint and log cleanup), orphan files (Delta: VACUUM), by each pipeline's `[upkeep]`.
     Maintain {
         /// A folder of pipelines (each in its own subfolder) or one pipeline's folder.
         #[arg(default_value = "pipelines")]
         path: PathBuf,
-        /// Delta data files smaller than this are rewritten together.
-        #[arg(long, default_value_t = 32, value_name = "MIB")]
-        small_file_mib: i64,
-        /// Iceberg snapshots younger than this are kept.
-        #[arg(long, default_value_t = 24, value_name = "HOURS")]
-        snapshot_age_hours: i64,
-        /// Iceberg keeps at least this many snapshots.
-        #[arg(long, default_value_t = 10)]
-        keep_snapshots: usize,
+        #[command(flatten)]
+        overrides: weir::cli::maintain::Overrides,
     },
     /// Run the example pipeline end to end on an embedded Kafka broker, into ./lakehouse.
     Demo {
@@ -311,19 +304,13 @@ fn main() -> ExitCode {
             print!("{text}");
             Ok(())
         }),
-        Command::Maintain {
-            path,
-            small_file_mib,
-            snapshot_age_hours,
-            keep_snapshots,
-        } => {
-            let policy = weir::tables::table::Upkeep {
-                small_file_bytes: small_file_mib << 20,
-                snapshot_age_ms: snapshot_age_hours * 3_600_000,
-                keep_snapshots,
-            };
-            runtime().and_then(|rt| rt.block_on(weir::cli::maintain::run(&path, policy, &mut std::io::stdout().lock())))
-        }
+        Command::Maintain { path, overrides } => runtime().and_then(|rt| {
+            rt.block_on(weir::cli::maintain::run(
+                &path,
+                &overrides,
+                &mut std::io::stdout().lock(),
+            ))
+        }),
         Command::Check { path } => match weir::cli::check::run(&path, &mut std::io::stdout().lock()) {
             Ok(0) => Ok(()),
             Ok(n) => Err(anyhow::anyhow!("{n} pipeline(s) failed the check")),

@@ -1,31 +1,110 @@
-//! `weir maintain <pipelines/>`: table upkeep for every table of every pipeline found. Delta
-//! tables get their small files compacted and a checkpoint; Iceberg tables get old snapshots
-//! expired from their metadata. Safe to run beside `weir run`: compaction changes no data, and a
-//! commit that races a writer fails cleanly and can simply be run again.
+//! `weir maintain <pipelines/>`: table upkeep for every table of every pipeline found, once, by
+//! each pipeline's `[upkeep]` section with the command line's overrides. `--dry-run` says what
+//! it would do and changes nothing. Safe beside `weir run`: compaction changes no data, and a
+//! commit that races a writer is rebuilt on the writer's snapshot or fails cleanly.
 
 use std::io::Write;
 use std::path::Path;
 
-use crate::config::{self, TableFormat};
+use crate::config::{self, MIN_ORPHAN_AGE_MS, TableFormat, UpkeepAction, actions_of, parse_micros};
 use crate::pipeline::Tables;
-use crate::tables::table::Upkeep;
+use crate::tables::upkeep::Upkeep;
+
+/// Command-line overrides of `[upkeep]`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Overrides {
+    /// Say what would be done; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Only these actions (comma-separated): compact, expire, orphans.
+    #[arg(long, value_delimiter = ',', value_parser = parse_action)]
+    pub only: Option<Vec<UpkeepAction>>,
+    /// Data files smaller than this are compaction input.
+    #[arg(long, value_name = "MIB")]
+    pub small_file_mib: Option<u16>,
+    /// Compaction writes files of about this size.
+    #[arg(long, value_name = "MIB")]
+    pub target_file_mib: Option<u16>,
+    /// A partition is compacted once it holds this many small files.
+    #[arg(long, value_name = "N")]
+    pub min_input_files: Option<usize>,
+    /// Time travel window (`7d`, `12h`, `0s`): older Iceberg snapshots expire, Delta files
+    /// removed longer ago are vacuumed.
+    #[arg(long, value_name = "DURATION")]
+    pub retention: Option<String>,
+    /// Iceberg keeps at least this many snapshots.
+    #[arg(long, value_name = "N")]
+    pub keep_snapshots: Option<usize>,
+    /// Unreferenced files are deleted once this old (at least `1m`).
+    #[arg(long, value_name = "DURATION")]
+    pub orphan_age: Option<String>,
+}
+
+fn parse_action(text: &str) -> Result<UpkeepAction, String> {
+    match text {
+        "compact" => Ok(UpkeepAction::Compact),
+        "expire" => Ok(UpkeepAction::Expire),
+        "orphans" => Ok(UpkeepAction::Orphans),
+        other => Err(format!("`{other}`: use compact, expire or orphans")),
+    }
+}
+
+impl Overrides {
+    /// `policy` with these overrides applied.
+    pub fn apply(&self, mut policy: Upkeep) -> anyhow::Result<Upkeep> {
+        let millis = |text: &str| parse_micros(text).map(|us| us / 1_000).map_err(anyhow::Error::msg);
+        if let Some(list) = &self.only {
+            policy.actions = actions_of(list);
+        }
+        if let Some(mib) = self.small_file_mib {
+            policy.small_file_bytes = i64::from(mib.max(1)) << 20;
+        }
+        if let Some(mib) = self.target_file_mib {
+            policy.target_file_bytes = i64::from(mib.max(1)) << 20;
+        }
+        if let Some(n) = self.min_input_files {
+            policy.min_input_files = n.max(2);
+        }
+        if let Some(text) = &self.retention {
+            policy.retention_ms = millis(text)?;
+        }
+        if let Some(n) = self.keep_snapshots {
+            policy.keep_snapshots = n.max(1);
+        }
+        if let Some(text) = &self.orphan_age {
+            policy.orphan_age_ms = millis(text)?;
+            anyhow::ensure!(
+                policy.orphan_age_ms >= MIN_ORPHAN_AGE_MS,
+                "--orphan-age must be at least 1m: a younger unreferenced file may belong to a commit in flight"
+            );
+        }
+        policy.dry_run |= self.dry_run;
+        Ok(policy)
+    }
+}
 
 /// Maintains every table under `root`, printing one line per table to `out`.
-pub async fn run(root: &Path, policy: Upkeep, out: &mut dyn Write) -> anyhow::Result<()> {
+pub async fn run(root: &Path, overrides: &Overrides, out: &mut dyn Write) -> anyhow::Result<()> {
     for file in config::discover(root)? {
         let pipeline = config::load(&file, &config::from_env)?;
+        let policy = overrides.apply(pipeline.upkeep.policy)?;
         let mut tables = Tables::open(&pipeline).await?;
         for (_, table) in tables.in_commit_order() {
-            let report = table.maintain(&policy).await?;
-            let done = match table.format() {
-                TableFormat::Delta => format!(
-                    "delta: {} -> {} data files ({} small files rewritten as {}), checkpoint written",
-                    report.files_before, report.files_after, report.compacted.0, report.compacted.1
-                ),
-                TableFormat::Iceberg => format!("iceberg: {} old snapshots expired", report.snapshots_expired),
+            let format = table.format();
+            let expired = match format {
+                TableFormat::Delta => "log files",
+                TableFormat::Iceberg => "snapshots",
                 TableFormat::Topic => continue,
             };
-            writeln!(out, "{}/{} {done}", pipeline.name, table.name())?;
+            let report = table.maintain(&policy).await?;
+            writeln!(
+                out,
+                "{}/{} {}: {}",
+                pipeline.name,
+                table.name(),
+                format.name(),
+                report.describe(expired)
+            )?;
         }
     }
     Ok(())

@@ -150,6 +150,7 @@ fn check(path: &Path, text: &str, file: PipelineFile) -> Result<Pipeline, Config
     let gold = check_gold(&file, &dir, &names, &invalid)?;
     check_commit(&file.commit, &invalid)?;
     check_quarantine(&file.quarantine, &file.source, &invalid)?;
+    let upkeep = super::upkeep::check_upkeep(&file.upkeep, &invalid)?;
     Ok(Pipeline {
         name,
         dir,
@@ -162,6 +163,7 @@ fn check(path: &Path, text: &str, file: PipelineFile) -> Result<Pipeline, Config
         commit: file.commit,
         gold,
         quarantine: file.quarantine,
+        upkeep,
     })
 }
 

@@ -17,6 +17,7 @@ mod pipeline;
 mod silver_tables;
 mod span;
 mod types;
+mod upkeep;
 
 pub use duration::parse_micros;
 pub use env::{expand, from_env, from_map};
@@ -31,3 +32,4 @@ pub use model::{
 };
 pub use pipeline::{DEFAULT_MAX_AHEAD_US, GOLD_RESERVED, Gold, PIPELINE_FILE, Pipeline, Stage, WindowSpec};
 pub(crate) use span::line_of;
+pub use upkeep::{MIN_ORPHAN_AGE_MS, UpkeepAction, UpkeepConfig, UpkeepSchedule, actions_of};

@@ -37,6 +37,9 @@ pub struct PipelineFile {
     /// Where quarantined records go besides the quarantine table: a dead-letter topic.
     #[serde(default)]
     pub quarantine: QuarantineConfig,
+    /// Table upkeep: compaction, snapshot expiry, orphan files; on a schedule with `every`.
+    #[serde(default)]
+    pub upkeep: super::upkeep::UpkeepConfig,
 }
 
 /// `[quarantine]`: a dead-letter topic that gets every quarantined record, once the quarantine

@@ -27,6 +27,8 @@ pub struct Pipeline {
     pub commit: CommitPolicy,
     pub gold: Vec<Gold>,
     pub quarantine: QuarantineConfig,
+    /// `[upkeep]`, checked.
+    pub upkeep: super::upkeep::UpkeepSchedule,
 }
 
 /// A checked gold aggregate.

@@ -9,11 +9,18 @@ use iceberg_catalog_sql::{SqlBindStyle, SqlCatalogBuilder};
 use iceberg_storage_opendal::OpenDalResolvingStorageFactory;
 
 use super::error::TableError;
+use super::iceberg::sql_commit::SqlCommit;
 use super::storage::file_io_properties;
 use crate::config::{CatalogKind, IcebergConfig, S3Config};
 
 /// The name the catalog's rows are kept under (pyiceberg: `SqlCatalog("weir", uri=...)`).
 pub const CATALOG_NAME: &str = "weir";
+
+/// The SQL catalog's raw commits (for compaction) when `config` names a SQL catalog.
+pub fn sql_commit(config: &IcebergConfig, default_uri: Option<String>) -> Option<std::sync::Arc<SqlCommit>> {
+    let uri = config.uri.clone().filter(|u| !u.is_empty()).or(default_uri)?;
+    (config.catalog == CatalogKind::Sql).then(|| std::sync::Arc::new(SqlCommit::new(uri)))
+}
 
 /// Connects to the catalog `config` names; `default_uri` is used when it names none.
 pub async fn connect(

@@ -269,69 +269,6 @@ impl DeltaSink {
         Ok(batches)
     }
 
-    /// Rewrites the data files smaller than `small_bytes` into as few files as the partitions
-    /// allow, in one commit that removes the old files (`OPTIMIZE`: no data changes, so readers
-    /// and the offsets in `txn` actions are unaffected; old files stay for time travel until a
-    /// vacuum). Returns (files removed, files added); nothing to do is (0, 0).
-    pub async fn compact(&mut self, small_bytes: i64) -> Result<(usize, usize), TableError> {
-        if self
-            .schema
-            .partition
-            .as_ref()
-            .is_some_and(|p| p.transform == crate::config::PartitionTransform::Identity)
-        {
-            // Identity partition values live only in the paths; rows read back lack them.
-            tracing::info!(table = %self.name, "identity-partitioned Delta table: not compacted");
-            return Ok((0, 0));
-        }
-        let snapshot = self.table.snapshot().map_err(|e| self.error(e))?.clone();
-        let mut by_partition: std::collections::BTreeMap<String, Vec<_>> = std::collections::BTreeMap::new();
-        for file in snapshot.log_data() {
-            if file.size() < small_bytes {
-                let partition = format!("{:?}", file.partition_values());
-                by_partition.entry(partition).or_default().push(file);
-            }
-        }
-        let files: Vec<_> = by_partition.into_values().filter(|g| g.len() > 1).flatten().collect();
-        if files.is_empty() {
-            return Ok((0, 0));
-        }
-        let paths: Vec<String> = files.iter().map(|f| f.path().into_owned()).collect();
-        let batches = self.read_files(&paths).await?;
-        let target = snapshot.snapshot().arrow_schema();
-        let mut writer = RecordBatchWriter::for_table(&self.table).map_err(|e| self.error(e))?;
-        for batch in batches.iter().filter(|b| b.num_rows() > 0) {
-            let rows = self.to_table_rows(batch, &target)?;
-            writer.write(rows).await.map_err(|e| self.schema_error(e))?;
-        }
-        let mut actions: Vec<Action> = Vec::new();
-        let added = writer.flush().await.map_err(|e| self.error(e))?;
-        let added_count = added.len();
-        actions.extend(added.into_iter().map(|mut add| {
-            add.data_change = false;
-            Action::Add(add)
-        }));
-        actions.extend(files.iter().map(|f| Action::Remove(f.remove_action(false))));
-        let operation = DeltaOperation::Optimize {
-            predicate: None,
-            target_size: small_bytes,
-        };
-        CommitBuilder::default()
-            .with_actions(actions)
-            .build(Some(&snapshot), self.table.log_store(), operation)
-            .await
-            .map_err(|e| self.error(e))?;
-        self.refresh().await?;
-        Ok((files.len(), added_count))
-    }
-
-    /// Writes a checkpoint of the current version, so readers replay fewer log files.
-    pub async fn checkpoint(&self) -> Result<(), TableError> {
-        deltalake::checkpoints::create_checkpoint(&self.table, None)
-            .await
-            .map_err(|e| self.error(e))
-    }
-
     /// The number of data files in the current version.
     pub fn file_count(&self) -> usize {
         self.table.snapshot().map_or(0, |s| s.log_data().into_iter().count())
@@ -396,17 +333,9 @@ impl Table for DeltaSink {
         DeltaSink::read_all(self).await
     }
 
-    /// Compacts files smaller than `policy.small_file_bytes` and writes a checkpoint.
+    /// Compaction, checkpoint and log cleanup, vacuum (`delta/upkeep.rs`).
     async fn maintain(&mut self, policy: &Upkeep) -> Result<UpkeepReport, TableError> {
-        let files_before = self.file_count();
-        let compacted = self.compact(policy.small_file_bytes).await?;
-        self.checkpoint().await?;
-        Ok(UpkeepReport {
-            files_before,
-            files_after: self.file_count(),
-            compacted,
-            snapshots_expired: 0,
-        })
+        self.upkeep(policy).await
     }
 
     fn columns(&self) -> Result<Vec<String>, TableError> {
@@ -448,3 +377,4 @@ impl Table for DeltaSink {
 
 #[cfg(test)]
 mod tests;
+mod upkeep;

@@ -53,6 +53,10 @@ pub enum TableError {
         next: i64,
     },
 
+    /// Table upkeep could not finish (it changed nothing it did not commit).
+    #[error("table {table}: upkeep: {message}")]
+    Upkeep { table: String, message: String },
+
     /// A table was handed data files another format's table wrote (a bug in the caller).
     #[error("table {table}: handed data files written for another table format")]
     ForeignFiles { table: String },

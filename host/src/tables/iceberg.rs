@@ -31,7 +31,7 @@ use super::evolve::evolve;
 use super::iceberg_schema::{iceberg_schema, iceberg_type, partition_spec};
 use super::schema::{TableSchema, align};
 use super::table::{Table as WeirTable, Upkeep, UpkeepReport};
-use crate::config::TableFormat;
+use crate::config::{S3Config, TableFormat};
 
 /// Snapshot summary keys of a pipeline's offsets start with this; the rest is the app id.
 const OFFSET_PREFIX: &str = "weir.offset.";
@@ -43,6 +43,10 @@ pub struct IcebergSink {
     catalog: Arc<dyn Catalog>,
     table: Table,
     schema: TableSchema,
+    /// Commits what iceberg-rust has no action for (compaction); SQL catalogs only.
+    sql_commit: Option<Arc<SqlCommit>>,
+    /// The S3 settings, for listing the table's files (orphan cleanup).
+    s3: S3Config,
 }
 
 impl std::fmt::Debug for IcebergSink {
@@ -115,9 +119,19 @@ impl IcebergSink {
             catalog,
             table,
             schema,
+            sql_commit: None,
+            s3: S3Config::default(),
         };
         evolve(&mut sink).await?;
         Ok(sink)
+    }
+
+    /// What upkeep needs besides the catalog: a SQL catalog's raw commits (for compaction) and
+    /// the S3 settings (for listing files).
+    pub fn with_upkeep_access(mut self, sql_commit: Option<Arc<SqlCommit>>, s3: S3Config) -> Self {
+        self.sql_commit = sql_commit;
+        self.s3 = s3;
+        self
     }
 
     /// The table's current snapshot id, if it has one.
@@ -144,6 +158,26 @@ impl IcebergSink {
     /// The snapshots in the table's metadata.
     pub fn snapshot_count(&self) -> usize {
         self.table.metadata().snapshots().count()
+    }
+
+    /// Every Weir offset property of `table`'s newest snapshot carrying any, as written: what a
+    /// snapshot that changes no data (compaction) carries forward.
+    fn offset_properties(&self, table: &Table) -> HashMap<String, String> {
+        let metadata = table.metadata();
+        let mut next = metadata.current_snapshot().cloned();
+        while let Some(snapshot) = next {
+            let found: HashMap<String, String> = (snapshot.summary().additional_properties.iter())
+                .filter(|(k, _)| k.starts_with(OFFSET_PREFIX))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            if !found.is_empty() {
+                return found;
+            }
+            next = snapshot
+                .parent_snapshot_id()
+                .and_then(|id| metadata.snapshot_by_id(id).cloned());
+        }
+        HashMap::new()
     }
 
     /// The offsets `table` holds: the summary of its newest snapshot that carries any. Each of
@@ -390,15 +424,9 @@ impl WeirTable for IcebergSink {
         IcebergSink::read_all(self).await
     }
 
-    /// Expires snapshots older than `policy.snapshot_age_ms` beyond the newest
-    /// `policy.keep_snapshots`.
+    /// Compaction, snapshot expiry, orphan files (`iceberg/upkeep.rs`).
     async fn maintain(&mut self, policy: &Upkeep) -> Result<UpkeepReport, TableError> {
-        let cutoff = crate::clock::now_ms() - policy.snapshot_age_ms;
-        let expired = self.expire_snapshots(cutoff, policy.keep_snapshots).await?;
-        Ok(UpkeepReport {
-            snapshots_expired: expired,
-            ..UpkeepReport::default()
-        })
+        self.upkeep(policy).await
     }
 
     fn columns(&self) -> Result<Vec<String>, TableError> {
@@ -425,9 +453,20 @@ impl WeirTable for IcebergSink {
     }
 }
 
+mod compact;
+mod live;
+mod orphans;
 mod read;
+mod replace;
+pub mod sql_commit;
 #[cfg(test)]
 mod tests;
+mod upkeep;
+#[cfg(test)]
+mod upkeep_tests;
+
+pub use replace::COMPACTION_KEY;
+use sql_commit::SqlCommit;
 
 /// The partitioning `table`'s default spec gives, as Weir declares one; `None` when it is not
 /// one Weir makes (several fields, another transform).

@@ -19,6 +19,7 @@ mod open;
 pub mod schema;
 pub mod storage;
 pub mod table;
+pub mod upkeep;
 
 pub use commit::{CommitData, DataFiles};
 pub use delta::DeltaSink;

@@ -147,6 +147,7 @@ struct Opener<'a> {
     pipeline: &'a Pipeline,
     options: std::collections::HashMap<String, String>,
     catalog: Option<std::sync::Arc<dyn iceberg::Catalog>>,
+    sql_commit: Option<std::sync::Arc<super::iceberg::sql_commit::SqlCommit>>,
     namespace: String,
 }
 
@@ -155,14 +156,16 @@ impl<'a> Opener<'a> {
         let tables = &pipeline.tables;
         let iceberg = |f: &[TableFormat]| f.contains(&TableFormat::Iceberg);
         let any_iceberg = iceberg(&tables.format) || tables.silver.iter().any(|s| iceberg(s.formats(tables)));
+        let default_uri = default_catalog(&tables.location)?;
         let catalog = match any_iceberg {
-            true => Some(catalog::connect(&tables.iceberg, default_catalog(&tables.location)?, &tables.s3).await?),
+            true => Some(catalog::connect(&tables.iceberg, default_uri.clone(), &tables.s3).await?),
             false => None,
         };
         Ok(Opener {
             pipeline,
             options: storage_options(&tables.s3),
             catalog,
+            sql_commit: catalog::sql_commit(&tables.iceberg, default_uri),
             namespace: tables
                 .iceberg
                 .namespace
@@ -184,7 +187,9 @@ impl<'a> Opener<'a> {
                     return Err(TableError::NoCatalog);
                 };
                 let at = format!("{}/{name}", iceberg_root(location)?);
-                Box::new(IcebergSink::open(catalog, &self.namespace, at, name, pipeline, schema).await?)
+                let sink = IcebergSink::open(catalog, &self.namespace, at, name, pipeline, schema).await?;
+                let s3 = self.pipeline.tables.s3.clone();
+                Box::new(sink.with_upkeep_access(self.sql_commit.clone(), s3))
             }
             // Not a format of `tables.format`: see `Tables::attach_dead_letter`.
             TableFormat::Topic => {

@@ -10,6 +10,7 @@ use arrow::record_batch::RecordBatch;
 use super::commit::{CommitData, DataFiles};
 use super::error::TableError;
 use super::schema::TableSchema;
+pub use super::upkeep::{Upkeep, UpkeepReport};
 use crate::config::TableFormat;
 
 /// A table in one format.
@@ -57,7 +58,7 @@ pub trait Table: Send + Sync + std::fmt::Debug {
     /// Every row of the current version.
     async fn read_all(&self) -> Result<Vec<RecordBatch>, TableError>;
 
-    /// Table upkeep (see [`Upkeep`]).
+    /// Table upkeep (see [`Upkeep`]); with `policy.dry_run`, what it would do.
     async fn maintain(&mut self, policy: &Upkeep) -> Result<UpkeepReport, TableError>;
 
     /// The names of the columns the table has now.
@@ -81,37 +82,4 @@ pub trait Table: Send + Sync + std::fmt::Debug {
     fn metadata_location(&self) -> Option<&str> {
         None
     }
-}
-
-/// What table upkeep does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Upkeep {
-    /// Delta data files below this size are rewritten together.
-    pub small_file_bytes: i64,
-    /// Iceberg snapshots younger than this are kept.
-    pub snapshot_age_ms: i64,
-    /// Iceberg keeps at least this many snapshots.
-    pub keep_snapshots: usize,
-}
-
-impl Default for Upkeep {
-    fn default() -> Self {
-        Upkeep {
-            small_file_bytes: 32 << 20,
-            snapshot_age_ms: 24 * 3_600_000,
-            keep_snapshots: 10,
-        }
-    }
-}
-
-/// What table upkeep did to one table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct UpkeepReport {
-    /// Delta data files before and after.
-    pub files_before: usize,
-    pub files_after: usize,
-    /// Delta files (removed, written) by compaction.
-    pub compacted: (usize, usize),
-    /// Iceberg snapshots dropped from the metadata.
-    pub snapshots_expired: usize,
 }

@@ -69,7 +69,7 @@ impl IcebergSink {
     }
 
     /// The field ids of the top-level columns of the Parquet file at `path`.
-    async fn field_ids(&self, path: &str) -> Result<HashSet<i32>, TableError> {
+    pub(super) async fn field_ids(&self, path: &str) -> Result<HashSet<i32>, TableError> {
         let input = self.table.file_io().new_input(path).map_err(|e| self.error(e))?;
         let bytes = input.read().await.map_err(|e| self.error(e))?;
         let reader = SerializedFileReader::new(bytes).map_err(|e| TableError::Schema {

@@ -25,7 +25,7 @@ fn bronze_rows(partition: i32, offsets: std::ops::Range<i64>) -> RecordBatch {
     RecordBatch::try_new(schema::bronze().arrow.clone(), columns).unwrap()
 }
 
-fn commit(partition: i32, offsets: std::ops::Range<i64>) -> CommitData {
+pub(super) fn commit(partition: i32, offsets: std::ops::Range<i64>) -> CommitData {
     CommitData {
         offsets: vec![("posts".into(), partition, offsets.end)],
         batches: vec![bronze_rows(partition, offsets)],
@@ -33,7 +33,7 @@ fn commit(partition: i32, offsets: std::ops::Range<i64>) -> CommitData {
     }
 }
 
-async fn open(dir: &std::path::Path, table_schema: TableSchema) -> IcebergSink {
+pub(super) async fn open(dir: &std::path::Path, table_schema: TableSchema) -> IcebergSink {
     let uri = format!("sqlite://{}/catalog.db?mode=rwc", dir.display());
     let config = IcebergConfig {
         uri: Some(uri),
@@ -237,7 +237,7 @@ async fn data_files_are_snappy_compressed_like_the_delta_ones() {
 }
 
 /// The Parquet files under `dir`, at any depth.
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+pub(super) fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let path = entry.path();

@@ -13,6 +13,7 @@ use std::process::{Child, Command};
 use std::time::Duration;
 
 use common::pipeline::{copy_posts_pipeline, sigterm, wait_for_rows};
+use common::readers;
 use common::services::{S3_ACCESS_KEY, S3_SECRET_KEY, SeaweedFs, Tansu};
 use common::weir_run::WeirRun;
 use weir::cli::demo;
@@ -89,66 +90,8 @@ impl Setup {
     }
 }
 
-/// The gold rows as Weir reads its Delta table back: [subreddit, window start (µs), count,
-/// average] each. Their correctness is the gold tests' business; here the readers must agree.
-async fn gold_as_written(pipeline: &Pipeline) -> Vec<serde_json::Value> {
-    use arrow::array::AsArray;
-    use arrow::datatypes::{Float64Type, Int64Type, TimestampMicrosecondType};
-    let tables = weir::pipeline::Tables::open(pipeline).await.unwrap();
-    let mut rows = Vec::new();
-    for batch in tables.gold[0].read(config::TableFormat::Delta).await.unwrap() {
-        let subreddit = batch.column_by_name("subreddit").unwrap().as_string::<i32>();
-        let start = batch
-            .column_by_name("window_start")
-            .unwrap()
-            .as_primitive::<TimestampMicrosecondType>();
-        let count = batch.column_by_name("post_count").unwrap().as_primitive::<Int64Type>();
-        let avg = batch.column_by_name("avg_score").unwrap().as_primitive::<Float64Type>();
-        for row in 0..batch.num_rows() {
-            rows.push(serde_json::json!([
-                subreddit.value(row),
-                start.value(row),
-                count.value(row),
-                avg.value(row)
-            ]));
-        }
-    }
-    assert!(!rows.is_empty(), "the readers test wants gold rows to compare");
-    rows
-}
-
-/// The silver row each valid post should become: the first post of each id, with the new column
-/// only for posts produced after the schema change.
-fn expected_silver(n: usize, changed_at: usize) -> serde_json::Map<String, serde_json::Value> {
-    let mut rows = serde_json::Map::new();
-    for i in 0..n {
-        let (id, value, invalid) = demo::post(i);
-        if invalid.is_some() || rows.contains_key(&id) {
-            continue;
-        }
-        let post: serde_json::Value = serde_json::from_str(&value).unwrap();
-        let new_column = if i >= changed_at {
-            post[NEW_COLUMN].clone()
-        } else {
-            serde_json::Value::Null
-        };
-        rows.insert(
-            id,
-            serde_json::json!({
-                "subreddit": post["subreddit"],
-                "author": post["author"],
-                "score": post["score"],
-                "created_utc": post["createdUtc"],
-                NEW_COLUMN: new_column,
-            }),
-        );
-    }
-    rows
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deltalake_pyiceberg_and_duckdb_read_every_table_before_and_after_a_schema_change() {
-    let python = common::readers_python();
     let work = tempfile::tempdir().unwrap();
     let setup = Setup {
         tansu: Tansu::start(),
@@ -196,41 +139,19 @@ async fn deltalake_pyiceberg_and_duckdb_read_every_table_before_and_after_a_sche
     assert!(!silver.contains(" 0 snapshots expired"), "{report}");
 
     let expected = demo::dataset(total);
-    let silver = expected_silver(total, first);
-    let gold = gold_as_written(&setup.pipeline(&pipelines.join("posts"))).await;
+    let silver = readers::expected_silver(total, Some((NEW_COLUMN, first)));
+    let gold = readers::gold_as_written(&setup.pipeline(&pipelines.join("posts"))).await;
     assert_eq!(silver.len(), expected.silver_rows());
-    let spec = serde_json::json!({
-        "s3": {
-            "endpoint": setup.s3.endpoint(),
-            "key": S3_ACCESS_KEY,
-            "secret": S3_SECRET_KEY,
-            "region": "us-east-1",
-        },
-        "delta": {
-            "bronze": "s3://lake/posts/bronze",
-            "silver": "s3://lake/posts/silver",
-            "quarantine": "s3://lake/posts/quarantine",
-            "gold_avg_score_daily": "s3://lake/posts/gold_avg_score_daily",
-        },
-        "catalog_uri": format!("sqlite:///{}", work.path().join("catalog.db").display()),
-        "namespace": "posts",
-        "new_column": NEW_COLUMN,
-        "expected": {
-            "bronze": total,
-            "quarantine": expected.invalid,
-            "silver": silver,
-            "gold": gold,
-        },
+    let expected = serde_json::json!({
+        "bronze": total,
+        "quarantine": expected.invalid,
+        "silver": silver,
+        "gold": gold,
     });
+    let mut spec = readers::spec(&setup.s3, &work.path().join("catalog.db"), expected);
+    spec.insert("new_column".into(), NEW_COLUMN.into());
     let spec_file = work.path().join("spec.json");
-    std::fs::write(&spec_file, spec.to_string()).unwrap();
-    let script = common::repo_root().join("tests/readers/check_tables.py");
-    let out = Command::new(python).arg(script).arg(&spec_file).output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "the readers disagree with what was produced:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    std::fs::write(&spec_file, serde_json::Value::Object(spec).to_string()).unwrap();
+    let stdout = readers::run("check_tables.py", &[&spec_file]);
     assert!(stdout.contains("all readers agree"), "{stdout}");
 }

@@ -34,3 +34,4 @@ pub mod sample;
 pub mod source;
 pub mod status;
 pub mod tables;
+pub mod upkeep;

@@ -4,6 +4,7 @@
 
 pub mod pipeline;
 pub mod prometheus;
+pub mod readers;
 pub mod registry;
 pub mod services;
 pub mod weir_run;

@@ -1,6 +1,7 @@
 //! One writer per gold pipeline. Gold state spans every partition, so a pipeline with `[[gold]]`
 //! runs on one host at a time; a second host stands by, outside the consumer group, until the
-//! writer's lease lapses, then takes over.
+//! writer's lease lapses, then takes over. The same lease, under another name, lets one host at
+//! a time run a pipeline's table upkeep ([`Role`]).
 //!
 //! - Local folders: an exclusive OS file lock on `<location>/_weir/writer.lock`, held while the
 //!   process lives; the kernel releases it when the writer dies, so a standby takes over at its
@@ -28,14 +29,42 @@ pub const TTL: Duration = Duration::from_secs(10);
 /// The holder stops writing this long before its lease could lapse.
 const MARGIN: Duration = Duration::from_secs(3);
 
+/// What a lease is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Writing a gold pipeline's tables (`_weir/writer.*`).
+    GoldWriter,
+    /// Running a pipeline's table upkeep (`_weir/upkeep.*`).
+    Upkeep,
+}
+
+impl Role {
+    fn stem(self) -> &'static str {
+        match self {
+            Role::GoldWriter => "writer",
+            Role::Upkeep => "upkeep",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Role::GoldWriter => "gold writer",
+            Role::Upkeep => "upkeep",
+        })
+    }
+}
+
 #[derive(Debug, Error)]
 pub enum LeaseError {
-    #[error("standing by: the gold writer lease {path} is held by {holder}")]
-    Held { path: String, holder: String },
-    #[error("the gold writer lease {path} was taken over by {holder}: this host stops writing")]
-    Lost { path: String, holder: String },
-    #[error("gold writer lease {path}: {source}")]
+    #[error("standing by: the {role} lease {path} is held by {holder}")]
+    Held { role: Role, path: String, holder: String },
+    #[error("the {role} lease {path} was taken over by {holder}: this host stops writing")]
+    Lost { role: Role, path: String, holder: String },
+    #[error("{role} lease {path}: {source}")]
     Store {
+        role: Role,
         path: String,
         #[source]
         source: BoxError,
@@ -60,6 +89,7 @@ enum Held {
 
 /// The writer lease of one gold pipeline, held.
 pub struct WriterLease {
+    role: Role,
     held: Held,
     holder: String,
     place: String,
@@ -92,22 +122,29 @@ fn now_ms() -> i64 {
 }
 
 impl WriterLease {
-    /// Takes the lease of the pipeline at `location`, or says who holds it.
+    /// Takes the gold writer lease of the pipeline at `location`, or says who holds it.
     pub async fn acquire(location: &str, s3: &S3Config, holder: &str) -> Result<Self, LeaseError> {
+        Self::acquire_as(Role::GoldWriter, location, s3, holder).await
+    }
+
+    /// Takes the `role` lease of the pipeline at `location`, or says who holds it.
+    pub async fn acquire_as(role: Role, location: &str, s3: &S3Config, holder: &str) -> Result<Self, LeaseError> {
         let url = table_url(location, "_weir").map_err(|e| LeaseError::Store {
+            role,
             path: format!("{location}/_weir"),
             source: e.into(),
         })?;
         if url.scheme() == "file" {
-            return Self::acquire_local(&url, holder);
+            return Self::acquire_local(role, &url, holder);
         }
-        let place = format!("{}writer.lease", url.as_str());
+        let place = format!("{}{}.lease", url.as_str(), role.stem());
         let store_error = |e: object_store::Error| LeaseError::Store {
+            role,
             path: place.clone(),
             source: e.into(),
         };
         let (store, prefix) = object_store_at(&url, s3).map_err(store_error)?;
-        let path = prefix.join("writer.lease");
+        let path = prefix.join(format!("{}.lease", role.stem()));
         let mode = match store.get(&path).await {
             Ok(found) => {
                 let version = UpdateVersion {
@@ -121,6 +158,7 @@ impl WriterLease {
                     && lease.expires_ms > now_ms()
                 {
                     return Err(LeaseError::Held {
+                        role,
                         path: place,
                         holder: format!("{} for {} ms more", lease.holder, lease.expires_ms - now_ms()),
                     });
@@ -132,9 +170,10 @@ impl WriterLease {
         };
         let version = put(&store, &path, holder, mode)
             .await
-            .map_err(|e| contested(e, &place))?;
-        tracing::info!(lease = %place, holder, "gold writer lease taken");
+            .map_err(|e| contested(role, e, &place))?;
+        tracing::info!(lease = %place, holder, "{role} lease taken");
         Ok(WriterLease {
+            role,
             held: Held::S3 { store, path, version },
             holder: holder.to_string(),
             place,
@@ -142,11 +181,12 @@ impl WriterLease {
         })
     }
 
-    fn acquire_local(url: &url::Url, holder: &str) -> Result<Self, LeaseError> {
+    fn acquire_local(role: Role, url: &url::Url, holder: &str) -> Result<Self, LeaseError> {
         let dir = url.to_file_path().unwrap_or_default();
-        let file = dir.join("writer.lock");
+        let file = dir.join(format!("{}.lock", role.stem()));
         let place = file.display().to_string();
         let error = |e: std::io::Error| LeaseError::Store {
+            role,
             path: place.clone(),
             source: e.into(),
         };
@@ -162,6 +202,7 @@ impl WriterLease {
             Err(std::fs::TryLockError::WouldBlock) => {
                 let holder = std::fs::read_to_string(&file).unwrap_or_default();
                 return Err(LeaseError::Held {
+                    role,
                     path: place.clone(),
                     holder: holder.trim().to_string(),
                 });
@@ -170,8 +211,9 @@ impl WriterLease {
         }
         // Who holds it, for the standby's message (the lock itself is the lease).
         std::fs::write(&file, holder).map_err(error)?;
-        tracing::info!(lease = %place, holder, "gold writer lease taken");
+        tracing::info!(lease = %place, holder, "{role} lease taken");
         Ok(WriterLease {
+            role,
             held: Held::Local(lock),
             holder: holder.to_string(),
             place,
@@ -195,11 +237,12 @@ impl WriterLease {
                 Ok(())
             }
             Err(object_store::Error::Precondition { .. }) => Err(LeaseError::Lost {
+                role: self.role,
                 path: self.place.clone(),
                 holder: "another host".into(),
             }),
             Err(e) => {
-                tracing::warn!(lease = %self.place, error = %e, "gold writer lease not renewed; retrying");
+                tracing::warn!(lease = %self.place, error = %e, "{} lease not renewed; retrying", self.role);
                 self.check()
             }
         }
@@ -209,6 +252,7 @@ impl WriterLease {
     pub fn check(&self) -> Result<(), LeaseError> {
         if matches!(self.held, Held::S3 { .. }) && self.renewed.elapsed() >= TTL - MARGIN {
             return Err(LeaseError::Store {
+                role: self.role,
                 path: self.place.clone(),
                 source: format!(
                     "not renewed for {} s: it may have lapsed",
@@ -226,7 +270,7 @@ impl WriterLease {
             Held::Local(file) => drop(file),
             Held::S3 { store, path, .. } => {
                 if let Err(e) = store.delete(&path).await {
-                    tracing::warn!(lease = %self.place, error = %e, "gold writer lease not released; it lapses by itself");
+                    tracing::warn!(lease = %self.place, error = %e, "{} lease not released; it lapses by itself", self.role);
                 }
             }
         }
@@ -257,13 +301,15 @@ async fn put(
 }
 
 /// A lost conditional put means another host won the lease.
-fn contested(error: object_store::Error, place: &str) -> LeaseError {
+fn contested(role: Role, error: object_store::Error, place: &str) -> LeaseError {
     match error {
         object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. } => LeaseError::Held {
+            role,
             path: place.to_string(),
             holder: "another host".to_string(),
         },
         e => LeaseError::Store {
+            role,
             path: place.to_string(),
             source: e.into(),
         },
@@ -288,5 +334,25 @@ mod tests {
         first.release().await;
         let second = WriterLease::acquire(&location, &s3, "b").await.unwrap();
         second.check().unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_upkeep_lease_is_held_apart_from_the_gold_writer_lease() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = dir.path().display().to_string();
+        let s3 = S3Config::default();
+        let writer = WriterLease::acquire(&location, &s3, "a").await.unwrap();
+        let upkeep = WriterLease::acquire_as(Role::Upkeep, &location, &s3, "b")
+            .await
+            .unwrap();
+        let err = WriterLease::acquire_as(Role::Upkeep, &location, &s3, "c")
+            .await
+            .unwrap_err();
+        assert!(err.to_string().starts_with("standing by: the upkeep lease"), "{err}");
+        upkeep.release().await;
+        WriterLease::acquire_as(Role::Upkeep, &location, &s3, "c")
+            .await
+            .unwrap();
+        writer.check().unwrap();
     }
 }

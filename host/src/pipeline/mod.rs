@@ -47,7 +47,7 @@ pub use crate::tables::{Layer, Medallion, Tables};
 pub use commit::GroupOffsets;
 pub use data_path::{DataPath, RunStats};
 pub use error::RunError;
-pub use lease::{LeaseError, WriterLease};
+pub use lease::{LeaseError, Role as LeaseRole, TTL as LEASE_TTL, WriterLease, holder_name};
 pub use runner::PipelineRunner;
 pub use silver_columns::take_from_registry;
 pub use stages::{RunningStage, StageSwap, Started, SwapReceiver, SwapSender, Swapped, swap_channel};

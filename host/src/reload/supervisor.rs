@@ -79,6 +79,8 @@ pub(super) struct Running {
     /// Failures in a row before this run, and when it started.
     pub(super) attempts: u32,
     pub(super) since: Instant,
+    /// Ends the pipeline's upkeep schedule (`crate::upkeep`) when this run is dropped.
+    pub(super) _upkeep: Option<tokio_util::sync::DropGuard>,
 }
 
 /// The running pipelines of one folder.
@@ -288,6 +290,8 @@ impl Supervisor {
         runner.interrupt_on(stop.clone());
         let flag = stop.clone();
         let task = tokio::spawn(async move { runner.run_until(move |_| flag.is_cancelled()).await });
+        let upkeep = stop.child_token();
+        let upkeep = crate::upkeep::spawn(&pipeline, upkeep.clone()).map(|_| upkeep.drop_guard());
         self.running.insert(
             pipeline.dir.clone(),
             Running {
@@ -298,6 +302,7 @@ impl Supervisor {
                 task,
                 attempts,
                 since: Instant::now(),
+                _upkeep: upkeep,
             },
         );
         Ok(())

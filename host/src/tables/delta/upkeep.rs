@@ -1,19 +1,23 @@
 //! Upkeep of one Delta table, in order: compaction (`OPTIMIZE`: small files rewritten, one
 //! commit of adds and removes that changes no data), a checkpoint and the cleanup of log files
-//! past the table's `delta.logRetentionDuration`, then `VACUUM` in full mode: files the log
-//! removed longer ago than the retention, and files it never referenced (orphans) older than it.
+//! past the table's `delta.logRetentionDuration`, then the files nothing needs any more:
+//! `VACUUM` (lite) deletes the files the log removed longer ago than the retention (the time
+//! travel window), and the orphan pass here deletes files the log never mentions (commits that
+//! did not land), once older than the orphan age.
 //!
-//! Delta's vacuum has one age for both: it is the larger of the time travel retention and the
-//! orphan safety age, so neither a version within the retention nor a commit in flight loses a
-//! file.
+//! deltalake's full-mode vacuum does both with one age; the orphan age guards commits in flight
+//! and the retention guards time travel, and a user sets them apart (3 days and 7 by default),
+//! so the orphan pass is written here: the table's files listed, minus the live ones and every
+//! file a remove action of the log still names, minus log and hidden files.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use deltalake::kernel::Action;
 use deltalake::kernel::transaction::CommitBuilder;
 use deltalake::operations::vacuum::VacuumMode;
 use deltalake::protocol::DeltaOperation;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use object_store::ObjectStoreExt as _;
 
 use super::DeltaSink;
 use crate::config::PartitionTransform;
@@ -50,7 +54,9 @@ impl DeltaSink {
                 .map_err(|e| self.error(e))?;
         }
         if policy.actions.orphans {
-            report.orphans = self.vacuum(policy).await?;
+            let vacuumed = self.vacuum(policy).await?;
+            let (orphans, bytes) = self.delete_orphans(policy.orphan_age_ms, policy.dry_run).await?;
+            (report.orphans, report.orphan_bytes) = (vacuumed + orphans, bytes);
         }
         report.files_after = match policy.dry_run {
             true => report.files_before - report.compacted.0 + report.compacted.1,
@@ -158,16 +164,15 @@ impl DeltaSink {
             .map_err(|e| self.error(e))
     }
 
-    /// `VACUUM` in full mode at the larger of the retention and the orphan age; returns the
-    /// files it deleted (or would delete).
+    /// `VACUUM` (lite): the files removed longer ago than the retention; returns how many it
+    /// deleted (or would delete).
     async fn vacuum(&mut self, policy: &Upkeep) -> Result<usize, TableError> {
-        let age_ms = policy.retention_ms.max(policy.orphan_age_ms);
         let (table, metrics) = self
             .table
             .clone()
             .vacuum()
-            .with_mode(VacuumMode::Full)
-            .with_retention_period(chrono::Duration::milliseconds(age_ms))
+            .with_mode(VacuumMode::Lite)
+            .with_retention_period(chrono::Duration::milliseconds(policy.retention_ms))
             .with_enforce_retention_duration(false)
             .with_dry_run(policy.dry_run)
             .await
@@ -177,5 +182,81 @@ impl DeltaSink {
             self.held().clear();
         }
         Ok(metrics.files_deleted.len())
+    }
+
+    /// Deletes (or with `dry_run` counts) the table's files that neither the current version
+    /// nor a remove action names, older than `min_age_ms`; returns how many and their bytes.
+    async fn delete_orphans(&self, min_age_ms: i64, dry_run: bool) -> Result<(usize, u64), TableError> {
+        use futures::TryStreamExt;
+        let snapshot = self.table.snapshot().map_err(|e| self.error(e))?;
+        let mut known: HashSet<String> = snapshot
+            .log_data()
+            .into_iter()
+            .map(|f| relative_key(&f.path()))
+            .collect();
+        let live = known.len();
+        let log_store = self.table.log_store();
+        let removed: Vec<String> = (snapshot.all_tombstones(log_store.as_ref()))
+            .map_ok(|t| relative_key(&t.path()))
+            .try_collect()
+            .await
+            .map_err(|e| self.error(e))?;
+        known.extend(removed);
+        let store = self.table.object_store();
+        let listed: Vec<object_store::ObjectMeta> =
+            (store.list(None).try_collect().await).map_err(|e| self.error(deltalake::DeltaTableError::from(e)))?;
+        let files: Vec<_> = listed.into_iter().filter(|m| !hidden(m.location.as_ref())).collect();
+        // The listing and the log must name files the same way, or nothing is deleted.
+        if live > 0 && !files.iter().any(|m| known.contains(m.location.as_ref())) {
+            return Err(TableError::Upkeep {
+                table: self.name.clone(),
+                message: "the table's listing shows none of its live files; no orphan deleted".into(),
+            });
+        }
+        let now = chrono::Utc::now();
+        let (mut count, mut bytes) = (0, 0);
+        for meta in files {
+            if known.contains(meta.location.as_ref()) || (now - meta.last_modified).num_milliseconds() < min_age_ms {
+                continue;
+            }
+            if !dry_run {
+                match store.delete(&meta.location).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                    Err(e) => return Err(self.error(deltalake::DeltaTableError::from(e))),
+                }
+            }
+            tracing::debug!(table = %self.name, file = %meta.location, dry_run, "orphan file");
+            count += 1;
+            bytes += meta.size;
+        }
+        Ok((count, bytes))
+    }
+}
+
+/// A path of the log (relative, maybe percent-encoded) as the table's store lists it.
+fn relative_key(path: &str) -> String {
+    object_store::path::Path::from_url_path(path)
+        .map(|p| p.to_string())
+        .unwrap_or_else(|_| path.trim_start_matches('/').to_string())
+}
+
+/// The log and hidden files: a segment starting with `.`, or with `_` unless it is a partition
+/// folder (`_col=value`).
+fn hidden(key: &str) -> bool {
+    key.split('/')
+        .any(|segment| segment.starts_with('.') || (segment.starts_with('_') && !segment.contains('=')))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{hidden, relative_key};
+
+    #[test]
+    fn log_and_hidden_files_are_never_orphans_partition_folders_are_looked_at() {
+        assert!(hidden("_delta_log/00000000000000000000.json"));
+        assert!(hidden("day=2026-01-01/.part-0.parquet.crc"));
+        assert!(!hidden("_ingest_day=2026-01-01/part-0.parquet"));
+        assert!(!hidden("part-0.parquet"));
+        assert_eq!(relative_key("d%3D1/part-0.parquet"), "d=1/part-0.parquet");
     }
 }

@@ -10,6 +10,7 @@
 #   scripts/bench.sh avro       only JSON against Avro (decoding, stages, silver; from memory)
 #   scripts/bench.sh intake     only the HTTP produce API under wrk, against Python's producer
 #   scripts/bench.sh languages  only validate in Rust, Python and JavaScript against native code
+#   scripts/bench.sh upkeep     only DuckDB over silver before and after compaction
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
@@ -26,6 +27,7 @@ case "${1:-all}" in
   avro) cargo bench -p weir --bench avro_decode ;;
   intake) need_wrk; cargo bench -p weir --bench intake_load ;;
   languages) cargo bench -p weir --bench plugin_languages ;;
-  all) need_wrk; for bench in plugin_throughput pipeline_throughput routing_throughput reload_pause gold_aggregate avro_decode intake_load plugin_languages; do cargo bench -p weir --bench "$bench"; done ;;
-  *) echo "unknown benchmark: $1 (plugin, pipeline, routing, reload, gold, avro, intake, languages or all)" >&2; exit 2 ;;
+  upkeep) cargo bench -p weir --bench upkeep_compaction ;;
+  all) need_wrk; for bench in plugin_throughput pipeline_throughput routing_throughput reload_pause gold_aggregate avro_decode intake_load plugin_languages upkeep_compaction; do cargo bench -p weir --bench "$bench"; done ;;
+  *) echo "unknown benchmark: $1 (plugin, pipeline, routing, reload, gold, avro, intake, languages, upkeep or all)" >&2; exit 2 ;;
 esac

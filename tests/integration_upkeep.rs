@@ -358,3 +358,48 @@ async fn upkeep_inside_weir_run_compacts_keeps_time_travel_and_deletes_orphans_w
     println!("{stdout}");
     assert!(stdout.contains("upkeep left every table as it should"), "{stdout}");
 }
+
+/// `weir maintain` runs a pipeline's upkeep only with its upkeep lease: while another host
+/// holds it (its scheduled upkeep is running), the pipeline is skipped and nothing changes.
+#[tokio::test]
+async fn weir_maintain_skips_a_pipeline_whose_upkeep_lease_another_host_holds() {
+    let work = tempfile::tempdir().unwrap();
+    let pipelines = copy_posts_pipeline(&work.path().join("pipelines"), &[]);
+    let lake = work.path().join("lake");
+    let maintain = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+            .arg("maintain")
+            .args(args)
+            .arg(&pipelines)
+            .env("WEIR_LAKEHOUSE", &lake)
+            .env("WEIR_LOG", "warn")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        stdout
+    };
+    let location = lake.join("posts").display().to_string();
+    let lease = weir::pipeline::WriterLease::acquire_as(
+        weir::pipeline::LeaseRole::Upkeep,
+        &location,
+        &S3Config::default(),
+        "other-host",
+    )
+    .await
+    .unwrap();
+    let skipped = maintain(&[]);
+    assert_eq!(skipped.trim(), "posts: skipped, its upkeep runs on other-host");
+    // A dry run changes nothing, so it needs no lease.
+    let planned = maintain(&["--dry-run"]);
+    assert!(
+        planned.lines().count() == 8 && planned.lines().all(|l| l.contains(": would: ")),
+        "{planned}"
+    );
+    lease.release().await;
+    let done = maintain(&[]);
+    assert!(
+        done.lines().count() == 8 && done.lines().all(|l| l.contains(": did: ")),
+        "{done}"
+    );
+}

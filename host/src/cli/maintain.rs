@@ -1,13 +1,14 @@
 //! `weir maintain <pipelines/>`: table upkeep for every table of every pipeline found, once, by
 //! each pipeline's `[upkeep]` section with the command line's overrides. `--dry-run` says what
-//! it would do and changes nothing. Safe beside `weir run`: compaction changes no data, and a
-//! commit that races a writer is rebuilt on the writer's snapshot or fails cleanly.
+//! it would do and changes nothing. Safe beside `weir run`: compaction changes no data, a commit
+//! that races a writer is rebuilt on the writer's snapshot or fails cleanly, and a pipeline
+//! whose upkeep lease another host holds (its scheduled upkeep is running) is skipped.
 
 use std::io::Write;
 use std::path::Path;
 
-use crate::config::{self, MIN_ORPHAN_AGE_MS, TableFormat, UpkeepAction, actions_of, parse_micros};
-use crate::pipeline::Tables;
+use crate::config::{self, MIN_ORPHAN_AGE_MS, Pipeline, TableFormat, UpkeepAction, actions_of, parse_micros};
+use crate::pipeline::{LeaseError, LeaseRole, Tables, WriterLease, holder_name};
 use crate::tables::upkeep::Upkeep;
 
 /// Command-line overrides of `[upkeep]`.
@@ -88,24 +89,40 @@ pub async fn run(root: &Path, overrides: &Overrides, out: &mut dyn Write) -> any
     for file in config::discover(root)? {
         let pipeline = config::load(&file, &config::from_env)?;
         let policy = overrides.apply(pipeline.upkeep.policy)?;
-        let mut tables = Tables::open(&pipeline).await?;
-        for (_, table) in tables.in_commit_order() {
-            let format = table.format();
-            let expired = match format {
-                TableFormat::Delta => "log files",
-                TableFormat::Iceberg => "snapshots",
-                TableFormat::Topic => continue,
-            };
-            let report = table.maintain(&policy).await?;
-            writeln!(
-                out,
-                "{}/{} {}: {}",
-                pipeline.name,
-                table.name(),
-                format.name(),
-                report.describe(expired)
-            )?;
+        if policy.dry_run {
+            maintain(&pipeline, &policy, out).await?;
+            continue;
         }
+        let tables = &pipeline.tables;
+        let held = WriterLease::acquire_as(LeaseRole::Upkeep, &tables.location, &tables.s3, &holder_name()).await;
+        let mut lease = match held {
+            Ok(lease) => lease,
+            Err(LeaseError::Held { holder, .. }) => {
+                writeln!(out, "{}: skipped, its upkeep runs on {holder}", pipeline.name)?;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let done = crate::upkeep::holding(&mut lease, maintain(&pipeline, &policy, out)).await;
+        lease.release().await;
+        done??;
+    }
+    Ok(())
+}
+
+/// One pipeline's tables, one line each.
+async fn maintain(pipeline: &Pipeline, policy: &Upkeep, out: &mut dyn Write) -> anyhow::Result<()> {
+    let mut tables = Tables::open(pipeline).await?;
+    for (_, table) in tables.in_commit_order() {
+        let format = table.format();
+        let expired = match format {
+            TableFormat::Delta => "log files",
+            TableFormat::Iceberg => "snapshots",
+            TableFormat::Topic => continue,
+        };
+        let report = table.maintain(policy).await?;
+        let (name, format) = (table.name(), format.name());
+        writeln!(out, "{}/{name} {format}: {}", pipeline.name, report.describe(expired))?;
     }
     Ok(())
 }

@@ -6,4 +6,4 @@ mod metrics;
 mod schedule;
 
 pub use metrics::{UpkeepMetrics, upkeep_metrics};
-pub use schedule::spawn;
+pub use schedule::{holding, spawn};

@@ -62,9 +62,9 @@ async fn run_once(pipeline: &Pipeline, tables: &mut Option<Tables>) {
                 return;
             }
         };
-    let ok = tokio::select! {
-        ok = maintain_all(pipeline, tables) => ok,
-        lost = keep(&mut lease) => {
+    let ok = match holding(&mut lease, maintain_all(pipeline, tables)).await {
+        Ok(ok) => ok,
+        Err(lost) => {
             tracing::warn!(pipeline = %pipeline.name, error = %lost, "upkeep stopped: its lease was lost");
             false
         }
@@ -73,13 +73,20 @@ async fn run_once(pipeline: &Pipeline, tables: &mut Option<Tables>) {
     metrics.run(&pipeline.name, if ok { "ok" } else { "failed" });
 }
 
-/// Renews `lease` until it cannot be; the error says why.
-async fn keep(lease: &mut WriterLease) -> LeaseError {
-    loop {
-        tokio::time::sleep(crate::pipeline::LEASE_TTL / 6).await;
-        if let Err(e) = lease.renew_if_due().await {
-            return e;
+/// Runs `work` while renewing `lease`; if the lease is lost first, `work` is dropped where it
+/// stands and the error says why.
+pub async fn holding<T>(lease: &mut WriterLease, work: impl std::future::Future<Output = T>) -> Result<T, LeaseError> {
+    let keep = async {
+        loop {
+            tokio::time::sleep(crate::pipeline::LEASE_TTL / 6).await;
+            if let Err(e) = lease.renew_if_due().await {
+                return e;
+            }
         }
+    };
+    tokio::select! {
+        done = work => Ok(done),
+        lost = keep => Err(lost),
     }
 }
 

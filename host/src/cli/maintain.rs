@@ -29,8 +29,8 @@ pub struct Overrides {
     /// A partition is compacted once it holds this many small files.
     #[arg(long, value_name = "N")]
     pub min_input_files: Option<usize>,
-    /// Time travel window (`7d`, `12h`, `0s`): older Iceberg snapshots expire, Delta files
-    /// removed longer ago are vacuumed.
+    /// Time travel window (`7d`, `12h`, at least `1m`): older Iceberg snapshots expire, Delta
+    /// files removed longer ago are vacuumed.
     #[arg(long, value_name = "DURATION")]
     pub retention: Option<String>,
     /// Iceberg keeps at least this many snapshots.
@@ -68,6 +68,10 @@ impl Overrides {
         }
         if let Some(text) = &self.retention {
             policy.retention_ms = millis(text)?;
+            anyhow::ensure!(
+                policy.retention_ms >= MIN_ORPHAN_AGE_MS,
+                "--retention must be at least 1m: a reader may still be reading a version that young"
+            );
         }
         if let Some(n) = self.keep_snapshots {
             policy.keep_snapshots = n.max(1);
@@ -94,7 +98,9 @@ pub async fn run(root: &Path, overrides: &Overrides, out: &mut dyn Write) -> any
             continue;
         }
         let tables = &pipeline.tables;
-        let held = WriterLease::acquire_as(LeaseRole::Upkeep, &tables.location, &tables.s3, &holder_name()).await;
+        // Its own holder name: a `weir run` of the same instance id must not hand its lease over.
+        let holder = format!("{}/weir-maintain/{}", holder_name(), std::process::id());
+        let held = WriterLease::acquire_as(LeaseRole::Upkeep, &tables.location, &tables.s3, &holder).await;
         let mut lease = match held {
             Ok(lease) => lease,
             Err(LeaseError::Held { holder, .. }) => {
@@ -115,14 +121,18 @@ async fn maintain(pipeline: &Pipeline, policy: &Upkeep, out: &mut dyn Write) -> 
     let mut tables = Tables::open(pipeline).await?;
     for (_, table) in tables.in_commit_order() {
         let format = table.format();
-        let expired = match format {
-            TableFormat::Delta => "log files",
-            TableFormat::Iceberg => "snapshots",
-            TableFormat::Topic => continue,
-        };
+        if format == TableFormat::Topic {
+            continue;
+        }
         let report = table.maintain(policy).await?;
-        let (name, format) = (table.name(), format.name());
-        writeln!(out, "{}/{name} {format}: {}", pipeline.name, report.describe(expired))?;
+        let name = table.name();
+        writeln!(
+            out,
+            "{}/{name} {}: {}",
+            pipeline.name,
+            format.name(),
+            report.describe(format)
+        )?;
     }
     Ok(())
 }

@@ -23,7 +23,7 @@ pub struct UpkeepConfig {
     /// A partition is compacted once it holds this many small files (default 5).
     pub min_input_files: Option<usize>,
     /// Time travel window: older Iceberg snapshots expire, Delta files removed longer ago are
-    /// vacuumed (default `7d`).
+    /// vacuumed (default `7d`, at least `1m`).
     pub retention: Option<String>,
     /// Iceberg keeps at least this many snapshots (default 10).
     pub keep_snapshots: Option<usize>,
@@ -49,7 +49,8 @@ pub struct UpkeepSchedule {
     pub policy: Upkeep,
 }
 
-/// The shortest orphan age allowed.
+/// The shortest orphan age and retention allowed: a younger unreferenced file may belong to a
+/// commit in flight, and a reader may still be planning on a version that young.
 pub const MIN_ORPHAN_AGE_MS: i64 = 60_000;
 
 /// `actions` as flags.
@@ -98,6 +99,10 @@ pub fn check_upkeep(config: &UpkeepConfig, invalid: Invalid<'_>) -> Result<Upkee
     }
     if let Some(text) = &config.retention {
         policy.retention_ms = millis("retention", text, invalid)?;
+        if policy.retention_ms < MIN_ORPHAN_AGE_MS {
+            let message = "must be at least 1m: a reader may still be reading a version that young".into();
+            return Err(invalid("upkeep.retention", "retention", message));
+        }
     }
     if let Some(v) = config.keep_snapshots {
         policy.keep_snapshots = v.max(1);
@@ -161,6 +166,8 @@ mod tests {
 
     #[test]
     fn unsafe_or_unknown_values_are_refused_with_their_key() {
+        let e = check("retention = \"0s\"").unwrap_err();
+        assert!(e.contains("upkeep.retention") && e.contains("still be reading"), "{e}");
         let e = check("orphan_age = \"30s\"").unwrap_err();
         assert!(e.contains("upkeep.orphan_age") && e.contains("in flight"), "{e}");
         let e = check("every = \"1y\"").unwrap_err();

@@ -163,21 +163,7 @@ impl IcebergSink {
     /// Every Weir offset property of `table`'s newest snapshot carrying any, as written: what a
     /// snapshot that changes no data (compaction) carries forward.
     fn offset_properties(&self, table: &Table) -> HashMap<String, String> {
-        let metadata = table.metadata();
-        let mut next = metadata.current_snapshot().cloned();
-        while let Some(snapshot) = next {
-            let found: HashMap<String, String> = (snapshot.summary().additional_properties.iter())
-                .filter(|(k, _)| k.starts_with(OFFSET_PREFIX))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            if !found.is_empty() {
-                return found;
-            }
-            next = snapshot
-                .parent_snapshot_id()
-                .and_then(|id| metadata.snapshot_by_id(id).cloned());
-        }
-        HashMap::new()
+        newest_properties(table, |key| key.starts_with(OFFSET_PREFIX))
     }
 
     /// The offsets `table` holds: the summary of its newest snapshot that carries any. Each of
@@ -185,25 +171,9 @@ impl IcebergSink {
     /// back past snapshots another tool committed.
     fn offsets_in(&self, table: &Table) -> HashMap<String, i64> {
         let prefix = format!("{OFFSET_PREFIX}weir/{}/", self.pipeline);
-        let metadata = table.metadata();
-        let mut offsets = HashMap::new();
-        let mut next = metadata.current_snapshot().cloned();
-        while let Some(snapshot) = next {
-            for (key, value) in &snapshot.summary().additional_properties {
-                if key.starts_with(&prefix)
-                    && let Ok(value) = value.parse::<i64>()
-                {
-                    offsets.insert(key[OFFSET_PREFIX.len()..].to_string(), value);
-                }
-            }
-            if !offsets.is_empty() {
-                break;
-            }
-            next = snapshot
-                .parent_snapshot_id()
-                .and_then(|id| metadata.snapshot_by_id(id).cloned());
-        }
-        offsets
+        (newest_properties(table, |key| key.starts_with(&prefix)).into_iter())
+            .filter_map(|(key, value)| Some((key[OFFSET_PREFIX.len()..].to_string(), value.parse::<i64>().ok()?)))
+            .collect()
     }
 
     /// The next offset of `topic`/`partition` this table holds, if it holds any.
@@ -370,6 +340,26 @@ impl IcebergSink {
             source: Box::new(e),
         }
     }
+}
+
+/// The summary properties `wanted` picks from `table`'s newest snapshot that has any, walking
+/// back from the current one.
+fn newest_properties(table: &Table, wanted: impl Fn(&str) -> bool) -> HashMap<String, String> {
+    let metadata = table.metadata();
+    let mut next = metadata.current_snapshot().cloned();
+    while let Some(snapshot) = next {
+        let found: HashMap<String, String> = (snapshot.summary().additional_properties.iter())
+            .filter(|(key, _)| wanted(key))
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect();
+        if !found.is_empty() {
+            return found;
+        }
+        next = snapshot
+            .parent_snapshot_id()
+            .and_then(|id| metadata.snapshot_by_id(id).cloned());
+    }
+    HashMap::new()
 }
 
 /// Parquet files compressed with Snappy, as the Delta writer writes them (iceberg-rust's

@@ -16,6 +16,7 @@ pub mod iceberg_schema;
 pub mod medallion;
 pub mod memory;
 mod open;
+pub mod orphan_sweep;
 pub mod schema;
 pub mod storage;
 pub mod table;

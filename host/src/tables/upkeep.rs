@@ -85,9 +85,13 @@ pub struct UpkeepReport {
 }
 
 impl UpkeepReport {
-    /// One line for `weir maintain`.
-    pub fn describe(&self, expired_what: &str) -> String {
+    /// One line for `weir maintain` and the log, for a table in `format`.
+    pub fn describe(&self, format: crate::config::TableFormat) -> String {
         let verb = if self.dry_run { "would" } else { "did" };
+        let expired_what = match format {
+            crate::config::TableFormat::Delta => "log files",
+            _ => "snapshots",
+        };
         format!(
             "{verb}: data files {} -> {} (most in one partition {} -> {}), {} small files rewritten as {} ({} bytes), {} {expired_what} expired, {} orphan files deleted ({} bytes)",
             self.files_before,

@@ -122,7 +122,7 @@ async fn maintain_all(pipeline: &Pipeline, tables: &mut Option<Tables>) -> bool 
                     format = labels[2],
                     seconds,
                     "upkeep {}",
-                    report.describe(if table.format() == TableFormat::Delta { "log files" } else { "snapshots" })
+                    report.describe(table.format())
                 );
             }
             Err(e) => {

@@ -10,18 +10,18 @@
 //! so the orphan pass is written here: the table's files listed, minus the live ones and every
 //! file a remove action of the log still names, minus log and hidden files.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use deltalake::kernel::Action;
 use deltalake::kernel::transaction::CommitBuilder;
 use deltalake::operations::vacuum::VacuumMode;
 use deltalake::protocol::DeltaOperation;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
-use object_store::ObjectStoreExt as _;
 
 use super::DeltaSink;
 use crate::config::PartitionTransform;
 use crate::tables::error::TableError;
+use crate::tables::orphan_sweep::Sweep;
 use crate::tables::upkeep::{Upkeep, UpkeepReport};
 
 /// The small files of one partition, by partition.
@@ -54,9 +54,9 @@ impl DeltaSink {
                 .map_err(|e| self.error(e))?;
         }
         if policy.actions.orphans {
-            let vacuumed = self.vacuum(policy).await?;
+            let (vacuumed, vacuumed_bytes) = self.vacuum(policy).await?;
             let (orphans, bytes) = self.delete_orphans(policy.orphan_age_ms, policy.dry_run).await?;
-            (report.orphans, report.orphan_bytes) = (vacuumed + orphans, bytes);
+            (report.orphans, report.orphan_bytes) = (vacuumed + orphans, vacuumed_bytes + bytes);
         }
         report.files_after = match policy.dry_run {
             true => report.files_before - report.compacted.0 + report.compacted.1,
@@ -129,17 +129,7 @@ impl DeltaSink {
         let mut actions: Vec<Action> = Vec::new();
         let mut removed = 0;
         for files in groups.values() {
-            let paths: Vec<String> = files.iter().map(|f| f.path().into_owned()).collect();
-            let mut writer = RecordBatchWriter::for_table(&self.table).map_err(|e| self.error(e))?;
-            for batch in self.read_files(&paths).await?.iter().filter(|b| b.num_rows() > 0) {
-                let rows = self.to_table_rows(batch, &target)?;
-                writer.write(rows).await.map_err(|e| self.schema_error(e))?;
-            }
-            let added = writer.flush().await.map_err(|e| self.error(e))?;
-            actions.extend(added.into_iter().map(|mut add| {
-                add.data_change = false;
-                Action::Add(add)
-            }));
+            actions.extend(self.rewrite(files, &target, policy.target_file_bytes).await?);
             actions.extend(files.iter().map(|f| Action::Remove(f.remove_action(false))));
             removed += files.len();
         }
@@ -157,6 +147,41 @@ impl DeltaSink {
         Ok((removed, added))
     }
 
+    /// The rows of `files` (one partition) written anew, a file each time about `target_bytes`
+    /// of input went in; the adds, marked as changing no data. One input file is in memory at
+    /// a time.
+    async fn rewrite(
+        &self,
+        files: &[deltalake::kernel::LogicalFileView],
+        target: &arrow::datatypes::SchemaRef,
+        target_bytes: i64,
+    ) -> Result<Vec<Action>, TableError> {
+        let mut adds = Vec::new();
+        let mut writer = RecordBatchWriter::for_table(&self.table).map_err(|e| self.error(e))?;
+        let mut pending = 0;
+        for file in files {
+            for batch in self.read_files(&[file.path().into_owned()]).await? {
+                if batch.num_rows() > 0 {
+                    let rows = self.to_table_rows(&batch, target)?;
+                    writer.write(rows).await.map_err(|e| self.schema_error(e))?;
+                }
+            }
+            pending += file.size();
+            if pending >= target_bytes {
+                adds.extend(writer.flush().await.map_err(|e| self.error(e))?);
+                pending = 0;
+            }
+        }
+        adds.extend(writer.flush().await.map_err(|e| self.error(e))?);
+        Ok(adds
+            .into_iter()
+            .map(|mut add| {
+                add.data_change = false;
+                Action::Add(add)
+            })
+            .collect())
+    }
+
     /// Writes a checkpoint of the current version, so readers replay fewer log files.
     pub async fn checkpoint(&self) -> Result<(), TableError> {
         deltalake::checkpoints::create_checkpoint(&self.table, None)
@@ -165,8 +190,9 @@ impl DeltaSink {
     }
 
     /// `VACUUM` (lite): the files removed longer ago than the retention; returns how many it
-    /// deleted (or would delete).
-    async fn vacuum(&mut self, policy: &Upkeep) -> Result<usize, TableError> {
+    /// deleted (or would delete) and their bytes (as the remove actions give them).
+    async fn vacuum(&mut self, policy: &Upkeep) -> Result<(usize, u64), TableError> {
+        let removed = self.removed_files().await?;
         let (table, metrics) = self
             .table
             .clone()
@@ -181,7 +207,22 @@ impl DeltaSink {
             self.table = table;
             self.held().clear();
         }
-        Ok(metrics.files_deleted.len())
+        let bytes = (metrics.files_deleted.iter())
+            .filter_map(|path| removed.get(&store_key(path)))
+            .sum();
+        Ok((metrics.files_deleted.len(), bytes))
+    }
+
+    /// Every file a remove action of the log still names, with its size.
+    async fn removed_files(&self) -> Result<HashMap<String, u64>, TableError> {
+        use futures::TryStreamExt;
+        let snapshot = self.table.snapshot().map_err(|e| self.error(e))?;
+        let log_store = self.table.log_store();
+        (snapshot.all_tombstones(log_store.as_ref()))
+            .map_ok(|t| (store_key(&t.path()), t.size().unwrap_or(0).max(0) as u64))
+            .try_collect()
+            .await
+            .map_err(|e| self.error(e))
     }
 
     /// Deletes (or with `dry_run` counts) the table's files that neither the current version
@@ -189,55 +230,33 @@ impl DeltaSink {
     async fn delete_orphans(&self, min_age_ms: i64, dry_run: bool) -> Result<(usize, u64), TableError> {
         use futures::TryStreamExt;
         let snapshot = self.table.snapshot().map_err(|e| self.error(e))?;
-        let mut known: HashSet<String> = snapshot
-            .log_data()
-            .into_iter()
-            .map(|f| relative_key(&f.path()))
+        let live: Vec<String> = (snapshot.log_data().into_iter())
+            .map(|f| store_key(&f.path()))
             .collect();
-        let live = known.len();
-        let log_store = self.table.log_store();
-        let removed: Vec<String> = (snapshot.all_tombstones(log_store.as_ref()))
-            .map_ok(|t| relative_key(&t.path()))
-            .try_collect()
-            .await
-            .map_err(|e| self.error(e))?;
-        known.extend(removed);
+        let mut known: HashSet<String> = self.removed_files().await?.into_keys().collect();
+        known.extend(live.iter().cloned());
         let store = self.table.object_store();
         let listed: Vec<object_store::ObjectMeta> =
             (store.list(None).try_collect().await).map_err(|e| self.error(deltalake::DeltaTableError::from(e)))?;
         let files: Vec<_> = listed.into_iter().filter(|m| !hidden(m.location.as_ref())).collect();
-        // The listing and the log must name files the same way, or nothing is deleted.
-        if live > 0 && !files.iter().any(|m| known.contains(m.location.as_ref())) {
-            return Err(TableError::Upkeep {
-                table: self.name.clone(),
-                message: "the table's listing shows none of its live files; no orphan deleted".into(),
-            });
-        }
-        let now = chrono::Utc::now();
-        let (mut count, mut bytes) = (0, 0);
-        for meta in files {
-            if known.contains(meta.location.as_ref()) || (now - meta.last_modified).num_milliseconds() < min_age_ms {
-                continue;
-            }
-            if !dry_run {
-                match store.delete(&meta.location).await {
-                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                    Err(e) => return Err(self.error(deltalake::DeltaTableError::from(e))),
-                }
-            }
-            tracing::debug!(table = %self.name, file = %meta.location, dry_run, "orphan file");
-            count += 1;
-            bytes += meta.size;
-        }
-        Ok((count, bytes))
+        let location = self.table.table_url().to_string();
+        let sweep = Sweep {
+            table: &self.name,
+            location: &location,
+            known: &known,
+            required: &live,
+            min_age_ms,
+            dry_run,
+        };
+        sweep.run(store.as_ref(), files).await
     }
 }
 
-/// A path of the log (relative, maybe percent-encoded) as the table's store lists it.
-fn relative_key(path: &str) -> String {
-    object_store::path::Path::from_url_path(path)
-        .map(|p| p.to_string())
-        .unwrap_or_else(|_| path.trim_start_matches('/').to_string())
+/// A path as the log gives it (relative to the table, decoded), as the table's store lists it.
+fn store_key(path: &str) -> String {
+    object_store::path::Path::parse(path)
+        .unwrap_or_else(|_| object_store::path::Path::from(path))
+        .to_string()
 }
 
 /// The log and hidden files: a segment starting with `.`, or with `_` unless it is a partition
@@ -249,7 +268,7 @@ fn hidden(key: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{hidden, relative_key};
+    use super::{hidden, store_key};
 
     #[test]
     fn log_and_hidden_files_are_never_orphans_partition_folders_are_looked_at() {
@@ -257,6 +276,6 @@ mod tests {
         assert!(hidden("day=2026-01-01/.part-0.parquet.crc"));
         assert!(!hidden("_ingest_day=2026-01-01/part-0.parquet"));
         assert!(!hidden("part-0.parquet"));
-        assert_eq!(relative_key("d%3D1/part-0.parquet"), "d=1/part-0.parquet");
+        assert_eq!(store_key("d=1/part-0.parquet"), "d=1/part-0.parquet");
     }
 }

@@ -245,6 +245,10 @@ impl IcebergSink {
                 return Err(self.conflict("the table lost its snapshot".into()));
             };
             let live = cache.live(&fresh, &snapshot).await.map_err(|e| self.error(e))?;
+            if live.has_deletes {
+                // The new files' sequence number would put them past those deletes.
+                return Err(self.conflict("another writer added delete files".into()));
+            }
             let alive: HashSet<&str> = live.files.iter().map(|f| f.path()).collect();
             if let Some(gone) = removed.iter().find(|p| !alive.contains(p.as_str())) {
                 return Err(self.conflict(format!("{gone} was removed by another commit")));

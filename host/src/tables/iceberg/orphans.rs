@@ -8,30 +8,30 @@
 use std::collections::HashSet;
 
 use futures::TryStreamExt;
-use object_store::ObjectStoreExt as _;
 
 use super::IcebergSink;
 use super::live::ManifestCache;
 use crate::tables::error::TableError;
+use crate::tables::orphan_sweep::Sweep;
 use crate::tables::storage::object_store_at;
 
 /// The path of `uri` within its store, as an object store lists it: no scheme, no bucket, no
 /// leading slash (`s3://b/t/data/f.parquet` and `file:///t/data/f.parquet` give `t/data/...`).
+/// Taken as text, never decoded: a key spelled differently from the listing stops the sweep
+/// (`orphan_sweep`) rather than meeting another file.
 pub fn store_key(uri: &str) -> String {
-    match url::Url::parse(uri) {
-        Ok(url) if url.scheme().len() > 1 => {
-            let path = url.path();
-            let decoded = percent_decode(path);
-            decoded.trim_start_matches('/').to_string()
-        }
-        _ => uri.trim_start_matches('/').to_string(),
+    if let Some(rest) = uri.strip_prefix("file:") {
+        return rest.trim_start_matches('/').to_string();
     }
-}
-
-fn percent_decode(path: &str) -> String {
-    object_store::path::Path::from_url_path(path)
-        .map(|p| p.to_string())
-        .unwrap_or_else(|_| path.to_string())
+    match uri.split_once("://") {
+        // The bucket (or host) is not part of the key.
+        Some((_, rest)) => rest
+            .split_once('/')
+            .map_or("", |(_, key)| key)
+            .trim_start_matches('/')
+            .to_string(),
+        None => uri.trim_start_matches('/').to_string(),
+    }
 }
 
 impl IcebergSink {
@@ -86,33 +86,22 @@ impl IcebergSink {
             .try_collect()
             .await
             .map_err(|e| bad(e.into()))?;
-        // The listing and the references must name files the same way: the current metadata
-        // file is both listed and referenced, or nothing is deleted.
-        let current = self.table.metadata_location().map(store_key).unwrap_or_default();
-        if !listed.iter().any(|m| m.location.as_ref() == current) {
-            return Err(bad(format!(
-                "the listing under {prefix} does not show the current metadata file {current}; no orphan deleted"
-            )
-            .into()));
+        // Every live data file and the current metadata file must be listed under the key the
+        // references give them, or nothing is deleted.
+        let mut required: Vec<String> = self.table.metadata_location().map(store_key).into_iter().collect();
+        if let Some(snapshot) = self.table.metadata().current_snapshot().cloned() {
+            let live = cache.live(&self.table, &snapshot).await.map_err(|e| self.error(e))?;
+            required.extend(live.files.iter().map(|f| store_key(f.path())));
         }
-        let now = chrono::Utc::now();
-        let (mut count, mut bytes) = (0, 0);
-        for meta in listed {
-            let age = (now - meta.last_modified).num_milliseconds();
-            if referenced.contains(meta.location.as_ref()) || age < min_age_ms {
-                continue;
-            }
-            if !dry_run {
-                match store.delete(&meta.location).await {
-                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                    Err(e) => return Err(bad(e.into())),
-                }
-            }
-            tracing::debug!(table = %self.name, file = %meta.location, dry_run, "orphan file");
-            count += 1;
-            bytes += meta.size;
-        }
-        Ok((count, bytes))
+        let sweep = Sweep {
+            table: &self.name,
+            location: &location,
+            known: &referenced,
+            required: &required,
+            min_age_ms,
+            dry_run,
+        };
+        sweep.run(store.as_ref(), listed).await
     }
 }
 
@@ -129,6 +118,6 @@ mod tests {
         assert_eq!(store_key("file:///tmp/w/t/metadata/1.json"), "tmp/w/t/metadata/1.json");
         assert_eq!(store_key("file:/tmp/w/t/x.avro"), "tmp/w/t/x.avro");
         assert_eq!(store_key("/tmp/w/t/x.avro"), "tmp/w/t/x.avro");
-        assert_eq!(store_key("file:///tmp/a%20b/x"), "tmp/a b/x");
+        assert_eq!(store_key("file:///tmp/a%20b/x#y"), "tmp/a%20b/x#y");
     }
 }

@@ -34,39 +34,13 @@ pub async fn replace_updates(
     let snapshot_id = unique_snapshot_id(table);
     let sequence = metadata.next_sequence_number();
     let commit = uuid::Uuid::new_v4();
-    let mut writers = BTreeMap::new();
-    let mut manifests: Vec<ManifestFile> = Vec::new();
-    let default_spec = metadata.default_partition_spec_id();
-    for file in &live.files {
-        let writer = match writers.entry(file.spec_id) {
-            Entry::Occupied(o) => o.into_mut(),
-            Entry::Vacant(v) => v.insert(manifest_writer(table, file.spec_id, snapshot_id, commit)?),
-        };
-        let entry = &file.entry;
-        let data_sequence = entry.sequence_number.unwrap_or(sequence);
-        if removed.contains(file.path()) {
-            writer.add_delete_file(entry.data_file.clone(), data_sequence, entry.file_sequence_number)?;
-        } else {
-            let added_by = entry.snapshot_id.unwrap_or(parent.snapshot_id());
-            writer.add_existing_file(
-                entry.data_file.clone(),
-                added_by,
-                data_sequence,
-                entry.file_sequence_number,
-            )?;
-        }
-    }
-    if !added.is_empty() && !writers.contains_key(&default_spec) {
-        writers.insert(default_spec, manifest_writer(table, default_spec, snapshot_id, commit)?);
-    }
-    for file in added {
-        if let Some(writer) = writers.get_mut(&default_spec) {
-            writer.add_file(file.clone(), sequence)?;
-        }
-    }
-    for (_, writer) in writers {
-        manifests.push(writer.write_manifest_file().await?);
-    }
+    let new = NewSnapshot {
+        id: snapshot_id,
+        parent: parent.snapshot_id(),
+        sequence,
+        commit,
+    };
+    let mut manifests = write_manifests(table, live, removed, added, &new).await?;
     manifests.extend(live.delete_manifests.iter().cloned());
     let list = format!(
         "{}/metadata/snap-{snapshot_id}-0-{commit}.{}",
@@ -104,6 +78,59 @@ pub async fn replace_updates(
 }
 
 /// A v2 data manifest writer for partition spec `spec_id`, named after the commit and the spec.
+/// The snapshot being made.
+struct NewSnapshot {
+    id: i64,
+    parent: i64,
+    sequence: i64,
+    commit: uuid::Uuid,
+}
+
+/// One data manifest per partition spec: `removed` as deleted, the other live files as
+/// existing (their snapshot and sequence numbers kept), `added` as added at `new`'s sequence.
+async fn write_manifests(
+    table: &Table,
+    live: &Live,
+    removed: &HashSet<String>,
+    added: &[DataFile],
+    new: &NewSnapshot,
+) -> Result<Vec<ManifestFile>, Error> {
+    let default_spec = table.metadata().default_partition_spec_id();
+    let mut writers = BTreeMap::new();
+    for file in &live.files {
+        let writer = match writers.entry(file.spec_id) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(v) => v.insert(manifest_writer(table, file.spec_id, new.id, new.commit)?),
+        };
+        let entry = &file.entry;
+        let data_sequence = entry.sequence_number.unwrap_or(new.sequence);
+        if removed.contains(file.path()) {
+            writer.add_delete_file(entry.data_file.clone(), data_sequence, entry.file_sequence_number)?;
+        } else {
+            let added_by = entry.snapshot_id.unwrap_or(new.parent);
+            writer.add_existing_file(
+                entry.data_file.clone(),
+                added_by,
+                data_sequence,
+                entry.file_sequence_number,
+            )?;
+        }
+    }
+    if !added.is_empty() && !writers.contains_key(&default_spec) {
+        writers.insert(default_spec, manifest_writer(table, default_spec, new.id, new.commit)?);
+    }
+    for file in added {
+        if let Some(writer) = writers.get_mut(&default_spec) {
+            writer.add_file(file.clone(), new.sequence)?;
+        }
+    }
+    let mut manifests = Vec::with_capacity(writers.len());
+    for (_, writer) in writers {
+        manifests.push(writer.write_manifest_file().await?);
+    }
+    Ok(manifests)
+}
+
 fn manifest_writer(
     table: &Table,
     spec_id: i32,

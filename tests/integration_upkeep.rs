@@ -17,7 +17,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Child;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -25,7 +24,7 @@ use std::time::{Duration, Instant};
 use common::pipeline::{copy_posts_pipeline, sigterm};
 use common::readers;
 use common::services::{S3_ACCESS_KEY, S3_SECRET_KEY, SeaweedFs, Tansu, free_port};
-use common::weir_run::WeirRun;
+use common::weir_run::{Host, WeirRun};
 use object_store::{ObjectStore, ObjectStoreExt as _, PutPayload};
 use weir::cli::demo;
 use weir::config::{self, S3Config};
@@ -69,14 +68,15 @@ impl Setup {
         ]
     }
 
-    fn run(&self, pipelines: &Path) -> Child {
-        WeirRun::new(pipelines, &self.tansu.brokers())
+    fn run(&self, pipelines: &Path) -> Host {
+        let child = WeirRun::new(pipelines, &self.tansu.brokers())
             .listen(&format!("127.0.0.1:{}", self.port))
             .envs(self.vars())
             .s3_credentials()
             .env("WEIR_CACHE_DIR", &self.cache)
             .log("warn,weir::upkeep=info,deltalake_core::writer::stats=error")
-            .spawn()
+            .spawn();
+        Host(child)
     }
 
     fn metrics(&self) -> String {
@@ -225,7 +225,7 @@ async fn upkeep_inside_weir_run_compacts_keeps_time_travel_and_deletes_orphans_w
     }
     let planted = Instant::now();
     assert_eq!(waves(&setup, 0..WAVES_BEFORE, &never), WAVES_BEFORE * WAVE);
-    sigterm(&mut host);
+    sigterm(&mut host.0);
 
     // What time travel must still read after upkeep.
     let before = WAVES_BEFORE * WAVE;
@@ -323,7 +323,7 @@ async fn upkeep_inside_weir_run_compacts_keeps_time_travel_and_deletes_orphans_w
             &["table=\"bronze\""]
         ) > 0.0
     );
-    sigterm(&mut host);
+    sigterm(&mut host.0);
 
     // Rows exactly as produced, with all three readers.
     let produced = demo::dataset(total);

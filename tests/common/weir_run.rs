@@ -115,3 +115,16 @@ impl WeirRun {
             .expect("weir starts")
     }
 }
+
+/// A started `weir run` that is killed if the test fails before stopping it, so a failed test
+/// leaves no host running against the next one's services.
+pub struct Host(pub Child);
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}

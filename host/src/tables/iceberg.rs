@@ -142,17 +142,36 @@ impl IcebergSink {
     /// Drops from the table's metadata the snapshots older than `older_than_ms` (ms since the
     /// epoch) beyond the newest `retain_last` (at least 1; the current snapshot, which carries
     /// every offset, always stays). Data files are not deleted. Returns how many were dropped.
+    /// A writer committing meanwhile makes the catalog refuse it (the table retries nothing
+    /// itself, see `open`); it is then worked out again on the new metadata.
     pub async fn expire_snapshots(&mut self, older_than_ms: i64, retain_last: usize) -> Result<usize, TableError> {
-        let before = self.snapshot_count();
-        let tx = Transaction::new(&self.table);
-        let tx = tx
-            .expire_snapshots()
-            .expire_older_than_ms(older_than_ms)
-            .retain_last(retain_last.max(1))
-            .apply(tx)
-            .map_err(|e| self.error(e))?;
-        self.table = tx.commit(self.catalog.as_ref()).await.map_err(|e| self.error(e))?;
-        Ok(before.saturating_sub(self.snapshot_count()))
+        const ATTEMPTS: u32 = 20;
+        for attempt in 1..=ATTEMPTS {
+            self.refresh().await?;
+            let before = self.snapshot_count();
+            let tx = Transaction::new(&self.table);
+            let tx = tx
+                .expire_snapshots()
+                .expire_older_than_ms(older_than_ms)
+                .retain_last(retain_last.max(1))
+                .apply(tx)
+                .map_err(|e| self.error(e))?;
+            match tx.commit(self.catalog.as_ref()).await {
+                Ok(table) => {
+                    self.table = table;
+                    return Ok(before.saturating_sub(self.snapshot_count()));
+                }
+                Err(e) if e.kind() == ErrorKind::CatalogCommitConflicts && attempt < ATTEMPTS => {
+                    tracing::debug!(table = %self.name, attempt, "snapshot expiry raced a writer; retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(20 * u64::from(attempt))).await;
+                }
+                Err(e) => return Err(self.error(e)),
+            }
+        }
+        Err(TableError::Upkeep {
+            table: self.name.clone(),
+            message: format!("snapshot expiry gave up after {ATTEMPTS} attempts"),
+        })
     }
 
     /// The snapshots in the table's metadata.

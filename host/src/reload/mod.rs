@@ -19,5 +19,6 @@ mod supervisor;
 mod watcher;
 
 pub use changes::{FolderChange, by_folder};
+pub(crate) use restart::random_fraction;
 pub use supervisor::{Supervisor, SupervisorError, SupervisorOptions};
 pub use watcher::{WatchError, Watcher};

@@ -65,7 +65,7 @@ pub fn backoff(attempt: u32) -> Duration {
 }
 
 /// A number in [0, 1) from the standard library's randomly keyed hasher.
-fn random_fraction() -> f64 {
+pub(crate) fn random_fraction() -> f64 {
     use std::hash::{BuildHasher, Hasher};
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u128(Instant::now().elapsed().as_nanos());

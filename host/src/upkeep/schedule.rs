@@ -37,11 +37,7 @@ pub fn spawn(pipeline: &Pipeline, stop: CancellationToken) -> Option<JoinHandle<
 
 /// `every`, up to a tenth shorter, so hosts started together do not all knock at once.
 fn jittered(every: Duration) -> Duration {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(0);
-    let fraction = (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64;
-    every.mul_f64(1.0 - fraction * 0.1)
+    every.mul_f64(1.0 - crate::reload::random_fraction() * 0.1)
 }
 
 /// One run, if this host gets the lease. `tables` are opened on the first run and kept.

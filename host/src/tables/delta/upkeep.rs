@@ -40,11 +40,11 @@ impl DeltaSink {
         report.most_per_partition = (most, most);
         if policy.actions.compact {
             let groups = self.small_files(policy)?;
-            let inputs: Vec<_> = groups.into_values().flatten().collect();
-            report.bytes_rewritten = inputs.iter().map(|f| f.size().max(0) as u64).sum();
+            let inputs = groups.values().flatten();
+            report.bytes_rewritten = inputs.map(|f| f.size().max(0) as u64).sum();
             report.compacted = match policy.dry_run {
-                true => (inputs.len(), self.planned_outputs(policy)?),
-                false => self.compact(policy).await?,
+                true => (groups.values().map(Vec::len).sum(), planned_outputs(&groups, policy)),
+                false => self.compact(&groups, policy).await?,
             };
         }
         if policy.actions.expire && !policy.dry_run {
@@ -54,8 +54,11 @@ impl DeltaSink {
                 .map_err(|e| self.error(e))?;
         }
         if policy.actions.orphans {
-            let (vacuumed, vacuumed_bytes) = self.vacuum(policy).await?;
-            let (orphans, bytes) = self.delete_orphans(policy.orphan_age_ms, policy.dry_run).await?;
+            let removed = self.removed_files().await?;
+            let (vacuumed, vacuumed_bytes) = self.vacuum(policy, &removed).await?;
+            let (orphans, bytes) = self
+                .delete_orphans(removed, policy.orphan_age_ms, policy.dry_run)
+                .await?;
             (report.orphans, report.orphan_bytes) = (vacuumed + orphans, vacuumed_bytes + bytes);
         }
         report.files_after = match policy.dry_run {
@@ -90,20 +93,6 @@ impl DeltaSink {
         Ok(groups)
     }
 
-    /// Files compaction would write: per partition, its small files' bytes over the target.
-    fn planned_outputs(&self, policy: &Upkeep) -> Result<usize, TableError> {
-        let groups = self.small_files(policy)?;
-        let target = policy.target_file_bytes.max(1);
-        Ok(groups
-            .values()
-            .map(|files| {
-                (files.iter().map(|f| f.size().max(0)).sum::<i64>() as u64)
-                    .div_ceil(target as u64)
-                    .max(1) as usize
-            })
-            .sum())
-    }
-
     /// The most live data files one partition holds.
     fn most_per_partition(&self) -> usize {
         let Ok(snapshot) = self.table.snapshot() else {
@@ -116,11 +105,10 @@ impl DeltaSink {
         counts.into_values().max().unwrap_or(0)
     }
 
-    /// Rewrites the small files of each partition `small_files` picks (`OPTIMIZE`: no data
+    /// Rewrites the small files of `groups` (the partitions `small_files` picks; `OPTIMIZE`: no data
     /// changes, so readers and the offsets in `txn` actions are unaffected; the old files stay
     /// for time travel until a vacuum). Returns (files removed, files added).
-    pub async fn compact(&mut self, policy: &Upkeep) -> Result<(usize, usize), TableError> {
-        let groups = self.small_files(policy)?;
+    pub async fn compact(&mut self, groups: &Groups, policy: &Upkeep) -> Result<(usize, usize), TableError> {
         if groups.is_empty() {
             return Ok((0, 0));
         }
@@ -191,8 +179,8 @@ impl DeltaSink {
 
     /// `VACUUM` (lite): the files removed longer ago than the retention; returns how many it
     /// deleted (or would delete) and their bytes (as the remove actions give them).
-    async fn vacuum(&mut self, policy: &Upkeep) -> Result<(usize, u64), TableError> {
-        let removed = self.removed_files().await?;
+    /// `removed` is what the log still names as removed, with sizes ([`Self::removed_files`]).
+    async fn vacuum(&mut self, policy: &Upkeep, removed: &HashMap<String, u64>) -> Result<(usize, u64), TableError> {
         let (table, metrics) = self
             .table
             .clone()
@@ -227,13 +215,18 @@ impl DeltaSink {
 
     /// Deletes (or with `dry_run` counts) the table's files that neither the current version
     /// nor a remove action names, older than `min_age_ms`; returns how many and their bytes.
-    async fn delete_orphans(&self, min_age_ms: i64, dry_run: bool) -> Result<(usize, u64), TableError> {
+    async fn delete_orphans(
+        &self,
+        removed: HashMap<String, u64>,
+        min_age_ms: i64,
+        dry_run: bool,
+    ) -> Result<(usize, u64), TableError> {
         use futures::TryStreamExt;
         let snapshot = self.table.snapshot().map_err(|e| self.error(e))?;
         let live: Vec<String> = (snapshot.log_data().into_iter())
             .map(|f| store_key(&f.path()))
             .collect();
-        let mut known: HashSet<String> = self.removed_files().await?.into_keys().collect();
+        let mut known: HashSet<String> = removed.into_keys().collect();
         known.extend(live.iter().cloned());
         let store = self.table.object_store();
         let listed: Vec<object_store::ObjectMeta> =
@@ -257,6 +250,19 @@ fn store_key(path: &str) -> String {
     object_store::path::Path::parse(path)
         .unwrap_or_else(|_| object_store::path::Path::from(path))
         .to_string()
+}
+
+/// Files compaction would write: per partition, its small files' bytes over the target.
+fn planned_outputs(groups: &Groups, policy: &Upkeep) -> usize {
+    let target = policy.target_file_bytes.max(1);
+    groups
+        .values()
+        .map(|files| {
+            (files.iter().map(|f| f.size().max(0)).sum::<i64>() as u64)
+                .div_ceil(target as u64)
+                .max(1) as usize
+        })
+        .sum()
 }
 
 /// The log and hidden files: a segment starting with `.`, or with `_` unless it is a partition
